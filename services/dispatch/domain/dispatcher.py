@@ -1,0 +1,286 @@
+"""The dispatch façade: alerts in, tasks, teams, offers, clocks and escalations out.
+
+All state lives in `DispatchState` (plain dataclasses) so an adapter can persist it; every
+method takes `now` and returns the effects to carry out. Applying the same alert event twice
+yields no new effects, and a task's id is derived from its first alert, so replays are safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dispatch.domain.acceptance import AcceptanceState
+from dispatch.domain.alerts import AlertChange, AlertSignal, parse_kind
+from dispatch.domain.assignment import Assigner, SlotRequest, TeamRequest
+from dispatch.domain.decision import AttachToTask, CloseOrNote, CreateTask
+from dispatch.domain.effects import (
+    AlertAttached,
+    DecisionRecorded,
+    Effect,
+    Escalate,
+    Notify,
+    OpenCaseRequest,
+    Reassign,
+    SlaAtRisk,
+    SlaBreach,
+    TeamProposed,
+)
+from dispatch.domain.marks import DataMark
+from dispatch.domain.policy import ActiveFault, DispatchPolicy, decide
+from dispatch.domain.roster import Roster
+from dispatch.domain.routes import SITE_ROUTES, Route
+from dispatch.domain.sla import SlaClocks
+from dispatch.domain.tasks import Task, TaskError, TaskState, new_task, task_id_for
+
+
+class UnknownTask(TaskError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"no task {task_id}")
+        self.task_id = task_id
+
+
+class NotOnTeam(TaskError):
+    def __init__(self, task_id: str, person_id: str) -> None:
+        super().__init__(f"task {task_id}: {person_id} is not on the accepted team")
+        self.task_id = task_id
+        self.person_id = person_id
+
+
+@dataclass
+class DispatchState:
+    tasks: dict[str, Task] = field(default_factory=dict)
+    acceptance: dict[str, AcceptanceState] = field(default_factory=dict)
+    clocks: dict[str, SlaClocks] = field(default_factory=dict)
+    seen_events: set[str] = field(default_factory=set)
+    active_faults: dict[str, ActiveFault] = field(default_factory=dict)  # by alert id
+    marks: dict[str, list[DataMark]] = field(default_factory=dict)  # by outlet id
+    loads: dict[str, int] = field(default_factory=dict)  # tasks offered/held per person
+
+
+class Dispatcher:
+    def __init__(
+        self, policy: DispatchPolicy, roster: Roster, state: DispatchState | None = None
+    ) -> None:
+        self.policy = policy
+        self.roster = roster
+        self.state = state if state is not None else DispatchState()
+
+    # ---- reference data -------------------------------------------------------------
+    def set_roster(self, roster: Roster) -> None:
+        self.roster = roster
+
+    def set_marks(self, marks: Iterable[DataMark]) -> None:
+        by_outlet: dict[str, list[DataMark]] = {}
+        for m in marks:
+            by_outlet.setdefault(m.outlet_id, []).append(m)
+        self.state.marks = by_outlet
+
+    # ---- alerts ---------------------------------------------------------------------
+    def on_alert(self, signal: AlertSignal, now: datetime) -> list[Effect]:
+        return self.on_alerts([signal], now)
+
+    def on_alerts(self, signals: Iterable[AlertSignal], now: datetime) -> list[Effect]:
+        """Simultaneous alerts share one assigner, so loads grow across the batch."""
+        assigner = self._assigner(now)
+        effects: list[Effect] = []
+        for s in signals:
+            effects += self._on_alert(s, now, assigner)
+        return effects
+
+    def _assigner(self, now: datetime) -> Assigner:
+        loads = {p.id: p.load + self.state.loads.get(p.id, 0) for p in self.roster.people}
+        return Assigner(self.roster, self.policy.assignment, now, loads)
+
+    def _track_fault(self, s: AlertSignal) -> None:
+        if parse_kind(s.kind) not in self.policy.inhibiting_kinds:
+            return
+        if s.change is AlertChange.CLEARED:
+            self.state.active_faults.pop(s.alert_id, None)
+        elif s.alert_id not in self.state.active_faults:
+            self.state.active_faults[s.alert_id] = ActiveFault(
+                s.alert_id, s.outlet_id, s.kind, s.event_time
+            )
+
+    def _on_alert(self, s: AlertSignal, now: datetime, assigner: Assigner) -> list[Effect]:
+        st = self.state
+        if s.event_id in st.seen_events:
+            return []
+        st.seen_events.add(s.event_id)
+        self._track_fault(s)
+        open_tasks = [t for t in st.tasks.values() if t.open]
+        faults = [f for f in st.active_faults.values() if f.outlet_id == s.outlet_id]
+        decision = decide(self.policy, s, open_tasks, faults, st.marks.get(s.outlet_id, ()), now)
+        effects: list[Effect] = [DecisionRecorded(s.event_id, s.alert_id, decision)]
+        if isinstance(decision, CreateTask):
+            if task_id_for(s.alert_id) in st.tasks:
+                return effects  # the alert already opened a task that has since closed
+            effects += self._create(s, decision, now, assigner)
+        elif isinstance(decision, AttachToTask):
+            task = st.tasks[decision.task_id]
+            if s.alert_id not in task.alert_ids:
+                task.alert_ids.append(s.alert_id)
+            if decision.priority.more_urgent_than(task.priority):
+                task.priority = decision.priority
+                st.clocks[task.task_id].retarget(
+                    self.policy.sla, task.priority, task.key_polluter, task.route in SITE_ROUTES
+                )
+            task.key_polluter = task.key_polluter or s.key_polluter
+            effects.append(AlertAttached(task.task_id, s.alert_id, task.priority))
+        elif isinstance(decision, CloseOrNote) and decision.close:
+            task = st.tasks[decision.task_id]
+            effects += self._finish(
+                task, TaskState.CANCELLED, "dispatch", now, None, decision.reason
+            )
+        return effects
+
+    def _create(
+        self, s: AlertSignal, d: CreateTask, now: datetime, assigner: Assigner
+    ) -> list[Effect]:
+        st = self.state
+        task, created = new_task(
+            s.alert_id, d.route, d.priority, s.enterprise_id, s.outlet_id, s.county_code,
+            s.lat, s.lon, now, key_polluter=s.key_polluter, note=d.reason,
+        )  # fmt: skip
+        st.tasks[task.task_id] = task
+        effects: list[Effect] = [created]
+        effects.append(task.transition(TaskState.ASSIGNING, "dispatch", now))
+        st.clocks[task.task_id] = SlaClocks.start(
+            task.task_id, self.policy.sla, d.priority, s.key_polluter, d.route in SITE_ROUTES, now
+        )
+        slots = self.policy.assignment.team_for(d.route, d.priority).slot_requests()
+        manager = self.roster.duty_manager_for(s.county_code, now)
+        acc = AcceptanceState.open(
+            task.task_id, slots, d.priority, self.policy.acceptance,
+            manager.id if manager else None, now,
+        )  # fmt: skip
+        st.acceptance[task.task_id] = acc
+        if d.route is Route.JOINT_INSPECTION:
+            effects.append(
+                OpenCaseRequest(
+                    task.task_id, s.enterprise_id, s.outlet_id, (s.alert_id,), d.priority
+                )
+            )
+        effects += self._fill(task, acc, slots, frozenset(), now, assigner)
+        return effects
+
+    def _fill(
+        self,
+        task: Task,
+        acc: AcceptanceState,
+        slots: tuple[SlotRequest, ...],
+        exclude: frozenset[str],
+        now: datetime,
+        assigner: Assigner,
+    ) -> list[Effect]:
+        result = assigner.assign(
+            TeamRequest(task.task_id, task.county_code, task.lat, task.lon, slots, exclude)
+        )
+        effects: list[Effect] = [TeamProposed(task.task_id, result)]
+        for pick in result.picks:
+            self.state.loads[pick.person_id] = self.state.loads.get(pick.person_id, 0) + 1
+            effects += acc.offer(pick.slot_id, pick.person_id, now)
+        for slot in result.unfilled:
+            why = ", ".join(f"{k}: {v}" for k, v in result.passed_over.items()) or "nobody"
+            effects += acc.unfilled(slot.slot_id, f"no eligible {slot.role.value} ({why})", now)
+        return effects
+
+    def _release(self, person_id: str) -> None:
+        n = self.state.loads.get(person_id, 0)
+        if n <= 1:
+            self.state.loads.pop(person_id, None)
+        else:
+            self.state.loads[person_id] = n - 1
+
+    def _follow_up(self, task: Task, effects: list[Effect], now: datetime) -> list[Effect]:
+        """Carry out the reassignments the acceptance state asked for."""
+        out: list[Effect] = []
+        assigner: Assigner | None = None
+        acc = self.state.acceptance[task.task_id]
+        for e in effects:
+            out.append(e)
+            if isinstance(e, Reassign):
+                assigner = assigner or self._assigner(now)
+                slot = SlotRequest(e.slot_id, e.role, e.certificate)
+                out += self._fill(task, acc, (slot,), acc.exclusions(), now, assigner)
+        return out
+
+    # ---- phones ---------------------------------------------------------------------
+    def _task(self, task_id: str) -> Task:
+        task = self.state.tasks.get(task_id)
+        if task is None:
+            raise UnknownTask(task_id)
+        return task
+
+    def on_accept(self, task_id: str, person_id: str, now: datetime) -> list[Effect]:
+        task = self._task(task_id)
+        acc = self.state.acceptance[task_id]
+        effects = acc.on_accept(person_id, now)
+        if acc.all_accepted and task.state is TaskState.ASSIGNING:
+            started = task.transition(TaskState.ASSIGNED, person_id, now, note="team accepted")
+            effects.append(started)
+            effects += self.state.clocks[task_id].on_state(TaskState.ASSIGNED, now)
+        return effects
+
+    def on_decline(self, task_id: str, person_id: str, reason: str, now: datetime) -> list[Effect]:
+        task = self._task(task_id)
+        acc = self.state.acceptance[task_id]
+        effects = acc.on_decline(person_id, reason, now)
+        self._release(person_id)
+        return self._follow_up(task, effects, now)
+
+    def on_status(
+        self,
+        task_id: str,
+        person_id: str,
+        status: TaskState,
+        position: tuple[float, float] | None,
+        now: datetime,
+        note: str = "",
+    ) -> list[Effect]:
+        """A team member (or the duty manager, e.g. to cancel) moves the task on."""
+        task = self._task(task_id)
+        acc = self.state.acceptance[task_id]
+        if person_id not in acc.members() and person_id != acc.manager_id:
+            raise NotOnTeam(task_id, person_id)
+        if status in (TaskState.COMPLETED, TaskState.CANCELLED):
+            return self._finish(task, status, person_id, now, position, note)
+        event = task.transition(status, person_id, now, position, note, self.policy.geofence_m)
+        return [event, *self.state.clocks[task_id].on_state(status, now)]
+
+    def _finish(
+        self,
+        task: Task,
+        status: TaskState,
+        actor: str,
+        now: datetime,
+        position: tuple[float, float] | None,
+        note: str,
+    ) -> list[Effect]:
+        event = task.transition(status, actor, now, position, note, self.policy.geofence_m)
+        effects: list[Effect] = [event, *self.state.clocks[task.task_id].on_state(status, now)]
+        for member in self.state.acceptance[task.task_id].members():
+            self._release(member)
+            if status is TaskState.CANCELLED:
+                effects.append(Notify(task.task_id, member, "cancelled"))
+        return effects
+
+    # ---- time -----------------------------------------------------------------------
+    def on_tick(self, now: datetime) -> list[Effect]:
+        effects: list[Effect] = []
+        for task_id in sorted(self.state.tasks):
+            task = self.state.tasks[task_id]
+            if not task.open:
+                continue
+            acc = self.state.acceptance[task_id]
+            if task.state is TaskState.ASSIGNING:
+                effects += self._follow_up(task, acc.on_tick(now), now)
+            for e in self.state.clocks[task_id].on_tick(now):
+                effects.append(e)
+                if isinstance(e, SlaAtRisk | SlaBreach):
+                    kind = "at risk" if isinstance(e, SlaAtRisk) else "breached"
+                    effects.append(
+                        Escalate(task_id, acc.manager_id, f"SLA {e.clock} {kind}, due {e.due_at}")
+                    )
+        return effects
