@@ -13,8 +13,8 @@ Ranking uses one documented score, in minutes (lower is better):
                      (unknown_position_minutes when either position is unknown)
 
 so with equal distance the less loaded person wins, and one extra open task costs as much
-as `load_penalty_minutes` of extra driving. Ties break on person id, so the same input
-always yields the same team regardless of roster order.
+as `load_penalty_minutes` of extra driving. Scores are compared to 0.001 min and ties break
+on person id, so the same input always yields the same team regardless of roster order.
 """
 
 from __future__ import annotations
@@ -264,7 +264,9 @@ class Assigner:
                         continue
                     score, km, load = self._score(p, request.lat, request.lon)
                     ranked.append((score, p.id, p, km, load))
-                ranked.sort(key=lambda r: (r[0], r[1]))
+                # scores equal to a thousandth of a minute are ties: float noise in the
+                # distance must not decide who goes, the person id does
+                ranked.sort(key=lambda r: (round(r[0], 3), r[1]))
                 need = len(slots) - len(chosen)
                 for score, pid, p, km, load in ranked[:need]:
                     chosen.append((score, pid, p, km, load, level, division, len(ranked)))
