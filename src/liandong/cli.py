@@ -1,0 +1,211 @@
+"""`liandong`: the operator CLI (typer). Every command has --help."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from liandong import settings as settings_mod
+
+console = Console()
+app = typer.Typer(help="Liandong (联动): online monitoring linked to field enforcement.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics of the platform.", no_args_is_help=True)
+registry_app = typer.Typer(help="The source registry: enterprises, outlets, marks, roster.", no_args_is_help=True)
+cases_app = typer.Typer(help="Case files (casefile service over gRPC).", no_args_is_help=True)
+run_app = typer.Typer(help="Run one service in the foreground.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(registry_app, name="registry")
+app.add_typer(cases_app, name="cases")
+app.add_typer(run_app, name="run")
+
+try:  # the HJ 212 codec CLI lives with the gateway
+    from gateway.entrypoints.hj212_cli import app as hj212_app
+
+    app.add_typer(hj212_app, name="hj212", help="HJ 212 frames: decode captures to JSON.")
+except ImportError:  # pragma: no cover - only while the gateway package is incomplete
+    pass
+
+
+@topics_app.command("ensure")
+def topics_ensure() -> None:
+    """Create every topic with its partitions, retention and compaction (idempotent)."""
+    from liandong.topics import ensure_topics
+
+    outcomes = ensure_topics(settings_mod.load())
+    table = Table("topic", "action", "detail")
+    for o in outcomes:
+        table.add_row(o.topic, o.action, o.detail)
+    console.print(table)
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Show the topic catalogue: key, partitions and configuration of each topic."""
+    from liandong.topics import CATALOGUE
+
+    s = settings_mod.load()
+    table = Table("topic", "key", "partitions", "config", "purpose")
+    for spec in CATALOGUE:
+        config = ", ".join(f"{k}={v}" for k, v in spec.config.items())
+        table.add_row(s.topic(spec.name), spec.key, str(spec.partitions or s.partitions), config, spec.purpose)
+    console.print(table)
+
+
+@registry_app.command("load")
+def registry_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="registry YAML")],
+    dry_run: Annotated[bool, typer.Option(help="validate only, publish nothing")] = False,
+) -> None:
+    """Validate a registry YAML file and publish what changed to the compacted registry topics."""
+    import yaml
+    from pydantic import ValidationError
+
+    from liandong.registry.document import RegistryDocument
+    from liandong.registry.topics_io import publish
+
+    raw = file.read_bytes()
+    try:
+        document = RegistryDocument.model_validate(yaml.safe_load(raw))
+    except (ValidationError, yaml.YAMLError) as err:
+        console.print(f"[red]invalid registry file {file}[/red]\n{err}")
+        raise typer.Exit(2) from err
+    if dry_run:
+        console.print(f"valid: {len(document.entities())} entities")
+        return
+    report = asyncio.run(publish(settings_mod.load(), document, raw))
+    table = Table("kind", "published", "unchanged", "removed")
+    for kind in ("enterprise", "outlet", "mark", "person"):
+        table.add_row(
+            kind,
+            str(report.published.get(kind, 0)),
+            str(report.unchanged.get(kind, 0)),
+            str(report.removed.get(kind, 0)),
+        )
+    console.print(table)
+
+
+@registry_app.command("show")
+def registry_show() -> None:
+    """Print the registry as the services see it (materialised from the topics)."""
+    import json
+
+    from liandong.registry.topics_io import RegistryView, read_all
+
+    _ = RegistryView
+    entities = asyncio.run(read_all(settings_mod.load()))
+    print(json.dumps(entities, ensure_ascii=False, indent=2))
+
+
+@cases_app.command("list")
+def cases_list(
+    state: Annotated[str, typer.Option(help="only cases in this state")] = "",
+    county: Annotated[str, typer.Option(help="jurisdiction code prefix")] = "",
+    page_size: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
+    """List case files from the casefile service."""
+    import grpc
+
+    from liandong.v1 import casefile_pb2, casefile_pb2_grpc
+
+    async def fetch() -> list[casefile_pb2.Case]:
+        async with grpc.aio.insecure_channel(settings_mod.load().casefile_grpc) as channel:
+            stub = casefile_pb2_grpc.CaseFileStub(channel)
+            out: list[casefile_pb2.Case] = []
+            token = ""
+            while True:
+                page = await stub.ListCases(
+                    casefile_pb2.ListCasesRequest(state=state, county=county, page_size=page_size, page_token=token),
+                    timeout=10,
+                )
+                out.extend(page.cases)
+                token = page.next_page_token
+                if not token:
+                    return out
+
+    try:
+        cases = asyncio.run(fetch())
+    except grpc.RpcError as err:
+        console.print(f"[red]casefile: {err.code().name}: {err.details()}[/red]")
+        raise typer.Exit(1) from err
+    table = Table("case", "state", "enterprise", "outlet", "county", "team", "opened")
+    for c in cases:
+        table.add_row(
+            c.case_id, c.state, c.enterprise_id, c.outlet_id, c.county,
+            ", ".join(f"{p.name} ({p.role.lower()})" for p in c.team),
+            c.opened_at.ToDatetime().isoformat(timespec="seconds") + "Z",
+        )
+    console.print(table)
+    console.print(f"{len(cases)} case(s)")
+
+
+@run_app.command("gateway")
+def run_gateway() -> None:
+    """HJ 212 TCP server for data loggers (LIANDONG_GATEWAY_PORT)."""
+    from gateway.bootstrap import run
+
+    run(settings_mod.load())
+
+
+@run_app.command("alerts")
+def run_alerts() -> None:
+    """The alerts faust worker."""
+    from alerts.entrypoints.worker import run
+
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
+    run(settings_mod.load())
+
+
+@run_app.command("dispatch")
+def run_dispatch() -> None:
+    """The dispatch service: alerts to inspection tasks, teams and cases."""
+    from dispatch.bootstrap import run
+
+    run(settings_mod.load())
+
+
+@run_app.command("casefile")
+def run_casefile() -> None:
+    """The casefile gRPC server (LIANDONG_CASEFILE_GRPC, LIANDONG_CASEFILE_DB)."""
+    from casefile.bootstrap import run
+
+    run(settings_mod.load())
+
+
+@app.command("simulate")
+def simulate(
+    scenario: Annotated[str, typer.Option(help="normal | exceedance")] = "exceedance",
+    minutes: Annotated[int, typer.Option(min=1, help="minutes of data per logger")] = 5,
+    registry: Annotated[Path, typer.Option(help="registry YAML naming the loggers")] = Path(
+        "deploy/registry/demo.yaml"
+    ),
+) -> None:
+    """Station simulator: data loggers sending HJ 212 minute data over TCP, waiting for acks."""
+    from gateway.simulator.station import run_scenario
+
+    s = settings_mod.load()
+    report = asyncio.run(run_scenario(registry, s.gateway_host, s.gateway_port, scenario, minutes))
+    console.print(report)
+
+
+@app.command("demo")
+def demo(
+    keep: Annotated[bool, typer.Option(help="leave the services running (make up)")] = False,
+) -> None:
+    """Start every service, run an exceedance scenario and show each stage with its timing."""
+    from liandong.demo import run_demo
+
+    raise typer.Exit(run_demo(keep_running=keep))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""OpenTelemetry set-up shared by every service process.
+
+Exporters are chosen by the standard environment variables:
+  OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER = none (default) | console | otlp
+  OTEL_EXPORTER_OTLP_ENDPOINT                  = collector address for otlp
+and one of ours:
+  LIANDONG_TRACES_FILE = path: also append finished spans as JSON lines (the demo and the
+                         end-to-end tests read the trace chain across processes from it).
+Tests pass in-memory exporters instead.
+
+Trace context crosses Kafka in record headers (W3C `traceparent`, injected by the aiokafka
+instrumentation on send) and gRPC in metadata (the grpc instrumentation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+
+_lock = threading.Lock()
+_configured: TracerProvider | None = None
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Appends each finished span as one JSON object per line (safe across processes: O_APPEND)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = []
+        for span in spans:
+            ctx = span.get_span_context()
+            if ctx is None:
+                continue
+            parent = span.parent
+            lines.append(
+                json.dumps(
+                    {
+                        "service": span.resource.attributes.get("service.name"),
+                        "name": span.name,
+                        "kind": span.kind.name,
+                        "trace_id": f"{ctx.trace_id:032x}",
+                        "span_id": f"{ctx.span_id:016x}",
+                        "parent_id": f"{parent.span_id:016x}" if parent else None,
+                        "start_ns": span.start_time,
+                        "end_ns": span.end_time,
+                        "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        if lines:
+            with open(self._path, "a", encoding="utf-8") as fh:
+                fh.write("\n".join(lines) + "\n")
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return list(value) if isinstance(value, tuple | list) else str(value)
+
+
+@dataclass
+class Telemetry:
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+
+    def shutdown(self) -> None:
+        self.tracer_provider.force_flush()
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def setup_telemetry(
+    service: str,
+    *,
+    span_exporters: Iterable[SpanExporter] = (),
+    metric_readers: Iterable[MetricReader] = (),
+    instrument_kafka: bool = True,
+    instrument_grpc: bool = False,
+) -> Telemetry:
+    """Configures tracing and metrics for one process; the first call wins (OTel is global)."""
+    global _configured
+    resource = Resource.create(
+        {"service.name": service, "service.namespace": "liandong", "service.version": "0.1.0"}
+    )
+    with _lock:
+        provider = TracerProvider(resource=resource)
+        for exporter in span_exporters:
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+        traces = os.environ.get("OTEL_TRACES_EXPORTER", "none").lower()
+        if traces == "console":
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        elif traces == "otlp":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        path = os.environ.get("LIANDONG_TRACES_FILE")
+        if path:
+            provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(path)))
+
+        readers = list(metric_readers)
+        exported = os.environ.get("OTEL_METRICS_EXPORTER", "none").lower()
+        if exported == "console":
+            readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter(), 60_000))
+        elif exported == "otlp":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+
+        if _configured is None:
+            trace.set_tracer_provider(provider)
+            metrics.set_meter_provider(meter_provider)
+            _configured = provider
+        if instrument_kafka:
+            from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
+
+            instrumentor = AIOKafkaInstrumentor()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(tracer_provider=provider)
+        if instrument_grpc:
+            from opentelemetry.instrumentation.grpc import (
+                GrpcAioInstrumentorClient,
+                GrpcAioInstrumentorServer,
+            )
+
+            for grpc_instrumentor in (GrpcAioInstrumentorClient(), GrpcAioInstrumentorServer()):
+                if not grpc_instrumentor.is_instrumented_by_opentelemetry:
+                    grpc_instrumentor.instrument(tracer_provider=provider)
+    return Telemetry(provider, meter_provider)
+
+
+def headers_to_carrier(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
+    """Kafka headers as a propagation carrier (the last value of a repeated key wins)."""
+    carrier: dict[str, str] = {}
+    for key, value in headers or ():
+        if value is not None:
+            carrier[key] = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return carrier
+
+
+def context_from_headers(headers: Iterable[tuple[str, bytes]] | None) -> otel_context.Context:
+    return propagate.extract(headers_to_carrier(headers))
+
+
+def trace_headers() -> list[tuple[str, bytes]]:
+    """The current trace context as Kafka headers, for producers not instrumented by OTel."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return [(k, v.encode()) for k, v in carrier.items()]
+
+
+@contextmanager
+def consumed_span(
+    tracer: trace.Tracer,
+    topic: str,
+    headers: Iterable[tuple[str, bytes]] | None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[trace.Span]:
+    """A `{topic} process` CONSUMER span parented on the producer's context from the headers.
+
+    The aiokafka instrumentation's receive span is closed before getone() returns, so a
+    consumer has to restore the context itself (opentelemetry-python-contrib #3465).
+    """
+    ctx = context_from_headers(headers)
+    with tracer.start_as_current_span(
+        f"{topic} process",
+        context=ctx,
+        kind=trace.SpanKind.CONSUMER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": topic}
+        | dict(attributes or {}),
+    ) as span:
+        yield span

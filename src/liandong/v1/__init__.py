@@ -1,0 +1,1 @@
+"""Generated from proto/liandong/v1: do not edit."""
