@@ -366,7 +366,7 @@ def export_bundle(
 def _entry_from_dict(raw: Any) -> AuditEntry | None:
     if not isinstance(raw, Mapping):
         return None
-    values = []
+    values: list[Any] = []
     for name, kind in _ENTRY_FIELDS.items():
         value = raw.get(name)
         if type(value) is not kind:

@@ -1,0 +1,199 @@
+"""Who may do what to a case. Pure; the gRPC layer maps a denial to PERMISSION_DENIED and
+writes the denied attempt to the audit chain.
+
+* ENFORCEMENT_OFFICER: only cases whose team lists them; field acts, evidence, findings,
+  service of documents and enforcement records. Not filing, deciding, extending or closing:
+  those are approvals of the agency's head (2023 办法 Art. 18, collective decision).
+* MONITORING_STAFF: only cases whose team lists them, and there only samples and results
+  (reads are scoped to SAMPLES_AND_RESULTS).
+* MANAGER: cases whose county code starts with one of their jurisdiction codes (e.g. "3205"
+  covers "320583"); approvals, filing, notice, hearing, decision, closure. Never the field
+  record itself (they were not on site).
+* ADMIN (platform operator): opens cases on behalf of the intake (dispatch service identity)
+  and may read, list, stream, verify and export any case, but performs no legal act, so an
+  operator account cannot write evidence into a case file.
+A principal with several roles gets the union.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from casefile.domain.cases import Case
+
+
+class Role(StrEnum):
+    ENFORCEMENT_OFFICER = "ENFORCEMENT_OFFICER"
+    MONITORING_STAFF = "MONITORING_STAFF"
+    MANAGER = "MANAGER"
+    ADMIN = "ADMIN"
+
+
+class Action(StrEnum):
+    OPEN_CASE = "OpenCase"
+    RECORD_ARRIVAL = "RecordArrival"
+    RECORD_INSPECTION = "RecordInspection"
+    ADD_EVIDENCE = "AddEvidence"
+    RECORD_SAMPLE = "RecordSample"
+    HAND_OFF_CUSTODY = "HandOffCustody"
+    RECORD_LAB_RESULT = "RecordLabResult"
+    CONFIRM_RESULT = "ConfirmResult"
+    RECORD_FINDING = "RecordFinding"
+    FILE_CASE = "FileCase"
+    SERVE_NOTICE = "ServeNotice"
+    REQUEST_HEARING = "RequestHearing"
+    SCHEDULE_HEARING = "ScheduleHearing"
+    RECORD_HEARING = "RecordHearing"
+    DECIDE_PENALTY = "DecidePenalty"
+    SERVE_DECISION = "ServeDecision"
+    RECORD_ENFORCEMENT = "RecordEnforcement"
+    TRANSFER_CASE = "TransferCase"
+    CLOSE_CASE = "CloseCase"
+    EXTEND_CLOCK = "ExtendClock"
+    PAUSE_CLOCK = "PauseClock"
+    RESUME_CLOCK = "ResumeClock"
+    READ = "Read"
+    LIST = "List"
+    STREAM = "Stream"
+    VERIFY = "Verify"
+    EXPORT = "Export"
+
+    @classmethod
+    def for_command(cls, command: object) -> Action:
+        """The action a command needs (its class name is the action's value)."""
+        return cls(type(command).__name__)
+
+
+class Scope(StrEnum):
+    NONE = "NONE"
+    FULL = "FULL"
+    SAMPLES_AND_RESULTS = "SAMPLES_AND_RESULTS"
+    OWN_CASES = "OWN_CASES"  # LIST: results filtered to the principal's cases
+    JURISDICTION = "JURISDICTION"  # LIST: results filtered to the jurisdiction
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: frozenset[Role]
+    jurisdictions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    scope: Scope = Scope.NONE
+
+
+_READS = frozenset({Action.READ, Action.STREAM, Action.VERIFY, Action.EXPORT})
+
+_OFFICER = frozenset(
+    {
+        Action.RECORD_ARRIVAL,
+        Action.RECORD_INSPECTION,
+        Action.ADD_EVIDENCE,
+        Action.HAND_OFF_CUSTODY,
+        Action.RECORD_FINDING,
+        Action.SERVE_NOTICE,
+        Action.REQUEST_HEARING,
+        Action.SERVE_DECISION,
+        Action.RECORD_ENFORCEMENT,
+    }
+    | _READS
+)
+_MONITORING = frozenset(
+    {
+        Action.RECORD_SAMPLE,
+        Action.HAND_OFF_CUSTODY,
+        Action.RECORD_LAB_RESULT,
+        Action.CONFIRM_RESULT,
+        Action.READ,
+        Action.VERIFY,
+    }
+)
+_MANAGER = frozenset(
+    {
+        Action.OPEN_CASE,
+        Action.ADD_EVIDENCE,
+        Action.FILE_CASE,
+        Action.SERVE_NOTICE,
+        Action.REQUEST_HEARING,
+        Action.SCHEDULE_HEARING,
+        Action.RECORD_HEARING,
+        Action.DECIDE_PENALTY,
+        Action.SERVE_DECISION,
+        Action.RECORD_ENFORCEMENT,
+        Action.TRANSFER_CASE,
+        Action.CLOSE_CASE,
+        Action.EXTEND_CLOCK,
+        Action.PAUSE_CLOCK,
+        Action.RESUME_CLOCK,
+    }
+    | _READS
+)
+_ADMIN = frozenset({Action.OPEN_CASE} | _READS)
+
+
+def in_jurisdiction(principal: Principal, county_code: str) -> bool:
+    return any(code and county_code.startswith(code) for code in principal.jurisdictions)
+
+
+def _by_role(role: Role, principal: Principal, action: Action, case: Case | None) -> Decision:
+    who = principal.subject
+    if case is None:
+        if action is Action.LIST:
+            scope = {
+                Role.ADMIN: Scope.FULL,
+                Role.MANAGER: Scope.JURISDICTION,
+            }.get(role, Scope.OWN_CASES)
+            return Decision(True, f"{role.value} lists within {scope.value}", scope)
+        return Decision(False, f"{action.value} needs a case")
+    if role is Role.ADMIN:
+        if action in _ADMIN:
+            return Decision(True, "platform operator: read-only access and intake", Scope.FULL)
+        return Decision(False, "platform operators perform no legal acts on a case")
+    if role is Role.MANAGER:
+        if not in_jurisdiction(principal, case.county_code):
+            return Decision(False, f"county {case.county_code} is outside {who}'s jurisdiction")
+        if action in _MANAGER:
+            return Decision(True, f"manager of county {case.county_code}", Scope.FULL)
+        return Decision(False, f"{action.value} is done by the case team on site")
+    if role is Role.ENFORCEMENT_OFFICER:
+        if who not in case.officers:
+            return Decision(False, f"{who} is not an enforcement officer on case {case.case_id}")
+        if action in _OFFICER:
+            return Decision(True, f"officer on case {case.case_id}", Scope.FULL)
+        return Decision(False, f"{action.value} needs a manager's approval or monitoring staff")
+    if who not in case.monitoring_staff:
+        return Decision(False, f"{who} is not monitoring staff on case {case.case_id}")
+    if action in _MONITORING:
+        return Decision(True, f"monitoring staff on case {case.case_id}", Scope.SAMPLES_AND_RESULTS)
+    return Decision(False, f"monitoring staff handle samples and results only, not {action.value}")
+
+
+_PRECEDENCE = (Role.ADMIN, Role.MANAGER, Role.ENFORCEMENT_OFFICER, Role.MONITORING_STAFF)
+
+
+def authorize(principal: Principal, action: Action, case: Case | None) -> Decision:
+    """Allowed if any of the principal's roles allows; the widest scope wins.
+
+    For OPEN_CASE pass the case the command would create (its county and team)."""
+    denials: list[str] = []
+    best: Decision | None = None
+    rank = [Scope.FULL, Scope.JURISDICTION, Scope.SAMPLES_AND_RESULTS, Scope.OWN_CASES]
+    for role in _PRECEDENCE:
+        if role not in principal.roles:
+            continue
+        decision = _by_role(role, principal, action, case)
+        if decision.allowed:
+            if best is None or rank.index(decision.scope) < rank.index(best.scope):
+                best = decision
+        else:
+            denials.append(decision.reason)
+    if best is not None:
+        return best
+    if not principal.roles:
+        return Decision(False, f"{principal.subject} has no role")
+    return Decision(False, "; ".join(denials))
