@@ -88,7 +88,7 @@ def judge_record(record: records_pb2.MonitoringRecord, view: RegistryView, episo
         if value is None or value <= float(limit["value"]):
             continue
         key = f"{record.outlet_id}|{reading.code}|EXCEEDANCE"
-        if episodes[key] is not None:
+        if episodes.get(key) is not None:
             continue
         start = event_time.replace(minute=0, second=0, microsecond=0)
         alert_id = deterministic_id("episode", record.outlet_id, reading.code, "EXCEEDANCE", start.isoformat())
