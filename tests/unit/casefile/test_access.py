@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import pytest
+from casefile.domain.access import Action, Principal, Role, Scope, authorize
+from casefile.domain.cases import FileCase
+
+from tests.unit.casefile.scenario import MAIN_PATH, SAMPLE, run
+
+CASE = run(MAIN_PATH[:2])  # county 320583, officers o1/o2, monitoring staff m1
+
+OFFICER = Principal("o1", frozenset({Role.ENFORCEMENT_OFFICER}))
+OTHER_OFFICER = Principal("o9", frozenset({Role.ENFORCEMENT_OFFICER}))
+STAFF = Principal("m1", frozenset({Role.MONITORING_STAFF}))
+OTHER_STAFF = Principal("m9", frozenset({Role.MONITORING_STAFF}))
+MANAGER = Principal("mgr", frozenset({Role.MANAGER}), ("3205",))
+FAR_MANAGER = Principal("mgr2", frozenset({Role.MANAGER}), ("1101",))
+ADMIN = Principal("ops", frozenset({Role.ADMIN}))
+
+A = Action
+# Expected allowed actions per principal on CASE (hand-written matrix).
+OFFICER_ALLOWED = {
+    A.RECORD_ARRIVAL,
+    A.RECORD_INSPECTION,
+    A.ADD_EVIDENCE,
+    A.HAND_OFF_CUSTODY,
+    A.RECORD_FINDING,
+    A.SERVE_NOTICE,
+    A.REQUEST_HEARING,
+    A.SERVE_DECISION,
+    A.RECORD_ENFORCEMENT,
+    A.READ,
+    A.STREAM,
+    A.VERIFY,
+    A.EXPORT,
+}
+STAFF_ALLOWED = {
+    A.RECORD_SAMPLE,
+    A.HAND_OFF_CUSTODY,
+    A.RECORD_LAB_RESULT,
+    A.CONFIRM_RESULT,
+    A.READ,
+    A.VERIFY,
+}
+MANAGER_ALLOWED = {
+    A.OPEN_CASE,
+    A.ADD_EVIDENCE,
+    A.FILE_CASE,
+    A.SERVE_NOTICE,
+    A.REQUEST_HEARING,
+    A.SCHEDULE_HEARING,
+    A.RECORD_HEARING,
+    A.DECIDE_PENALTY,
+    A.SERVE_DECISION,
+    A.RECORD_ENFORCEMENT,
+    A.TRANSFER_CASE,
+    A.CLOSE_CASE,
+    A.EXTEND_CLOCK,
+    A.PAUSE_CLOCK,
+    A.RESUME_CLOCK,
+    A.READ,
+    A.STREAM,
+    A.VERIFY,
+    A.EXPORT,
+}
+ADMIN_ALLOWED = {A.OPEN_CASE, A.READ, A.STREAM, A.VERIFY, A.EXPORT}
+
+MATRIX = [
+    (OFFICER, OFFICER_ALLOWED),
+    (OTHER_OFFICER, set()),
+    (STAFF, STAFF_ALLOWED),
+    (OTHER_STAFF, set()),
+    (MANAGER, MANAGER_ALLOWED),
+    (FAR_MANAGER, set()),
+    (ADMIN, ADMIN_ALLOWED),
+]
+
+
+@pytest.mark.parametrize(("principal", "allowed"), MATRIX, ids=lambda x: getattr(x, "subject", ""))
+def test_access_matrix(principal: Principal, allowed: set[Action]) -> None:
+    for action in Action:
+        if action is Action.LIST:
+            continue
+        decision = authorize(principal, action, CASE)
+        assert decision.allowed is (action in allowed), (principal.subject, action)
+        assert decision.reason
+
+
+def test_denial_reasons() -> None:
+    assert authorize(OTHER_OFFICER, A.READ, CASE).reason == (
+        "o9 is not an enforcement officer on case C1"
+    )
+    assert authorize(FAR_MANAGER, A.READ, CASE).reason == (
+        "county 320583 is outside mgr2's jurisdiction"
+    )
+    assert (
+        "monitoring staff handle samples and results only"
+        in authorize(STAFF, A.FILE_CASE, CASE).reason
+    )
+    assert authorize(ADMIN, A.DECIDE_PENALTY, CASE).reason == (
+        "platform operators perform no legal acts on a case"
+    )
+    assert authorize(Principal("x", frozenset()), A.READ, CASE).reason == "x has no role"
+
+
+def test_scopes() -> None:
+    assert authorize(STAFF, A.READ, CASE).scope is Scope.SAMPLES_AND_RESULTS
+    assert authorize(OFFICER, A.READ, CASE).scope is Scope.FULL
+    assert authorize(OFFICER, A.LIST, None).scope is Scope.OWN_CASES
+    assert authorize(STAFF, A.LIST, None).scope is Scope.OWN_CASES
+    assert authorize(MANAGER, A.LIST, None).scope is Scope.JURISDICTION
+    assert authorize(ADMIN, A.LIST, None).scope is Scope.FULL
+    assert not authorize(OFFICER, A.READ, None).allowed
+
+
+def test_roles_combine_and_widest_scope_wins() -> None:
+    both = Principal("m1", frozenset({Role.MONITORING_STAFF, Role.MANAGER}), ("32",))
+    decision = authorize(both, A.READ, CASE)
+    assert decision.allowed and decision.scope is Scope.FULL
+    assert authorize(both, A.FILE_CASE, CASE).allowed
+
+
+def test_jurisdiction_is_a_prefix_match() -> None:
+    county = Principal("mgr", frozenset({Role.MANAGER}), ("320583",))
+    assert authorize(county, A.READ, CASE).allowed
+    sibling = Principal("mgr", frozenset({Role.MANAGER}), ("320584",))
+    assert not authorize(sibling, A.READ, CASE).allowed
+    empty = Principal("mgr", frozenset({Role.MANAGER}), ("",))
+    assert not authorize(empty, A.READ, CASE).allowed
+
+
+def test_action_for_command() -> None:
+    assert Action.for_command(FileCase("x")) is Action.FILE_CASE
+    assert Action.for_command(SAMPLE) is Action.RECORD_SAMPLE
