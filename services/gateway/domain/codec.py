@@ -506,9 +506,7 @@ def _parse_cp(
         # Lenient mode only screens the character set (cheap, in C); strict checks the grammar.
         if (
             joined.translate(_NUMBER_CHARS)
-            or ",," in joined
-            or joined[0] == ","
-            or joined[-1] == ","
+            or "" in numbers
             or (not issues.lenient and not _NUMBERS_OK(joined))
         ):
             _report_numbers(groups, issues)
