@@ -440,7 +440,8 @@ class EpisodeBook:
                 f"repeat violator: {repeats} {ep.kind.value} episodes within "
                 f"{policy.repeat_window_s / DAY:g} days"
             )
-        if hours >= policy.hours_over:
+        # Hours over is an hourly-basis measure: one daily exceedance is not 24 hours over.
+        if hours >= policy.hours_over and ep.kind is not FindingKind.EXCEEDANCE_DAILY:
             reasons.append(f"{hours:g} hours over within {policy.hours_window_s / HOUR:g} h")
         if not reasons:
             return []

@@ -1,8 +1,6 @@
 from datetime import datetime, timedelta
 
 import pytest
-from tests.unit.alerts.scenario import COD, PH, SO2, registry_doc
-
 from alerts.domain.periods import CST
 from alerts.domain.registry import (
     AveragingBasis,
@@ -13,6 +11,8 @@ from alerts.domain.registry import (
     limit_in_force,
     registry_from_dict,
 )
+
+from tests.unit.alerts.scenario import COD, PH, SO2, registry_doc
 
 
 def test_parses_outlets_limits_and_enterprise_attributes() -> None:
