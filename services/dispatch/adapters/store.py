@@ -1,39 +1,159 @@
-"""Dispatch persistence with sqlmodel (SQLite by default, PostgreSQL by URL)."""
+"""Dispatch persistence with sqlmodel: SQLite by default, PostgreSQL by URL.
+
+Only portable column types (String, Integer, Boolean, Text, LargeBinary, DateTime) are used.
+One `commit(Changes)` call writes everything one step of the dispatcher produced in a single
+transaction: task snapshots, the consumed event id, the dispatch events to publish (outbox)
+and the phone notifications. A crash therefore either keeps the whole step or none of it, and
+the outbox is published (again, with the same event ids) after a restart.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Column, LargeBinary, Text, event, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
+
+from dispatch.adapters import state_codec as codec
+from dispatch.domain.dispatcher import DispatchState
 
 
 class TaskRow(SQLModel, table=True):
-    __tablename__ = "tasks"
+    __tablename__ = "dispatch_tasks"
 
-    task_id: str = Field(primary_key=True)
-    first_alert_id: str = Field(index=True, unique=True)
-    status: str
-    priority: str
-    outlet_id: str
-    enterprise_id: str
-    county: str = Field(index=True)
-    team_json: str
-    case_id: str = ""
+    task_id: str = Field(primary_key=True, max_length=64)
+    route: str = Field(max_length=32)
+    priority: str = Field(max_length=4)
+    state: str = Field(max_length=16, index=True)
+    county: str = Field(max_length=12, index=True)
+    enterprise_id: str = Field(max_length=128)
+    outlet_id: str = Field(max_length=128)
+    case_id: str = Field(default="", max_length=64)
+    case_pending: bool = False  # a case was asked for and not yet opened in casefile
     alert_time: datetime
+    event_seq: int = 0  # last DispatchEvent seq published for this task
+    policy_version: str = Field(default="", max_length=64)
+    evidence: str = Field(sa_column=Column(Text, nullable=False))
+    task_json: str = Field(sa_column=Column(Text, nullable=False))
+    acceptance_json: str = Field(sa_column=Column(Text, nullable=False))
+    clocks_json: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime
+
+
+class TaskMemberRow(SQLModel, table=True):
+    """Who holds (or was offered) a slot on a task: the officer's "my tasks" index."""
+
+    __tablename__ = "dispatch_task_members"
+
+    task_id: str = Field(primary_key=True, max_length=64)
+    person_id: str = Field(primary_key=True, max_length=64, index=True)
+
+
+class ProcessedEventRow(SQLModel, table=True):
+    """Consumed alert event ids: a redelivered or replayed event has no second effect."""
+
+    __tablename__ = "dispatch_processed_events"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    processed_at: datetime
+
+
+class OutboxRow(SQLModel, table=True):
+    """Every DispatchEvent, in the order it was produced; `published` once Kafka acked it."""
+
+    __tablename__ = "dispatch_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=64, unique=True)
+    key: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=32)
+    seq: int = 0
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    published: bool = Field(default=False, index=True)
     created_at: datetime
 
 
-class ProcessedEvent(SQLModel, table=True):
-    """Consumed event ids: a redelivered alert event has no second effect."""
+class NotificationRow(SQLModel, table=True):
+    """The per-person push log; `id` is the SSE event id (monotonic, never reused)."""
 
-    __tablename__ = "processed_events"
+    __tablename__ = "dispatch_notifications"
 
-    event_id: str = Field(primary_key=True)
-    processed_at: datetime
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(max_length=64, index=True)
+    task_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+
+
+class MetaRow(SQLModel, table=True):
+    """Dispatcher-wide state that is not per task: loads and active device faults."""
+
+    __tablename__ = "dispatch_meta"
+
+    name: str = Field(primary_key=True, max_length=32)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+TABLES = [
+    SQLModel.metadata.tables[m.__tablename__]  # type: ignore[attr-defined]
+    for m in (TaskRow, TaskMemberRow, ProcessedEventRow, OutboxRow, NotificationRow, MetaRow)
+]
+
+
+@dataclass
+class TaskMeta:
+    """What the adapters keep per task beyond the domain state."""
+
+    alert_time: datetime
+    evidence: dict[str, Any]
+    policy_version: str = ""
+    case_id: str = ""
+    case_pending: bool = False
+    event_seq: int = 0
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    event_id: str
+    key: str
+    kind: str
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Notification:
+    person_id: str
+    task_id: str
+    kind: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredNotification:
+    id: int
+    person_id: str
+    task_id: str
+    kind: str
+    body: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass
+class Changes:
+    tasks: set[str] = field(default_factory=set)  # task ids whose snapshot must be written
+    processed: list[str] = field(default_factory=list)
+    events: list[OutgoingEvent] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.processed or self.events or self.notifications)
 
 
 def make_engine(url: str) -> Engine:
@@ -51,29 +171,175 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class DispatchStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine)
+        SQLModel.metadata.create_all(engine, tables=TABLES)
 
-    def seen(self, event_id: str) -> bool:
-        with Session(self.engine) as session:
-            return session.get(ProcessedEvent, event_id) is not None
+    # ---- loading ----------------------------------------------------------------------
+    def load(self) -> tuple[DispatchState, dict[str, TaskMeta]]:
+        state = DispatchState()
+        metas: dict[str, TaskMeta] = {}
+        with Session(self.engine) as s:
+            for row in s.exec(select(TaskRow)):
+                state.tasks[row.task_id] = codec.load(codec.TASK, row.task_json)
+                state.acceptance[row.task_id] = codec.load(codec.ACCEPTANCE, row.acceptance_json)
+                state.clocks[row.task_id] = codec.load(codec.CLOCKS, row.clocks_json)
+                metas[row.task_id] = TaskMeta(
+                    alert_time=_utc(row.alert_time),
+                    evidence=json.loads(row.evidence),
+                    policy_version=row.policy_version,
+                    case_id=row.case_id,
+                    case_pending=row.case_pending,
+                    event_seq=row.event_seq,
+                )
+            state.seen_events = set(s.exec(select(ProcessedEventRow.event_id)))
+            faults = s.get(MetaRow, "active_faults")
+            if faults is not None:
+                state.active_faults = codec.load(codec.FAULTS, faults.body)
+            loads = s.get(MetaRow, "loads")
+            if loads is not None:
+                state.loads = codec.load(codec.LOADS, loads.body)
+        return state, metas
 
-    def task_for_alert(self, alert_id: str) -> TaskRow | None:
-        with Session(self.engine) as session:
-            return session.exec(select(TaskRow).where(TaskRow.first_alert_id == alert_id)).first()
+    # ---- one dispatcher step ------------------------------------------------------------
+    def commit(
+        self, state: DispatchState, metas: dict[str, TaskMeta], changes: Changes, now: datetime
+    ) -> None:
+        with Session(self.engine) as s:
+            for task_id in sorted(changes.tasks):
+                self._put_task(s, state, metas[task_id], task_id, now)
+            for event_id in changes.processed:
+                if s.get(ProcessedEventRow, event_id) is None:
+                    s.add(ProcessedEventRow(event_id=event_id, processed_at=now))
+            for e in changes.events:
+                s.add(
+                    OutboxRow(
+                        event_id=e.event_id,
+                        key=e.key,
+                        kind=e.kind,
+                        seq=e.seq,
+                        payload=e.payload,
+                        created_at=now,
+                    )
+                )
+            for n in changes.notifications:
+                s.add(
+                    NotificationRow(
+                        person_id=n.person_id,
+                        task_id=n.task_id,
+                        kind=n.kind,
+                        body=json.dumps(n.body, ensure_ascii=False),
+                        created_at=now,
+                    )
+                )
+            if changes.tasks or changes.processed:
+                s.merge(
+                    MetaRow(
+                        name="active_faults", body=codec.dump(codec.FAULTS, state.active_faults)
+                    )
+                )
+                s.merge(MetaRow(name="loads", body=codec.dump(codec.LOADS, state.loads)))
+            s.commit()
 
-    def record(self, event_id: str, at: datetime, task: TaskRow | None) -> None:
-        """Marks an event processed and stores its task, in one transaction."""
-        with Session(self.engine) as session:
-            if task is not None and session.get(TaskRow, task.task_id) is None:
-                session.add(task)
-            if session.get(ProcessedEvent, event_id) is None:
-                session.add(ProcessedEvent(event_id=event_id, processed_at=at))
-            session.commit()
+    def _put_task(
+        self, s: Session, state: DispatchState, meta: TaskMeta, task_id: str, now: datetime
+    ) -> None:
+        task = state.tasks[task_id]
+        acc = state.acceptance[task_id]
+        row = TaskRow(
+            task_id=task_id,
+            route=task.route.value,
+            priority=task.priority.value,
+            state=task.state.value,
+            county=task.county_code,
+            enterprise_id=task.enterprise_id,
+            outlet_id=task.outlet_id,
+            case_id=meta.case_id,
+            case_pending=meta.case_pending,
+            alert_time=meta.alert_time,
+            event_seq=meta.event_seq,
+            policy_version=meta.policy_version,
+            evidence=json.dumps(meta.evidence, ensure_ascii=False),
+            task_json=codec.dump(codec.TASK, task),
+            acceptance_json=codec.dump(codec.ACCEPTANCE, acc),
+            clocks_json=codec.dump(codec.CLOCKS, state.clocks[task_id]),
+            updated_at=now,
+        )
+        s.merge(row)
+        wanted = set(acc.members())
+        have = set(s.exec(select(TaskMemberRow.person_id).where(TaskMemberRow.task_id == task_id)))
+        for pid in wanted - have:
+            s.add(TaskMemberRow(task_id=task_id, person_id=pid))
+        gone = have - wanted
+        if gone:
+            s.exec(  # type: ignore[call-overload]
+                delete(TaskMemberRow).where(
+                    col(TaskMemberRow.task_id) == task_id, col(TaskMemberRow.person_id).in_(gone)
+                )
+            )
 
-    def tasks(self) -> list[dict[str, Any]]:
-        with Session(self.engine) as session:
-            rows = session.exec(select(TaskRow)).all()
-            return [r.model_dump() | {"team": json.loads(r.team_json)} for r in rows]
+    # ---- outbox ---------------------------------------------------------------------------
+    def unpublished(self, limit: int = 500) -> list[tuple[int, OutgoingEvent]]:
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(OutboxRow)
+                .where(col(OutboxRow.published).is_(False))
+                .order_by(col(OutboxRow.id))
+                .limit(limit)
+            ).all()
+            return [
+                (r.id or 0, OutgoingEvent(r.event_id, r.key, r.kind, r.seq, r.payload))
+                for r in rows
+            ]
+
+    def mark_published(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        with Session(self.engine) as s:
+            s.exec(update(OutboxRow).where(col(OutboxRow.id).in_(ids)).values(published=True))  # type: ignore[call-overload]
+            s.commit()
+
+    def events_for(self, key: str) -> list[OutgoingEvent]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(OutboxRow).where(OutboxRow.key == key).order_by(col(OutboxRow.id)))
+            return [OutgoingEvent(r.event_id, r.key, r.kind, r.seq, r.payload) for r in rows]
+
+    # ---- notifications ----------------------------------------------------------------------
+    def notifications_after(
+        self, person_id: str, after: int, limit: int = 200
+    ) -> list[StoredNotification]:
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(NotificationRow)
+                .where(NotificationRow.person_id == person_id, col(NotificationRow.id) > after)
+                .order_by(col(NotificationRow.id))
+                .limit(limit)
+            ).all()
+            return [
+                StoredNotification(
+                    r.id or 0,
+                    r.person_id,
+                    r.task_id,
+                    r.kind,
+                    json.loads(r.body),
+                    _utc(r.created_at),
+                )
+                for r in rows
+            ]
+
+    def task_ids_for(self, person_id: str) -> list[str]:
+        with Session(self.engine) as s:
+            return list(
+                s.exec(select(TaskMemberRow.task_id).where(TaskMemberRow.person_id == person_id))
+            )
+
+    def count_tasks(self) -> int:
+        with Session(self.engine) as s:
+            return len(s.exec(select(TaskRow.task_id)).all())

@@ -1,0 +1,275 @@
+"""Dispatcher effects as `dispatch.events` records (DispatchEvent) and phone notifications.
+
+Every DispatchEvent of a task gets the next per-task `seq` and the event id
+deterministic_id("dispatch-event", task_id, seq), so re-publishing the outbox after a crash
+repeats ids rather than inventing new ones. Decisions that create no task (inhibited,
+suppressed, ignored) are published keyed by the alert id so managers can see why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dispatch.adapters.store import Changes, Notification, OutgoingEvent, TaskMeta
+from dispatch.domain.acceptance import SlotStatus
+from dispatch.domain.assignment import TeamAssignment
+from dispatch.domain.decision import CloseOrNote, CreateTask, Ignored, Inhibited, Suppressed
+from dispatch.domain.dispatcher import DispatchState
+from dispatch.domain.effects import (
+    AlertAttached,
+    DecisionRecorded,
+    Effect,
+    Escalate,
+    Notify,
+    OpenCaseRequest,
+    Reassign,
+    Remind,
+    SlaAtRisk,
+    SlaBreach,
+    TeamProposed,
+)
+from dispatch.domain.roster import Roster
+from dispatch.domain.tasks import TaskEvent
+from liandong.events import deterministic_id, new_meta, to_timestamp
+from liandong.v1 import dispatch_pb2
+
+PRODUCER = "dispatch"
+_HELD = {Inhibited: "ALERT_INHIBITED", Suppressed: "ALERT_SUPPRESSED", Ignored: "ALERT_IGNORED"}
+
+
+@dataclass(frozen=True)
+class AlertOrigin:
+    """The alert event a step came from: stamped on the task it creates."""
+
+    event_id: str
+    alert_time: datetime
+    evidence: dict[str, Any]
+
+
+class EventBuilder:
+    def __init__(self, state: DispatchState, metas: dict[str, TaskMeta], roster: Roster) -> None:
+        self.state = state
+        self.metas = metas
+        self.roster = roster
+
+    def _name(self, person_id: str) -> str:
+        p = self.roster.get(person_id)
+        return p.name if p is not None else ""
+
+    def team(self, task_id: str) -> list[dispatch_pb2.TeamMember]:
+        acc = self.state.acceptance.get(task_id)
+        if acc is None:
+            return []
+        members = [
+            dispatch_pb2.TeamMember(
+                person_id=s.person_id,
+                name=self._name(s.person_id),
+                role=s.role.value,
+                state="ACCEPTED" if s.status is SlotStatus.ACCEPTED else "PROPOSED",
+            )
+            for s in acc.slots
+            if s.person_id is not None
+        ]
+        for pid, why in sorted(acc.refused.items()):
+            state = "DECLINED" if why.startswith("declined") else "TIMED_OUT"
+            members.append(
+                dispatch_pb2.TeamMember(
+                    person_id=pid, name=self._name(pid), state=state, reason=why
+                )
+            )
+        return members
+
+    def proposed_team(self, assignment: TeamAssignment) -> list[dispatch_pb2.TeamMember]:
+        return [
+            dispatch_pb2.TeamMember(
+                person_id=p.person_id,
+                name=self._name(p.person_id),
+                role=p.role.value,
+                reason=p.reason,
+                state="PROPOSED",
+            )
+            for p in assignment.picks
+        ]
+
+    def task_event(
+        self,
+        task_id: str,
+        kind: str,
+        at: datetime,
+        *,
+        actor: str = PRODUCER,
+        note: str = "",
+        position: tuple[float, float] | None = None,
+        team: list[dispatch_pb2.TeamMember] | None = None,
+        causation_id: str = "",
+        status: str | None = None,
+    ) -> OutgoingEvent:
+        task = self.state.tasks[task_id]
+        meta = self.metas[task_id]
+        meta.event_seq += 1
+        seq = meta.event_seq
+        event_id = deterministic_id("dispatch-event", task_id, str(seq))
+        msg = dispatch_pb2.DispatchEvent(
+            meta=new_meta(
+                key=task_id,
+                event_time=at,
+                producer=PRODUCER,
+                event_id=event_id,
+                causation_id=causation_id,
+            ),
+            task_id=task_id,
+            kind=kind,
+            status=status or task.state.value,
+            actor=actor,
+            alert_ids=list(task.alert_ids),
+            team=team if team is not None else self.team(task_id),
+            case_id=meta.case_id,
+            priority=task.priority.value,
+            outlet_id=task.outlet_id,
+            enterprise_id=task.enterprise_id,
+            county=task.county_code,
+            note=note,
+            seq=seq,
+            alert_time=to_timestamp(meta.alert_time),
+            policy_version=meta.policy_version,
+        )
+        if position is not None:
+            msg.position.CopyFrom(dispatch_pb2.Position(lat=position[0], lon=position[1]))
+        return OutgoingEvent(event_id, task_id, kind, seq, msg.SerializeToString())
+
+    def held_alert(
+        self, decision: DecisionRecorded, origin: AlertOrigin | None, at: datetime
+    ) -> OutgoingEvent:
+        d = decision.decision
+        kind = _HELD[type(d)]
+        event_id = deterministic_id("dispatch-decision", decision.event_id)
+        msg = dispatch_pb2.DispatchEvent(
+            meta=new_meta(
+                key=decision.alert_id,
+                event_time=at,
+                producer=PRODUCER,
+                event_id=event_id,
+                causation_id=decision.event_id,
+            ),
+            kind=kind,
+            actor=PRODUCER,
+            alert_ids=[decision.alert_id],
+            note=d.reason,
+            policy_version=d.policy_version,
+        )
+        if origin is not None:
+            msg.alert_time.CopyFrom(to_timestamp(origin.alert_time))
+        return OutgoingEvent(event_id, decision.alert_id, kind, 0, msg.SerializeToString())
+
+    def notification(
+        self, task_id: str, person_id: str, kind: str, at: datetime, **extra: Any
+    ) -> Notification:
+        task = self.state.tasks[task_id]
+        acc = self.state.acceptance.get(task_id)
+        body = {
+            "task_id": task_id,
+            "kind": kind,
+            "at": at.isoformat(),
+            "route": task.route.value,
+            "priority": task.priority.value,
+            "state": task.state.value,
+            "enterprise_id": task.enterprise_id,
+            "outlet_id": task.outlet_id,
+            "county": task.county_code,
+        }
+        if kind in ("offer", "reminder") and acc is not None:
+            body["answer_within_s"] = int(acc.timeout.total_seconds())
+        return Notification(person_id, task_id, kind, body | extra)
+
+    def translate(
+        self, effects: Iterable[Effect], now: datetime, origin: AlertOrigin | None = None
+    ) -> Changes:
+        """Turns one step's effects into rows to commit; updates the per-task metas."""
+        changes = Changes()
+        if origin is not None:
+            changes.processed.append(origin.event_id)
+        cause = origin.event_id if origin is not None else ""
+        policy_version = ""
+        for e in effects:
+            if isinstance(e, DecisionRecorded):
+                d = e.decision
+                policy_version = d.policy_version
+                if isinstance(d, Inhibited | Suppressed | Ignored):
+                    changes.events.append(self.held_alert(e, origin, now))
+                elif isinstance(d, CloseOrNote) and not d.close:
+                    changes.tasks.add(d.task_id)
+                    changes.events.append(
+                        self.task_event(
+                            d.task_id, "ALERT_NOTED", now, note=d.reason, causation_id=cause
+                        )
+                    )
+                elif isinstance(d, CreateTask):
+                    policy_version = d.policy_version
+                continue
+            changes.tasks.add(e.task_id)
+            if isinstance(e, TaskEvent):
+                if e.seq == 0:
+                    if origin is None:
+                        raise ValueError("a task can only be created from an alert")
+                    self.metas[e.task_id] = TaskMeta(
+                        alert_time=origin.alert_time,
+                        evidence=origin.evidence,
+                        policy_version=policy_version,
+                    )
+                kind = "TASK_CREATED" if e.seq == 0 else "STATUS_CHANGED"
+                # the state this step moved to, even if a later effect of the same step moved
+                # the task on (CREATED is followed at once by ASSIGNING)
+                changes.events.append(
+                    self.task_event(
+                        e.task_id, kind, e.at, actor=e.actor, note=e.note, position=e.position,
+                        causation_id=cause, status=e.to_state.value,
+                    )
+                )  # fmt: skip
+            elif isinstance(e, TeamProposed):
+                a = e.assignment
+                notes = [*a.widened]
+                if a.unfilled:
+                    notes.append("unfilled: " + ", ".join(s.slot_id for s in a.unfilled))
+                changes.events.append(
+                    self.task_event(
+                        e.task_id, "TEAM_PROPOSED", now, note="; ".join(notes),
+                        team=self.proposed_team(a), causation_id=cause,
+                    )
+                )  # fmt: skip
+            elif isinstance(e, OpenCaseRequest):
+                self.metas[e.task_id].case_pending = True
+            elif isinstance(e, AlertAttached):
+                changes.events.append(
+                    self.task_event(
+                        e.task_id, "ALERT_ATTACHED", now, note=e.alert_id, causation_id=cause
+                    )
+                )
+            elif isinstance(e, Notify):
+                changes.notifications.append(self.notification(e.task_id, e.person_id, e.kind, now))
+            elif isinstance(e, Remind):
+                changes.notifications.append(
+                    self.notification(e.task_id, e.person_id, "reminder", now, reminder=e.count)
+                )
+            elif isinstance(e, Reassign):
+                changes.events.append(
+                    self.task_event(e.task_id, "SLOT_VACATED", now, note=f"{e.slot_id}: {e.reason}")
+                )
+            elif isinstance(e, Escalate):
+                changes.events.append(self.task_event(e.task_id, "ESCALATED", now, note=e.reason))
+                if e.manager_id is not None:
+                    changes.notifications.append(
+                        self.notification(
+                            e.task_id, e.manager_id, "escalation", now, reason=e.reason
+                        )
+                    )
+            elif isinstance(e, SlaAtRisk | SlaBreach):
+                kind = "SLA_AT_RISK" if isinstance(e, SlaAtRisk) else "SLA_BREACHED"
+                changes.events.append(
+                    self.task_event(
+                        e.task_id, kind, e.at, note=f"{e.clock} due {e.due_at.isoformat()}"
+                    )
+                )
+        return changes

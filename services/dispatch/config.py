@@ -1,0 +1,29 @@
+"""Dispatch-only settings from the environment (shared ones live in liandong.settings)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from dispatch.adapters.policy_file import DEFAULT_POLICY_FILE
+from dispatch.adapters.tokens import DEV_KEY
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    policy_file: str = field(
+        default_factory=lambda: _env("LIANDONG_DISPATCH_POLICY", str(DEFAULT_POLICY_FILE))
+    )
+    jwt_key: str = field(default_factory=lambda: _env("LIANDONG_DISPATCH_JWT_KEY", DEV_KEY))
+    tick_seconds: float = field(
+        default_factory=lambda: float(_env("LIANDONG_DISPATCH_TICK_SECONDS", "5"))
+    )
+    # None: "<topic prefix>liandong-dispatch"
+    consumer_group: str | None = field(
+        default_factory=lambda: os.environ.get("LIANDONG_DISPATCH_GROUP") or None
+    )
+    timezone: str = field(default_factory=lambda: _env("LIANDONG_TIMEZONE", "Asia/Shanghai"))

@@ -1,0 +1,400 @@
+"""The phone API: tasks, answers, status with position, and live push over server-sent events.
+
+Bearer tokens (JWT HS256, see dispatch.adapters.tokens) carry the person id, role and
+jurisdiction. Field staff (ENFORCEMENT, MONITORING, OPERATIONS) see only the tasks they hold
+or were offered; a DUTY_MANAGER sees every task inside their jurisdiction. Status codes:
+401 no or bad token, 403 not yours, 404 unknown task, 409 not allowed in the task's current
+state (with the reason), 422 check-in outside the geofence or an invalid body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field
+
+from dispatch.adapters.tokens import InvalidToken, Principal, verify
+from dispatch.domain.acceptance import NotOffered
+from dispatch.domain.dispatcher import NotOnTeam, UnknownTask
+from dispatch.domain.roster import normalise_code
+from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
+from dispatch.service import DispatchService, NotAnswerable
+
+# A stream re-reads the log at least this often even without a wake-up (belt and braces).
+REREAD_S = 30.0
+
+
+class Coordinates(BaseModel):
+    lat: float
+    lon: float
+
+
+class Navigation(BaseModel):
+    geo: str = Field(description="RFC 5870 geo: URI, opens the phone's map app")
+    amap: str = Field(description="Amap (高德) web marker, WGS-84 input")
+    baidu: str = Field(description="Baidu map web marker, WGS-84 input")
+
+
+class TeamMemberView(BaseModel):
+    person_id: str
+    name: str
+    role: str
+    slot_id: str
+    status: str = Field(description="OFFERED, ACCEPTED")
+
+
+class StepView(BaseModel):
+    seq: int
+    from_state: str | None
+    to_state: str
+    actor: str
+    at: datetime
+    note: str
+    position: Coordinates | None
+
+
+class ClockView(BaseModel):
+    clock: str
+    started_at: datetime
+    due_at: datetime
+    stopped_at: datetime | None
+    breached: bool
+
+
+class TaskSummary(BaseModel):
+    task_id: str
+    route: str
+    priority: str
+    state: str
+    enterprise_id: str
+    outlet_id: str
+    county: str
+    created_at: datetime
+    case_id: str
+    my_slot: str | None = Field(None, description="the caller's slot and its status, if any")
+
+
+class PlaceView(BaseModel):
+    id: str
+    name: str
+    address: str = ""
+
+
+class TaskDetail(TaskSummary):
+    alert_ids: list[str]
+    alert_time: datetime
+    enterprise: PlaceView
+    outlet: PlaceView
+    evidence: dict[str, Any]
+    coordinates: Coordinates | None
+    navigation: Navigation | None
+    team: list[TeamMemberView]
+    history: list[StepView]
+    sla: list[ClockView]
+    policy_version: str
+
+
+class DeclineBody(BaseModel):
+    reason: str = Field("", max_length=500)
+
+
+class StatusBody(BaseModel):
+    status: Literal["EN_ROUTE", "ON_SITE", "SAMPLING", "COMPLETED", "CANCELLED"]
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    note: str = Field("", max_length=4000, description="what was found or done, for the case")
+
+
+class Health(BaseModel):
+    status: str
+    tasks: int
+    policy_version: str
+
+
+def navigation(lat: float, lon: float, label: str) -> Navigation:
+    name = quote(label)
+    return Navigation(
+        geo=f"geo:{lat:.6f},{lon:.6f}?q={lat:.6f},{lon:.6f}({name})",
+        amap=f"https://uri.amap.com/marker?position={lon:.6f},{lat:.6f}&name={name}&coordinate=wgs84",
+        baidu=(
+            f"https://api.map.baidu.com/marker?location={lat:.6f},{lon:.6f}&title={name}"
+            f"&content={name}&coord_type=wgs84&output=html&src=liandong"
+        ),
+    )
+
+
+def _within(county: str, jurisdiction: tuple[str, ...]) -> bool:
+    try:
+        code = normalise_code(county)
+        return any(code.startswith(normalise_code(j)) for j in jurisdiction)
+    except ValueError:
+        return False
+
+
+def create_app(service: DispatchService, signing_key: str | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Liandong dispatch phone API",
+        version="1.0.0",
+        description=__doc__,
+    )
+    bearer = HTTPBearer(auto_error=False, description="JWT HS256: sub, role, jurisdiction")
+
+    def principal(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if creds is None:
+            raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+        try:
+            return verify(creds.credentials, signing_key)
+        except InvalidToken as e:
+            raise HTTPException(
+                401, f"invalid token: {e}", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            ) from e
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def may_see(p: Principal, task: Task) -> bool:
+        acc = service.dispatcher.state.acceptance[task.task_id]
+        if p.person_id in acc.members():
+            return True
+        return p.role.manager and (
+            acc.manager_id == p.person_id or _within(task.county_code, p.jurisdiction)
+        )
+
+    def visible(p: Principal, task_id: str) -> Task:
+        try:
+            task = service.task(task_id)
+        except UnknownTask as e:
+            raise HTTPException(404, str(e)) from e
+        if not may_see(p, task):
+            raise HTTPException(403, f"task {task_id} is not yours to see")
+        return task
+
+    def my_slot(p: Principal, task_id: str) -> str | None:
+        for s in service.dispatcher.state.acceptance[task_id].slots:
+            if s.person_id == p.person_id:
+                return f"{s.slot_id} {s.status.value}"
+        return None
+
+    def summary(p: Principal, task: Task) -> TaskSummary:
+        return TaskSummary(
+            task_id=task.task_id,
+            route=task.route.value,
+            priority=task.priority.value,
+            state=task.state.value,
+            enterprise_id=task.enterprise_id,
+            outlet_id=task.outlet_id,
+            county=task.county_code,
+            created_at=task.created_at,
+            case_id=service.metas[task.task_id].case_id,
+            my_slot=my_slot(p, task.task_id),
+        )
+
+    def detail(p: Principal, task: Task) -> TaskDetail:
+        meta = service.metas[task.task_id]
+        acc = service.dispatcher.state.acceptance[task.task_id]
+        roster = service.dispatcher.roster
+        ent = service.reference.enterprise(task.enterprise_id) or {}
+        out = service.reference.outlet(task.outlet_id) or {}
+        lat = task.lat if task.lat is not None else out.get("lat")
+        lon = task.lon if task.lon is not None else out.get("lon")
+        label = str(out.get("name") or ent.get("name") or task.outlet_id)
+        has_pos = lat is not None and lon is not None
+        clocks = service.dispatcher.state.clocks[task.task_id].clocks.values()
+        return TaskDetail(
+            **summary(p, task).model_dump(),
+            alert_ids=list(task.alert_ids),
+            alert_time=meta.alert_time,
+            enterprise=PlaceView(
+                id=task.enterprise_id,
+                name=str(ent.get("name", "")),
+                address=str(ent.get("address", "")),
+            ),
+            outlet=PlaceView(id=task.outlet_id, name=str(out.get("name", ""))),
+            evidence=meta.evidence,
+            coordinates=Coordinates(lat=float(lat), lon=float(lon)) if has_pos else None,  # type: ignore[arg-type]
+            navigation=navigation(float(lat), float(lon), label) if has_pos else None,  # type: ignore[arg-type]
+            team=[
+                TeamMemberView(
+                    person_id=s.person_id,
+                    name=(person.name if (person := roster.get(s.person_id)) else ""),
+                    role=s.role.value,
+                    slot_id=s.slot_id,
+                    status=s.status.value,
+                )
+                for s in acc.slots
+                if s.person_id is not None
+            ],
+            history=[
+                StepView(
+                    seq=e.seq,
+                    from_state=e.from_state.value if e.from_state else None,
+                    to_state=e.to_state.value,
+                    actor=e.actor,
+                    at=e.at,
+                    note=e.note,
+                    position=Coordinates(lat=e.position[0], lon=e.position[1])
+                    if e.position
+                    else None,
+                )
+                for e in task.history
+            ],
+            sla=[
+                ClockView(
+                    clock=c.name.value,
+                    started_at=c.started_at,
+                    due_at=c.due_at,
+                    stopped_at=c.stopped_at,
+                    breached=c.breach_emitted,
+                )
+                for c in clocks
+            ],
+            policy_version=meta.policy_version,
+        )
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> Health:
+        return Health(
+            status="ok",
+            tasks=len(service.dispatcher.state.tasks),
+            policy_version=service.policy.version,
+        )
+
+    @app.get(
+        "/v1/me/tasks",
+        tags=["tasks"],
+        summary="Tasks I hold or was offered (managers: my jurisdiction)",
+    )
+    async def my_tasks(
+        p: Caller,
+        include_closed: Annotated[bool, Query(description="also completed/cancelled")] = False,
+    ) -> list[TaskSummary]:
+        tasks = [
+            t
+            for t in service.dispatcher.state.tasks.values()
+            if (include_closed or t.open) and may_see(p, t)
+        ]
+        tasks.sort(key=lambda t: (t.priority.rank, t.created_at, t.task_id))
+        return [summary(p, t) for t in tasks]
+
+    @app.get(
+        "/v1/tasks/{task_id}",
+        tags=["tasks"],
+        responses={401: {}, 403: {}, 404: {}},
+        summary="Task detail: enterprise, outlet, evidence, coordinates, navigation, team, history",
+    )
+    async def get_task(task_id: str, p: Caller) -> TaskDetail:
+        return detail(p, visible(p, task_id))
+
+    def _conflict(e: Exception) -> HTTPException:
+        if isinstance(e, UnknownTask):
+            return HTTPException(404, str(e))
+        if isinstance(e, NotOffered | NotOnTeam):
+            return HTTPException(403, str(e))
+        if isinstance(e, OutsideGeofence):
+            return HTTPException(
+                422,
+                {"reason": str(e), "distance_m": e.distance_m, "geofence_m": e.radius_m},
+            )
+        return HTTPException(409, str(e))
+
+    _answers = (
+        UnknownTask,
+        NotOffered,
+        NotOnTeam,
+        NotAnswerable,
+        IllegalTransition,
+        OutsideGeofence,
+    )
+
+    @app.post(
+        "/v1/tasks/{task_id}/accept",
+        tags=["answers"],
+        responses={401: {}, 403: {}, 404: {}, 409: {}},
+    )
+    async def accept(task_id: str, p: Caller) -> TaskDetail:
+        visible(p, task_id)
+        try:
+            await service.accept(task_id, p.person_id)
+        except _answers as e:
+            raise _conflict(e) from e
+        return detail(p, service.task(task_id))
+
+    @app.post(
+        "/v1/tasks/{task_id}/decline",
+        tags=["answers"],
+        responses={401: {}, 403: {}, 404: {}, 409: {}},
+    )
+    async def decline(task_id: str, body: DeclineBody, p: Caller) -> TaskSummary:
+        task = visible(p, task_id)
+        try:
+            await service.decline(task_id, p.person_id, body.reason)
+        except _answers as e:
+            raise _conflict(e) from e
+        return summary(p, task)
+
+    @app.post(
+        "/v1/tasks/{task_id}/status",
+        tags=["answers"],
+        responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
+        summary="Move the task on; ON_SITE needs a position inside the outlet's geofence",
+    )
+    async def update_status(task_id: str, body: StatusBody, p: Caller) -> TaskDetail:
+        visible(p, task_id)
+        position = (body.lat, body.lon) if body.lat is not None and body.lon is not None else None
+        try:
+            await service.update_status(
+                task_id, p.person_id, TaskState(body.status), position, body.note
+            )
+        except _answers as e:
+            raise _conflict(e) from e
+        return detail(p, service.task(task_id))
+
+    @app.get(
+        "/v1/events",
+        response_class=EventSourceResponse,
+        tags=["push"],
+        summary="Live task notifications (server-sent events), resumable with Last-Event-ID",
+        responses={401: {}, 422: {}},
+    )
+    async def events(
+        request: Request,
+        p: Caller,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+        after: Annotated[
+            int | None,
+            Query(ge=0, description="resume after this id (for clients without headers)"),
+        ] = None,
+        follow: Annotated[
+            bool, Query(description="false: send what is pending and close (polling clients)")
+        ] = True,
+    ) -> AsyncIterable[ServerSentEvent]:
+        last = after or 0
+        if last_event_id:
+            try:
+                last = int(last_event_id)
+            except ValueError as e:
+                raise HTTPException(422, "Last-Event-ID must be an integer") from e
+        with service.hub.subscribe(p.person_id) as woken:
+            while True:
+                woken.clear()  # cleared before reading: a commit after the read wakes us
+                rows = await asyncio.to_thread(service.store.notifications_after, p.person_id, last)
+                for n in rows:
+                    last = n.id
+                    yield ServerSentEvent(id=str(n.id), event=n.kind, data={"id": n.id, **n.body})
+                if len(rows) >= 200:
+                    continue  # more backlog than one page
+                if not follow or await request.is_disconnected():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), REREAD_S)
+
+    return app

@@ -1,0 +1,182 @@
+"""A dispatch service on a temporary SQLite file with in-memory casefile and Kafka fakes.
+
+Geometry as in factories.py: the outlet is at (32.0, 118.8) and people stand due north of it,
+0.01 degree of latitude = 1.11195 km."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dispatch.adapters.registry import Reference
+from dispatch.adapters.store import DispatchStore, OutgoingEvent, make_engine
+from dispatch.domain.policy import DispatchPolicy
+from dispatch.service import DispatchService
+
+from liandong.events import new_meta, to_timestamp
+from liandong.v1 import alerts_pb2, dispatch_pb2
+
+# Monday 2 March 2026, 10:00 in Shanghai
+T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+OUTLET = (32.0, 118.8)
+COUNTY = "320106"
+ALL_DAY = [
+    {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"}
+]
+
+
+def person(pid: str, role: str, north: float, county: str = COUNTY, **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": pid,
+        "name": f"name of {pid}",
+        "roles": [role],
+        "jurisdiction": [county],
+        "shifts": ALL_DAY,
+        "lat": OUTLET[0] + north,
+        "lon": OUTLET[1],
+    }
+    if role == "enforcement":
+        doc["certificates"] = [{"kind": "enforcement_cert", "number": pid, "expires": "2030-12-31"}]
+    return doc | extra
+
+
+def entities() -> dict[str, dict[str, dict[str, Any]]]:
+    people = [
+        person("e1", "enforcement", 0.01),
+        person("e2", "enforcement", 0.02),
+        person("e3", "enforcement", 0.03),
+        person("m1", "monitoring", 0.01),
+        person("m2", "monitoring", 0.05),
+        person("mgr", "manager", 0.0),
+        person("e9", "enforcement", 0.0, county="320115"),  # another county of the same city
+    ]
+    return {
+        "enterprise": {
+            "E1": {"id": "E1", "name": "Acme Power", "county": COUNTY, "address": "1 Road"}
+        },
+        "outlet": {
+            "O1": {"id": "O1", "enterprise": "E1", "name": "Stack 1", "lat": 32.0, "lon": 118.8}
+        },
+        "mark": {},
+        "person": {p["id"]: p for p in people},
+    }
+
+
+def alert_event(
+    alert_id: str = "A1",
+    *,
+    event_id: str | None = None,
+    change: int = alerts_pb2.ALERT_CHANGE_OPENED,
+    kind: str = "EXCEEDANCE",
+    severity: str = "MAJOR",
+    key_polluter: bool = False,
+    at: datetime = T0 - timedelta(minutes=10),
+    lat: float = OUTLET[0],
+    lon: float = OUTLET[1],
+) -> alerts_pb2.AlertEvent:
+    return alerts_pb2.AlertEvent(
+        meta=new_meta(
+            key="O1",
+            event_time=at,
+            producer="alerts",
+            event_id=event_id or f"ev-{alert_id}-{change}",
+        ),
+        alert_id=alert_id,
+        change=change,
+        kind=kind,
+        severity=severity,
+        outlet_id="O1",
+        enterprise_id="E1",
+        factor="a21026",
+        county=COUNTY,
+        value=120.0,
+        limit=35.0,
+        unit="mg/m3",
+        explanation="a21026 120 mg/m3 above limit 35",
+        key_polluter=key_polluter,
+        lat=lat,
+        lon=lon,
+        window_start=to_timestamp(at),
+        window_end=to_timestamp(at),
+    )
+
+
+@dataclass
+class FakeCase:
+    case_id: str
+
+
+@dataclass
+class FakeCaseFile:
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False
+
+    async def open_case(self, **kwargs: Any) -> FakeCase:
+        if self.fail:
+            raise ConnectionError("casefile unavailable")
+        self.calls.append(kwargs)
+        return FakeCase(f"case-for-{kwargs['task_id'][:8]}")
+
+
+@dataclass
+class FakeSink:
+    sent: list[OutgoingEvent] = field(default_factory=list)
+    fail: bool = False
+
+    async def send(self, events: Sequence[OutgoingEvent]) -> None:
+        if self.fail:
+            raise ConnectionError("broker unavailable")
+        self.sent.extend(events)
+
+    def decoded(self) -> list[dispatch_pb2.DispatchEvent]:
+        return [dispatch_pb2.DispatchEvent.FromString(e.payload) for e in self.sent]
+
+    def kinds(self, task_id: str | None = None) -> list[str]:
+        return [e.kind for e in self.decoded() if task_id is None or e.task_id == task_id]
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@dataclass
+class Harness:
+    service: DispatchService
+    store: DispatchStore
+    reference: Reference
+    casefile: FakeCaseFile
+    sink: FakeSink
+    clock: Clock
+    db_url: str
+
+    def restart(self) -> Harness:
+        store = DispatchStore(make_engine(self.db_url))
+        service = DispatchService(
+            self.service.policy, store, self.reference,
+            sink=self.sink, casefile=self.casefile, clock=self.clock,
+        )  # fmt: skip
+        return Harness(
+            service, store, self.reference, self.casefile, self.sink, self.clock, self.db_url
+        )
+
+
+def build(tmp_path: Path, policy: DispatchPolicy | None = None) -> Harness:
+    url = f"sqlite:///{tmp_path / 'dispatch.db'}"
+    store = DispatchStore(make_engine(url))
+    reference = Reference(entities())
+    casefile, sink, clock = FakeCaseFile(), FakeSink(), Clock()
+    service = DispatchService(
+        policy or DispatchPolicy(version="test-1"), store, reference,
+        sink=sink, casefile=casefile, clock=clock,
+    )  # fmt: skip
+    return Harness(service, store, reference, casefile, sink, clock, url)
