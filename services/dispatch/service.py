@@ -291,6 +291,17 @@ class DispatchService:
         self.task(task_id)
         return self.metas[task_id]
 
+    async def _published(
+        self,
+        run: Callable[[datetime], list[Effect]],
+        touched: Iterable[str] = (),
+        extra: Callable[[EventBuilder, datetime], list[OutgoingEvent]] | None = None,
+    ) -> StepResult:
+        """A phone step: committed, pushed, then published on dispatch.events."""
+        result = await self._step(run, touched=touched, extra=extra)
+        await self.flush()
+        return result
+
     async def accept(self, task_id: str, person_id: str) -> StepResult:
         def run(now: datetime) -> list[Effect]:
             task = self.task(task_id)
@@ -299,7 +310,7 @@ class DispatchService:
             return self.dispatcher.on_accept(task_id, person_id, now)
 
         accepted_before = self._accepted(task_id)
-        return await self._step(
+        return await self._published(
             run,
             touched=[task_id],
             extra=lambda b, now: (
@@ -322,7 +333,7 @@ class DispatchService:
                 raise NotAnswerable(task_id, task.state)
             return self.dispatcher.on_decline(task_id, person_id, reason, now)
 
-        return await self._step(
+        return await self._published(
             run,
             touched=[task_id],
             extra=lambda b, now: [
@@ -338,7 +349,7 @@ class DispatchService:
         position: tuple[float, float] | None,
         note: str = "",
     ) -> StepResult:
-        return await self._step(
+        return await self._published(
             lambda now: self.dispatcher.on_status(task_id, person_id, status, position, now, note),
             touched=[task_id],
         )

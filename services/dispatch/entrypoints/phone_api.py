@@ -139,27 +139,48 @@ def _within(county: str, jurisdiction: tuple[str, ...]) -> bool:
         return False
 
 
+_bearer = HTTPBearer(auto_error=False, description="JWT HS256: sub, role, jurisdiction")
+
+
+def principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None:
+        raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+    try:
+        return verify(creds.credentials, request.app.state.signing_key)
+    except InvalidToken as e:
+        raise HTTPException(
+            401, f"invalid token: {e}", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from e
+
+
+def resume_point(
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="resume after this id (clients without headers)")
+    ] = None,
+) -> int:
+    """Where a reconnecting stream resumes: the Last-Event-ID header wins over `after`."""
+    if last_event_id:
+        try:
+            return int(last_event_id)
+        except ValueError as e:
+            raise HTTPException(422, "Last-Event-ID must be an integer") from e
+    return after or 0
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
 def create_app(service: DispatchService, signing_key: str | None = None) -> FastAPI:
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
         description=__doc__,
     )
-    bearer = HTTPBearer(auto_error=False, description="JWT HS256: sub, role, jurisdiction")
-
-    def principal(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Principal:
-        if creds is None:
-            raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
-        try:
-            return verify(creds.credentials, signing_key)
-        except InvalidToken as e:
-            raise HTTPException(
-                401, f"invalid token: {e}", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            ) from e
-
-    Caller = Annotated[Principal, Depends(principal)]
+    app.state.signing_key = signing_key
 
     def may_see(p: Principal, task: Task) -> bool:
         acc = service.dispatcher.state.acceptance[task.task_id]
@@ -368,21 +389,11 @@ def create_app(service: DispatchService, signing_key: str | None = None) -> Fast
     async def events(
         request: Request,
         p: Caller,
-        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-        after: Annotated[
-            int | None,
-            Query(ge=0, description="resume after this id (for clients without headers)"),
-        ] = None,
+        last: Annotated[int, Depends(resume_point)],
         follow: Annotated[
             bool, Query(description="false: send what is pending and close (polling clients)")
         ] = True,
     ) -> AsyncIterable[ServerSentEvent]:
-        last = after or 0
-        if last_event_id:
-            try:
-                last = int(last_event_id)
-            except ValueError as e:
-                raise HTTPException(422, "Last-Event-ID must be an integer") from e
         with service.hub.subscribe(p.person_id) as woken:
             while True:
                 woken.clear()  # cleared before reading: a commit after the read wakes us
