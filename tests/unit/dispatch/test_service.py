@@ -1,0 +1,144 @@
+"""The dispatch service on SQLite: persistence across restarts, idempotent alerts, outbox,
+casefile and the tick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dispatch.adapters.alert_events import signal_from_event
+from dispatch.adapters.tokens import TokenRole, issue, verify
+from dispatch.domain.alerts import Severity
+from dispatch.domain.tasks import TaskState, task_id_for
+from liandong.events import deterministic_id
+from liandong.v1 import alerts_pb2
+
+from tests.unit.dispatch.harness import alert_event, build
+
+TID = task_id_for("A1")
+
+
+async def test_alert_creates_task_team_case_and_events_in_order(tmp_path: Path) -> None:
+    h = build(tmp_path)
+    await h.service.on_alert_event(alert_event("A1"))
+    events = h.sink.decoded()
+    assert [(e.seq, e.kind, e.status) for e in events] == [
+        (1, "TASK_CREATED", "CREATED"),
+        (2, "STATUS_CHANGED", "ASSIGNING"),
+        (3, "TEAM_PROPOSED", "ASSIGNING"),
+        (4, "CASE_OPENED", "ASSIGNING"),
+    ]
+    assert [e.meta.event_id for e in events] == [
+        deterministic_id("dispatch-event", TID, str(n)) for n in (1, 2, 3, 4)
+    ]
+    assert {e.meta.causation_id for e in events[:3]} == {"ev-A1-1"}
+    assert events[3].case_id == f"case-for-{TID[:8]}"
+    assert all(e.alert_time.ToDatetime().isoformat() == "2026-03-02T01:50:00" for e in events)
+    assert [(m.person_id, m.role) for m in events[2].team] == [
+        ("e1", "ENFORCEMENT"),
+        ("e2", "ENFORCEMENT"),
+        ("m1", "MONITORING"),
+    ]
+    (call,) = h.casefile.calls
+    assert call["task_id"] == TID and call["alert_ids"] == ["A1"]
+    assert [p["person_id"] for p in call["team"]] == ["e1", "e2", "m1"]
+
+
+async def test_replay_and_restart_create_no_second_task(tmp_path: Path) -> None:
+    h = build(tmp_path)
+    await h.service.on_alert_event(alert_event("A1"))
+    assert await h.service.on_alert_event(alert_event("A1")) is None
+    await h.service.accept(TID, "e1")
+    h2 = h.restart()
+    sent_before = len(h.sink.sent)
+    assert await h2.service.on_alert_event(alert_event("A1")) is None
+    assert len(h.sink.sent) == sent_before
+    assert h2.store.count_tasks() == 1
+    assert len(h.casefile.calls) == 1
+    # the restarted service continues where the first stopped: e1's acceptance survived
+    await h2.service.accept(TID, "e2")
+    result = await h2.service.accept(TID, "m1")
+    assert h2.service.task(TID).state is TaskState.ASSIGNED
+    assert [e.kind for e in result.changes.events] == ["ACCEPTED", "STATUS_CHANGED"]
+    # per-task seq continues after the restart: 4 events, e1's ACCEPTED, then these
+    assert [e.seq for e in result.changes.events] == [7, 8]
+
+
+async def test_outbox_survives_a_broker_outage(tmp_path: Path) -> None:
+    h = build(tmp_path)
+    h.sink.fail = True
+    await h.service.on_alert_event(alert_event("A1"))
+    assert h.sink.sent == []
+    assert len(h.store.unpublished()) == 4
+    h.sink.fail = False
+    assert await h.service.flush() == 4
+    assert h.sink.kinds() == ["TASK_CREATED", "STATUS_CHANGED", "TEAM_PROPOSED", "CASE_OPENED"]
+    assert h.store.unpublished() == []
+
+
+async def test_case_opened_on_a_later_tick_when_casefile_was_down(tmp_path: Path) -> None:
+    h = build(tmp_path)
+    h.casefile.fail = True
+    await h.service.on_alert_event(alert_event("A1"))
+    assert h.service.metas[TID].case_pending and "CASE_OPENED" not in h.sink.kinds()
+    h2 = h.restart()  # the pending request is stored, not only in memory
+    h.casefile.fail = False
+    await h2.service.tick()
+    assert h2.service.metas[TID].case_id == f"case-for-{TID[:8]}"
+    assert h.sink.kinds()[-1] == "CASE_OPENED"
+
+
+async def test_tick_reminds_then_times_out_and_reoffers(tmp_path: Path) -> None:
+    h = build(tmp_path)
+    await h.service.on_alert_event(alert_event("A1"))
+    await h.service.accept(TID, "e1")
+    await h.service.accept(TID, "m1")
+    h.clock.advance(minutes=2)  # default: a reminder every 2 min, 5 min to answer
+    await h.service.tick()
+    assert [n.kind for n in h.store.notifications_after("e2", 0)] == ["offer", "reminder"]
+    h.clock.advance(minutes=3)
+    result = await h.service.tick()
+    kinds = [e.kind for e in result.changes.events]
+    assert kinds == ["SLOT_VACATED", "TEAM_PROPOSED"]
+    assert [n.kind for n in h.store.notifications_after("e3", 0)] == ["offer"]
+    team = h.sink.decoded()[-1].team
+    assert [(m.person_id, m.state) for m in team] == [("e3", "PROPOSED")]
+
+
+async def test_sla_breach_is_published_and_escalated_to_the_manager(tmp_path: Path) -> None:
+    h = build(tmp_path)
+    await h.service.on_alert_event(alert_event("A1", severity="CRITICAL"))  # P1: accept in 15 min
+    for pid in ("e1", "e2", "m1"):
+        await h.service.accept(TID, pid)
+    h.clock.advance(minutes=30)
+    await h.service.tick()
+    h.clock.advance(minutes=200)  # 230 min > 80 % of the 4 h arrive allowance
+    result = await h.service.tick()
+    assert [(e.kind) for e in result.changes.events] == ["SLA_AT_RISK", "ESCALATED"]
+    h.clock.advance(minutes=20)
+    result = await h.service.tick()
+    assert [(e.kind) for e in result.changes.events] == ["SLA_BREACHED", "ESCALATED"]
+    assert [n.kind for n in h.store.notifications_after("mgr", 0)] == ["escalation", "escalation"]
+
+
+async def test_inhibited_alert_is_published_under_its_alert_id(tmp_path: Path) -> None:
+    h = build(tmp_path)
+    await h.service.on_alert_event(alert_event("F1", kind="DEVICE_FAULT", severity="WARNING"))
+    await h.service.on_alert_event(alert_event("A1"))
+    held = [e for e in h.sink.decoded() if e.kind == "ALERT_INHIBITED"]
+    assert len(held) == 1 and held[0].meta.key == "A1" and held[0].task_id == ""
+    assert held[0].policy_version == "test-1"
+    assert h.store.count_tasks() == 1  # only the operations task of the fault
+
+
+def test_alert_event_mapping_and_position_fallback() -> None:
+    s = signal_from_event(
+        alert_event("A1", severity="MAJOR", lat=0.0, lon=0.0), {"lat": 31.5, "lon": 118.1}
+    )
+    assert (s.severity, s.lat, s.lon, s.change.value) == (Severity.HIGH, 31.5, 118.1, "OPENED")
+    cleared = signal_from_event(alert_event("A1", change=alerts_pb2.ALERT_CHANGE_CLEARED))
+    assert cleared.change.value == "CLEARED"
+
+
+def test_tokens_round_trip_and_manager_alias() -> None:
+    p = verify(issue("x1", "manager", "3201", key="k" * 32), key="k" * 32)
+    assert (p.person_id, p.role, p.jurisdiction) == ("x1", TokenRole.DUTY_MANAGER, ("3201",))
