@@ -14,15 +14,23 @@ from rich.table import Table
 from liandong import settings as settings_mod
 
 console = Console()
-app = typer.Typer(help="Liandong (联动): online monitoring linked to field enforcement.", no_args_is_help=True)
+app = typer.Typer(
+    help="Liandong (联动): online monitoring linked to field enforcement.", no_args_is_help=True
+)
 topics_app = typer.Typer(help="Kafka topics of the platform.", no_args_is_help=True)
-registry_app = typer.Typer(help="The source registry: enterprises, outlets, marks, roster.", no_args_is_help=True)
+registry_app = typer.Typer(
+    help="The source registry: enterprises, outlets, marks, roster.", no_args_is_help=True
+)
 cases_app = typer.Typer(help="Case files (casefile service over gRPC).", no_args_is_help=True)
 run_app = typer.Typer(help="Run one service in the foreground.", no_args_is_help=True)
+stack_app = typer.Typer(
+    help="All services in the background (make up / make down).", no_args_is_help=True
+)
 app.add_typer(topics_app, name="topics")
 app.add_typer(registry_app, name="registry")
 app.add_typer(cases_app, name="cases")
 app.add_typer(run_app, name="run")
+app.add_typer(stack_app, name="stack")
 
 try:  # the HJ 212 codec CLI lives with the gateway
     from gateway.entrypoints.hj212_cli import app as hj212_app
@@ -53,7 +61,9 @@ def topics_list() -> None:
     table = Table("topic", "key", "partitions", "config", "purpose")
     for spec in CATALOGUE:
         config = ", ".join(f"{k}={v}" for k, v in spec.config.items())
-        table.add_row(s.topic(spec.name), spec.key, str(spec.partitions or s.partitions), config, spec.purpose)
+        table.add_row(
+            s.topic(spec.name), spec.key, str(spec.partitions or s.partitions), config, spec.purpose
+        )
     console.print(table)
 
 
@@ -120,7 +130,9 @@ def cases_list(
             token = ""
             while True:
                 page = await stub.ListCases(
-                    casefile_pb2.ListCasesRequest(state=state, county=county, page_size=page_size, page_token=token),
+                    casefile_pb2.ListCasesRequest(
+                        state=state, county=county, page_size=page_size, page_token=token
+                    ),
                     timeout=10,
                 )
                 out.extend(page.cases)
@@ -136,7 +148,11 @@ def cases_list(
     table = Table("case", "state", "enterprise", "outlet", "county", "team", "opened")
     for c in cases:
         table.add_row(
-            c.case_id, c.state, c.enterprise_id, c.outlet_id, c.county,
+            c.case_id,
+            c.state,
+            c.enterprise_id,
+            c.outlet_id,
+            c.county,
             ", ".join(f"{p.name} ({p.role.lower()})" for p in c.team),
             c.opened_at.ToDatetime().isoformat(timespec="seconds") + "Z",
         )
@@ -175,6 +191,50 @@ def run_casefile() -> None:
     from casefile.bootstrap import run
 
     run(settings_mod.load())
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start every service in the background on the default topics; state in .state/up."""
+    from liandong.stack import Stack
+
+    stack = Stack(settings_mod.ROOT / ".state" / "up", settings_mod.load())
+    stack.state_dir.mkdir(parents=True, exist_ok=True)
+    if any(
+        (stack.state_dir / f"{name}.pid").exists()
+        for name in ("gateway", "alerts", "dispatch", "casefile")
+    ):
+        console.print("already up (make down first)")
+        raise typer.Exit(0)
+    stack.start()
+    asyncio.run(stack.wait_ready())
+    s = stack.settings
+    console.print(
+        f"up: gateway tcp {s.gateway_host}:{s.gateway_port}, casefile gRPC {s.casefile_grpc}, "
+        f"dispatch http {s.dispatch_http_host}:{s.dispatch_http_port}; logs in {stack.state_dir}"
+    )
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the services started by `stack up`."""
+    import os
+    import signal
+    import time
+
+    folder = settings_mod.ROOT / ".state" / "up"
+    for pidfile in sorted(folder.glob("*.pid")):
+        pid = int(pidfile.read_text())
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.2)
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        pidfile.unlink()
+        console.print(f"stopped {pidfile.stem}")
 
 
 @app.command("simulate")

@@ -110,12 +110,16 @@ class Stack:
                 if await waiting[name]():
                     del waiting[name]
             for name in list(groups):
-                if name not in self.processes or await asyncio.to_thread(group_stable, self.settings, groups[name]):
+                if name not in self.processes or await asyncio.to_thread(
+                    group_stable, self.settings, groups[name]
+                ):
                     del groups[name]
             if not waiting and not groups:
                 return
             await asyncio.sleep(0.5)
-        raise TimeoutError(f"services not ready in {timeout:.0f} s: {sorted(waiting) + sorted(groups)}")
+        raise TimeoutError(
+            f"services not ready in {timeout:.0f} s: {sorted(waiting) + sorted(groups)}"
+        )
 
     async def _casefile_ready(self) -> bool:
         import grpc
@@ -167,7 +171,9 @@ def group_stable(settings: Settings, group: str) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="liandong-stack")
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, client_id="liandong-stack"
+        )
     except KafkaError:
         return False
     try:
@@ -179,6 +185,7 @@ def group_stable(settings: Settings, group: str) -> bool:
     info = described.get(group) or {}
     # DescribeGroups answers with the group state and its members (kafka-python 3: a dict).
     return info.get("group_state") == "Stable" and bool(info.get("members"))
+
 
 def delete_prefixed_topics(settings: Settings) -> int:
     """Removes a finished isolated stack's topics (its prefix must not be empty)."""

@@ -53,7 +53,9 @@ _COMPACTED = {
 }
 
 CATALOGUE: tuple[TopicSpec, ...] = (
-    TopicSpec(MONITORING_RECORDS, "MN", None, _retained(30), "decoded HJ 212 uploads, raw frame kept"),
+    TopicSpec(
+        MONITORING_RECORDS, "MN", None, _retained(30), "decoded HJ 212 uploads, raw frame kept"
+    ),
     TopicSpec(MONITORING_REJECTED, "peer or MN", None, _retained(90), "dead letters with reason"),
     TopicSpec(GATEWAY_COMMANDS, "MN", None, _retained(7), "requests to data loggers"),
     TopicSpec(GATEWAY_COMMAND_RESULTS, "MN", None, _retained(30), "outcomes of those requests"),
@@ -80,7 +82,9 @@ def ensure_topics(settings: Settings) -> list[EnsureOutcome]:
     from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="liandong-topics")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="liandong-topics"
+    )
     outcomes: list[EnsureOutcome] = []
     try:
         existing = set(admin.list_topics())

@@ -44,10 +44,10 @@ def alert_event(
             continue
         if name in ("window_start", "window_end") and isinstance(value, datetime):
             getattr(event, name).CopyFrom(to_timestamp(value))
-        elif name in ("record_refs",):
-            event.record_refs.extend(value)  # type: ignore[call-overload]
-        elif name == "details":
-            event.details.update(value)  # type: ignore[call-overload]
+        elif name == "record_refs" and isinstance(value, list | tuple):
+            event.record_refs.extend(str(v) for v in value)
+        elif name == "details" and isinstance(value, dict):
+            event.details.update({str(k): str(v) for k, v in value.items()})
         else:
             setattr(event, name, value)
     return event

@@ -14,13 +14,12 @@ from typing import Any
 import faust
 from opentelemetry import trace
 
+from alerts.adapters.codec import alert_event
 from liandong.events import deterministic_id, from_timestamp
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
 from liandong.topics import ALERTS_EVENTS, MONITORING_RECORDS
 from liandong.v1 import records_pb2
-
-from alerts.adapters.codec import alert_event
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("liandong.alerts")
@@ -43,8 +42,20 @@ def create_app(settings: Settings) -> faust.App:
     from faust.contrib.opentelemetry import setup_opentelemetry
 
     setup_opentelemetry(app)
-    records = app.topic(settings.topic(MONITORING_RECORDS), key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
-    alerts_out = app.topic(settings.topic(ALERTS_EVENTS), key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw")
+    records = app.topic(
+        settings.topic(MONITORING_RECORDS),
+        key_type=bytes,
+        value_type=bytes,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    alerts_out = app.topic(
+        settings.topic(ALERTS_EVENTS),
+        key_type=bytes,
+        value_type=bytes,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
     # Open episodes by "outlet|factor|kind": at most one open alert each (changelogged).
     episodes = app.Table("episodes", default=None, partitions=settings.partitions)
     view = RegistryView(settings)
@@ -65,14 +76,18 @@ def create_app(settings: Settings) -> faust.App:
                 log.exception("undecodable record at offset %s", event.message.offset)
                 continue
             for change in judge_record(record, view, episodes):
-                await alerts_out.send(key=change.outlet_id.encode(), value=change.SerializeToString())
+                await alerts_out.send(
+                    key=change.outlet_id.encode(), value=change.SerializeToString()
+                )
             yield record.meta.event_id
 
     app.liandong_view = view  # type: ignore[attr-defined]
     return app
 
 
-def judge_record(record: records_pb2.MonitoringRecord, view: RegistryView, episodes: Any) -> list[Any]:
+def judge_record(
+    record: records_pb2.MonitoringRecord, view: RegistryView, episodes: Any
+) -> list[Any]:
     """Foundation rule: a measured value above the limit in force opens an episode."""
     outlet = view.entities["outlet"].get(record.outlet_id)
     if outlet is None:
@@ -91,7 +106,9 @@ def judge_record(record: records_pb2.MonitoringRecord, view: RegistryView, episo
         if episodes.get(key) is not None:
             continue
         start = event_time.replace(minute=0, second=0, microsecond=0)
-        alert_id = deterministic_id("episode", record.outlet_id, reading.code, "EXCEEDANCE", start.isoformat())
+        alert_id = deterministic_id(
+            "episode", record.outlet_id, reading.code, "EXCEEDANCE", start.isoformat()
+        )
         episodes[key] = alert_id
         changes.append(
             alert_event(
@@ -116,7 +133,9 @@ def judge_record(record: records_pb2.MonitoringRecord, view: RegistryView, episo
                 clause=str(limit.get("clause", "")),
                 limit_version=f"{limit.get('kind')}:{limit.get('effective_from')}",
                 record_refs=[record.meta.event_id],
-                explanation=f"{reading.code} {value:g} {limit.get('unit', '')} above limit {limit['value']}",
+                explanation=(
+                    f"{reading.code} {value:g} {limit.get('unit', '')} above limit {limit['value']}"
+                ),
                 key_polluter=bool(enterprise.get("key_polluter", False)),
                 lat=float(outlet.get("lat", 0.0) or 0.0),
                 lon=float(outlet.get("lon", 0.0) or 0.0),

@@ -141,7 +141,9 @@ class RegistryDocument(_Strict):
             if outlet.enterprise not in enterprises:
                 problems.append(f"outlet {outlet.id}: unknown enterprise {outlet.enterprise}")
             if outlet.mn in mns:
-                problems.append(f"outlet {outlet.id}: MN {outlet.mn} already used by {mns[outlet.mn]}")
+                problems.append(
+                    f"outlet {outlet.id}: MN {outlet.mn} already used by {mns[outlet.mn]}"
+                )
             mns[outlet.mn] = outlet.id
         for mark in self.marks:
             if mark.outlet not in outlets:

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -30,7 +31,7 @@ class Party(_message.Message):
     person_id: _builtins.str
     name: _builtins.str
     role: _builtins.str
-    """ENFORCEMENT, MONITORING"""
+    """ENFORCEMENT, MONITORING (others are kept but take no part)"""
     def __init__(
         self,
         *,
@@ -98,6 +99,1612 @@ class OpenCaseRequest(_message.Message):
 Global___OpenCaseRequest: _TypeAlias = OpenCaseRequest  # noqa: Y015
 
 @_typing.final
+class SitePosition(_message.Message):
+    """---- values ------------------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAT_FIELD_NUMBER: _builtins.int
+    LON_FIELD_NUMBER: _builtins.int
+    lat: _builtins.float
+    lon: _builtins.float
+    def __init__(
+        self,
+        *,
+        lat: _builtins.float = ...,
+        lon: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lat", b"lat", "lon", b"lon"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SitePosition: _TypeAlias = SitePosition  # noqa: Y015
+
+@_typing.final
+class Signature(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNER_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_NO_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    signer: _builtins.str
+    certificate_no: _builtins.str
+    """执法证 number"""
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        signer: _builtins.str = ...,
+        certificate_no: _builtins.str = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_no", b"certificate_no", "signed_at", b"signed_at", "signer", b"signer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Signature: _TypeAlias = Signature  # noqa: Y015
+
+@_typing.final
+class StatuteClause(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAW_FIELD_NUMBER: _builtins.int
+    ARTICLE_FIELD_NUMBER: _builtins.int
+    ITEM_FIELD_NUMBER: _builtins.int
+    law: _builtins.str
+    """e.g. 水污染防治法"""
+    article: _builtins.int
+    item: _builtins.str
+    def __init__(
+        self,
+        *,
+        law: _builtins.str = ...,
+        article: _builtins.int = ...,
+        item: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["article", b"article", "item", b"item", "law", b"law"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatuteClause: _TypeAlias = StatuteClause  # noqa: Y015
+
+@_typing.final
+class Penalty(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """ORDER_TO_CORRECT FINE RESTRICT_PRODUCTION SUSPEND_PRODUCTION SUSPEND_BUSINESS CLOSE_DOWN OTHER EXEMPT"""
+    amount: _builtins.str
+    """decimal text (FINE only), e.g. "150000.00" """
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "detail", b"detail", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Penalty: _TypeAlias = Penalty  # noqa: Y015
+
+@_typing.final
+class RecordArrivalRequest(_message.Message):
+    """---- write requests (one per domain command) ----------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    ARRIVED_AT_FIELD_NUMBER: _builtins.int
+    OFFICERS_PRESENT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    @_builtins.property
+    def arrived_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def officers_present(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def position(self) -> Global___SitePosition: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        arrived_at: _timestamp_pb2.Timestamp | None = ...,
+        officers_present: _abc.Iterable[_builtins.str] | None = ...,
+        position: Global___SitePosition | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["arrived_at", b"arrived_at", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrived_at", b"arrived_at", "case_id", b"case_id", "officers_present", b"officers_present", "position", b"position", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordArrivalRequest: _TypeAlias = RecordArrivalRequest  # noqa: Y015
+
+@_typing.final
+class RecordInspectionRequest(_message.Message):
+    """The on-site inspection record (现场检查笔录), signed by two officers present."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    RECORD_SHA256_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    PARTY_SIGNED_BY_FIELD_NUMBER: _builtins.int
+    PARTY_REFUSAL_WITNESS_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    record_id: _builtins.str
+    record_sha256: _builtins.str
+    party_signed_by: _builtins.str
+    party_refusal_witness: _builtins.str
+    @_builtins.property
+    def signatures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signature]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        record_id: _builtins.str = ...,
+        record_sha256: _builtins.str = ...,
+        signatures: _abc.Iterable[Global___Signature] | None = ...,
+        party_signed_by: _builtins.str = ...,
+        party_refusal_witness: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "party_refusal_witness", b"party_refusal_witness", "party_signed_by", b"party_signed_by", "record_id", b"record_id", "record_sha256", b"record_sha256", "request_id", b"request_id", "signatures", b"signatures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordInspectionRequest: _TypeAlias = RecordInspectionRequest  # noqa: Y015
+
+@_typing.final
+class AddEvidenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    EVIDENCE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    CAPTURED_AT_FIELD_NUMBER: _builtins.int
+    CAPTURED_BY_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    evidence_id: _builtins.str
+    kind: _builtins.str
+    """PHOTO VIDEO INSTRUMENT_SCREENSHOT DAS_LOG ONLINE_MONITORING_DATA INTERVIEW_RECORD SURVEY_RECORD DOCUMENT ELECTRONIC_DATA LAB_REPORT PARTY_STATEMENT"""
+    sha256: _builtins.str
+    """of the content"""
+    captured_by: _builtins.str
+    description: _builtins.str
+    media_type: _builtins.str
+    """e.g. image/jpeg"""
+    @_builtins.property
+    def captured_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___SitePosition:
+        """optional"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        evidence_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        captured_at: _timestamp_pb2.Timestamp | None = ...,
+        captured_by: _builtins.str = ...,
+        description: _builtins.str = ...,
+        position: Global___SitePosition | None = ...,
+        media_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "captured_by", b"captured_by", "case_id", b"case_id", "description", b"description", "evidence_id", b"evidence_id", "kind", b"kind", "media_type", b"media_type", "position", b"position", "request_id", b"request_id", "sha256", b"sha256"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddEvidenceRequest: _TypeAlias = AddEvidenceRequest  # noqa: Y015
+
+@_typing.final
+class RecordSampleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    SAMPLE_ID_FIELD_NUMBER: _builtins.int
+    POINT_FIELD_NUMBER: _builtins.int
+    CONTAINER_FIELD_NUMBER: _builtins.int
+    PRESERVATIVE_FIELD_NUMBER: _builtins.int
+    SEAL_NUMBER_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
+    COLLECTED_BY_FIELD_NUMBER: _builtins.int
+    WITNESSED_BY_FIELD_NUMBER: _builtins.int
+    COLLECTED_AT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    HOLDING_TIME_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    sample_id: _builtins.str
+    point: _builtins.str
+    container: _builtins.str
+    preservative: _builtins.str
+    seal_number: _builtins.str
+    collected_by: _builtins.str
+    witnessed_by: _builtins.str
+    @_builtins.property
+    def parameters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def collected_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___SitePosition: ...
+    @_builtins.property
+    def holding_time(self) -> _duration_pb2.Duration:
+        """optional; else from the parameters"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        sample_id: _builtins.str = ...,
+        point: _builtins.str = ...,
+        container: _builtins.str = ...,
+        preservative: _builtins.str = ...,
+        seal_number: _builtins.str = ...,
+        parameters: _abc.Iterable[_builtins.str] | None = ...,
+        collected_by: _builtins.str = ...,
+        witnessed_by: _builtins.str = ...,
+        collected_at: _timestamp_pb2.Timestamp | None = ...,
+        position: Global___SitePosition | None = ...,
+        holding_time: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["collected_at", b"collected_at", "holding_time", b"holding_time", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "collected_at", b"collected_at", "collected_by", b"collected_by", "container", b"container", "holding_time", b"holding_time", "parameters", b"parameters", "point", b"point", "position", b"position", "preservative", b"preservative", "request_id", b"request_id", "sample_id", b"sample_id", "seal_number", b"seal_number", "witnessed_by", b"witnessed_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSampleRequest: _TypeAlias = RecordSampleRequest  # noqa: Y015
+
+@_typing.final
+class HandOffCustodyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    SAMPLE_ID_FIELD_NUMBER: _builtins.int
+    FROM_HOLDER_FIELD_NUMBER: _builtins.int
+    TO_HOLDER_FIELD_NUMBER: _builtins.int
+    TO_LAB_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEAL_INTACT_FIELD_NUMBER: _builtins.int
+    SEAL_NUMBER_OBSERVED_FIELD_NUMBER: _builtins.int
+    CONDITION_NOTE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    sample_id: _builtins.str
+    from_holder: _builtins.str
+    to_holder: _builtins.str
+    to_lab: _builtins.bool
+    seal_intact: _builtins.bool
+    seal_number_observed: _builtins.str
+    condition_note: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        sample_id: _builtins.str = ...,
+        from_holder: _builtins.str = ...,
+        to_holder: _builtins.str = ...,
+        to_lab: _builtins.bool = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        seal_intact: _builtins.bool = ...,
+        seal_number_observed: _builtins.str = ...,
+        condition_note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "case_id", b"case_id", "condition_note", b"condition_note", "from_holder", b"from_holder", "request_id", b"request_id", "sample_id", b"sample_id", "seal_intact", b"seal_intact", "seal_number_observed", b"seal_number_observed", "to_holder", b"to_holder", "to_lab", b"to_lab"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HandOffCustodyRequest: _TypeAlias = HandOffCustodyRequest  # noqa: Y015
+
+@_typing.final
+class RecordLabResultRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    SAMPLE_ID_FIELD_NUMBER: _builtins.int
+    PARAMETER_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    LAB_ID_FIELD_NUMBER: _builtins.int
+    CMA_NO_FIELD_NUMBER: _builtins.int
+    ANALYSED_AT_FIELD_NUMBER: _builtins.int
+    REPORT_SHA256_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    sample_id: _builtins.str
+    parameter: _builtins.str
+    value: _builtins.str
+    """decimal text"""
+    unit: _builtins.str
+    method: _builtins.str
+    lab_id: _builtins.str
+    cma_no: _builtins.str
+    report_sha256: _builtins.str
+    @_builtins.property
+    def analysed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        sample_id: _builtins.str = ...,
+        parameter: _builtins.str = ...,
+        value: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        method: _builtins.str = ...,
+        lab_id: _builtins.str = ...,
+        cma_no: _builtins.str = ...,
+        analysed_at: _timestamp_pb2.Timestamp | None = ...,
+        report_sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["analysed_at", b"analysed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysed_at", b"analysed_at", "case_id", b"case_id", "cma_no", b"cma_no", "lab_id", b"lab_id", "method", b"method", "parameter", b"parameter", "report_sha256", b"report_sha256", "request_id", b"request_id", "sample_id", b"sample_id", "unit", b"unit", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordLabResultRequest: _TypeAlias = RecordLabResultRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmResultRequest(_message.Message):
+    """The monitoring staff's confirmation of one result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    SAMPLE_ID_FIELD_NUMBER: _builtins.int
+    PARAMETER_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    sample_id: _builtins.str
+    parameter: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        sample_id: _builtins.str = ...,
+        parameter: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "parameter", b"parameter", "request_id", b"request_id", "sample_id", b"sample_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmResultRequest: _TypeAlias = ConfirmResultRequest  # noqa: Y015
+
+@_typing.final
+class RecordFindingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    FINDING_ID_FIELD_NUMBER: _builtins.int
+    VIOLATION_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    STATUTE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_IDS_FIELD_NUMBER: _builtins.int
+    SAMPLE_IDS_FIELD_NUMBER: _builtins.int
+    VIOLATION_ENDED_AT_FIELD_NUMBER: _builtins.int
+    SERIOUS_HARM_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    finding_id: _builtins.str
+    violation: _builtins.bool
+    facts: _builtins.str
+    serious_harm: _builtins.bool
+    @_builtins.property
+    def statute(self) -> Global___StatuteClause: ...
+    @_builtins.property
+    def evidence_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def sample_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def violation_ended_at(self) -> _timestamp_pb2.Timestamp:
+        """unset: continuing"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        finding_id: _builtins.str = ...,
+        violation: _builtins.bool = ...,
+        facts: _builtins.str = ...,
+        statute: Global___StatuteClause | None = ...,
+        evidence_ids: _abc.Iterable[_builtins.str] | None = ...,
+        sample_ids: _abc.Iterable[_builtins.str] | None = ...,
+        violation_ended_at: _timestamp_pb2.Timestamp | None = ...,
+        serious_harm: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["statute", b"statute", "violation_ended_at", b"violation_ended_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "evidence_ids", b"evidence_ids", "facts", b"facts", "finding_id", b"finding_id", "request_id", b"request_id", "sample_ids", b"sample_ids", "serious_harm", b"serious_harm", "statute", b"statute", "violation", b"violation", "violation_ended_at", b"violation_ended_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordFindingRequest: _TypeAlias = RecordFindingRequest  # noqa: Y015
+
+@_typing.final
+class FileCaseRequest(_message.Message):
+    """立案"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    FILING_NO_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    filing_no: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        filing_no: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "filing_no", b"filing_no", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FileCaseRequest: _TypeAlias = FileCaseRequest  # noqa: Y015
+
+@_typing.final
+class ServeNoticeRequest(_message.Message):
+    """事先告知书"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    NOTICE_NO_FIELD_NUMBER: _builtins.int
+    PROPOSED_FIELD_NUMBER: _builtins.int
+    HEARING_RIGHTS_FIELD_NUMBER: _builtins.int
+    SERVED_AT_FIELD_NUMBER: _builtins.int
+    SERVED_TO_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    notice_no: _builtins.str
+    hearing_rights: _builtins.bool
+    served_to: _builtins.str
+    @_builtins.property
+    def proposed(self) -> _containers.RepeatedCompositeFieldContainer[Global___Penalty]: ...
+    @_builtins.property
+    def served_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        notice_no: _builtins.str = ...,
+        proposed: _abc.Iterable[Global___Penalty] | None = ...,
+        hearing_rights: _builtins.bool = ...,
+        served_at: _timestamp_pb2.Timestamp | None = ...,
+        served_to: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["served_at", b"served_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "hearing_rights", b"hearing_rights", "notice_no", b"notice_no", "proposed", b"proposed", "request_id", b"request_id", "served_at", b"served_at", "served_to", b"served_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServeNoticeRequest: _TypeAlias = ServeNoticeRequest  # noqa: Y015
+
+@_typing.final
+class RequestHearingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "request_id", b"request_id", "requested_at", b"requested_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestHearingRequest: _TypeAlias = RequestHearingRequest  # noqa: Y015
+
+@_typing.final
+class ScheduleHearingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    HEARING_AT_FIELD_NUMBER: _builtins.int
+    NOTIFIED_AT_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    host: _builtins.str
+    @_builtins.property
+    def hearing_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def notified_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        hearing_at: _timestamp_pb2.Timestamp | None = ...,
+        notified_at: _timestamp_pb2.Timestamp | None = ...,
+        host: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hearing_at", b"hearing_at", "notified_at", b"notified_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "hearing_at", b"hearing_at", "host", b"host", "notified_at", b"notified_at", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduleHearingRequest: _TypeAlias = ScheduleHearingRequest  # noqa: Y015
+
+@_typing.final
+class RecordHearingRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    HELD_AT_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    RECORD_SHA256_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    host: _builtins.str
+    record_sha256: _builtins.str
+    @_builtins.property
+    def held_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        held_at: _timestamp_pb2.Timestamp | None = ...,
+        host: _builtins.str = ...,
+        record_sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["held_at", b"held_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "held_at", b"held_at", "host", b"host", "record_sha256", b"record_sha256", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordHearingRequest: _TypeAlias = RecordHearingRequest  # noqa: Y015
+
+@_typing.final
+class DecidePenaltyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    DECISION_NO_FIELD_NUMBER: _builtins.int
+    PENALTIES_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    decision_no: _builtins.str
+    @_builtins.property
+    def penalties(self) -> _containers.RepeatedCompositeFieldContainer[Global___Penalty]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        decision_no: _builtins.str = ...,
+        penalties: _abc.Iterable[Global___Penalty] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "decision_no", b"decision_no", "penalties", b"penalties", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecidePenaltyRequest: _TypeAlias = DecidePenaltyRequest  # noqa: Y015
+
+@_typing.final
+class ServeDecisionRequest(_message.Message):
+    """送达"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    SERVED_AT_FIELD_NUMBER: _builtins.int
+    SERVED_TO_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    served_to: _builtins.str
+    method: _builtins.str
+    @_builtins.property
+    def served_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        served_at: _timestamp_pb2.Timestamp | None = ...,
+        served_to: _builtins.str = ...,
+        method: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["served_at", b"served_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "method", b"method", "request_id", b"request_id", "served_at", b"served_at", "served_to", b"served_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServeDecisionRequest: _TypeAlias = ServeDecisionRequest  # noqa: Y015
+
+@_typing.final
+class RecordEnforcementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    COMPLIANT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    kind: _builtins.str
+    """FINE_PAID REINSPECTED RECTIFICATION_VERIFIED COURT_ENFORCEMENT_APPLIED"""
+    amount: _builtins.str
+    """decimal text, FINE_PAID only"""
+    compliant: _builtins.bool
+    note: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        amount: _builtins.str = ...,
+        compliant: _builtins.bool | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_compliant", b"_compliant", "at", b"at", "compliant", b"compliant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compliant", b"_compliant", "amount", b"amount", "at", b"at", "case_id", b"case_id", "compliant", b"compliant", "kind", b"kind", "note", b"note", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__compliant: _TypeAlias = _typing.Literal["compliant"]  # noqa: Y015
+    _WhichOneofArgType__compliant: _TypeAlias = _typing.Literal["_compliant", b"_compliant"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__compliant) -> _WhichOneofReturnType__compliant | None: ...
+
+Global___RecordEnforcementRequest: _TypeAlias = RecordEnforcementRequest  # noqa: Y015
+
+@_typing.final
+class TransferCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_AT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    to: _builtins.str
+    """POLICE JUDICIAL"""
+    reason: _builtins.str
+    @_builtins.property
+    def transferred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        to: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        transferred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transferred_at", b"transferred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "reason", b"reason", "request_id", b"request_id", "to", b"to", "transferred_at", b"transferred_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransferCaseRequest: _TypeAlias = TransferCaseRequest  # noqa: Y015
+
+@_typing.final
+class CloseCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    DISPOSITION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    disposition: _builtins.str
+    """NO_VIOLATION NOT_FILED TRANSFERRED EXEMPTED PENALTY_ENFORCED"""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        disposition: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "disposition", b"disposition", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseCaseRequest: _TypeAlias = CloseCaseRequest  # noqa: Y015
+
+@_typing.final
+class ExtendClockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    APPROVER_FIELD_NUMBER: _builtins.int
+    COLLECTIVE_DECISION_REF_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    clock: _builtins.str
+    """FILING DECISION"""
+    days: _builtins.int
+    reason: _builtins.str
+    approver: _builtins.str
+    collective_decision_ref: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        clock: _builtins.str = ...,
+        days: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        approver: _builtins.str = ...,
+        collective_decision_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approver", b"approver", "case_id", b"case_id", "clock", b"clock", "collective_decision_ref", b"collective_decision_ref", "days", b"days", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExtendClockRequest: _TypeAlias = ExtendClockRequest  # noqa: Y015
+
+@_typing.final
+class PauseClockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    reason: _builtins.str
+    """HEARING ANNOUNCEMENT MONITORING APPRAISAL SERVICE"""
+    clock: _builtins.str
+    """default DECISION"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        clock: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "case_id", b"case_id", "clock", b"clock", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseClockRequest: _TypeAlias = PauseClockRequest  # noqa: Y015
+
+@_typing.final
+class ResumeClockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    clock: _builtins.str
+    """default DECISION"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        clock: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "case_id", b"case_id", "clock", b"clock", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeClockRequest: _TypeAlias = ResumeClockRequest  # noqa: Y015
+
+@_typing.final
+class Arrival(_message.Message):
+    """---- the case record -----------------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARRIVED_AT_FIELD_NUMBER: _builtins.int
+    OFFICERS_PRESENT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def arrived_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def officers_present(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def position(self) -> Global___SitePosition: ...
+    def __init__(
+        self,
+        *,
+        arrived_at: _timestamp_pb2.Timestamp | None = ...,
+        officers_present: _abc.Iterable[_builtins.str] | None = ...,
+        position: Global___SitePosition | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["arrived_at", b"arrived_at", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrived_at", b"arrived_at", "officers_present", b"officers_present", "position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Arrival: _TypeAlias = Arrival  # noqa: Y015
+
+@_typing.final
+class InspectionRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    RECORD_SHA256_FIELD_NUMBER: _builtins.int
+    SIGNATURES_FIELD_NUMBER: _builtins.int
+    PARTY_SIGNED_BY_FIELD_NUMBER: _builtins.int
+    PARTY_REFUSAL_WITNESS_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    record_id: _builtins.str
+    record_sha256: _builtins.str
+    party_signed_by: _builtins.str
+    party_refusal_witness: _builtins.str
+    @_builtins.property
+    def signatures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Signature]: ...
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        record_id: _builtins.str = ...,
+        record_sha256: _builtins.str = ...,
+        signatures: _abc.Iterable[Global___Signature] | None = ...,
+        party_signed_by: _builtins.str = ...,
+        party_refusal_witness: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_refusal_witness", b"party_refusal_witness", "party_signed_by", b"party_signed_by", "record_id", b"record_id", "record_sha256", b"record_sha256", "recorded_at", b"recorded_at", "signatures", b"signatures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InspectionRecord: _TypeAlias = InspectionRecord  # noqa: Y015
+
+@_typing.final
+class Handoff(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    FROM_HOLDER_FIELD_NUMBER: _builtins.int
+    TO_HOLDER_FIELD_NUMBER: _builtins.int
+    TO_LAB_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    SEAL_INTACT_FIELD_NUMBER: _builtins.int
+    SEAL_NUMBER_OBSERVED_FIELD_NUMBER: _builtins.int
+    CONDITION_NOTE_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    from_holder: _builtins.str
+    to_holder: _builtins.str
+    to_lab: _builtins.bool
+    seal_intact: _builtins.bool
+    seal_number_observed: _builtins.str
+    condition_note: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        from_holder: _builtins.str = ...,
+        to_holder: _builtins.str = ...,
+        to_lab: _builtins.bool = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        seal_intact: _builtins.bool = ...,
+        seal_number_observed: _builtins.str = ...,
+        condition_note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "condition_note", b"condition_note", "from_holder", b"from_holder", "seal_intact", b"seal_intact", "seal_number_observed", b"seal_number_observed", "seq", b"seq", "to_holder", b"to_holder", "to_lab", b"to_lab"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Handoff: _TypeAlias = Handoff  # noqa: Y015
+
+@_typing.final
+class SampleFlag(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FLAG_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    flag: _builtins.str
+    """SEAL_BROKEN SEAL_MISMATCH RECEIVED_AFTER_HOLDING_TIME ANALYSED_AFTER_HOLDING_TIME"""
+    detail: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        flag: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "detail", b"detail", "flag", b"flag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SampleFlag: _TypeAlias = SampleFlag  # noqa: Y015
+
+@_typing.final
+class LabResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARAMETER_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    LAB_ID_FIELD_NUMBER: _builtins.int
+    CMA_NO_FIELD_NUMBER: _builtins.int
+    ANALYSED_AT_FIELD_NUMBER: _builtins.int
+    REPORT_SHA256_FIELD_NUMBER: _builtins.int
+    CONFIRMED_BY_FIELD_NUMBER: _builtins.int
+    CONFIRMED_AT_FIELD_NUMBER: _builtins.int
+    parameter: _builtins.str
+    value: _builtins.str
+    unit: _builtins.str
+    method: _builtins.str
+    lab_id: _builtins.str
+    cma_no: _builtins.str
+    report_sha256: _builtins.str
+    confirmed_by: _builtins.str
+    @_builtins.property
+    def analysed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def confirmed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        parameter: _builtins.str = ...,
+        value: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        method: _builtins.str = ...,
+        lab_id: _builtins.str = ...,
+        cma_no: _builtins.str = ...,
+        analysed_at: _timestamp_pb2.Timestamp | None = ...,
+        report_sha256: _builtins.str = ...,
+        confirmed_by: _builtins.str = ...,
+        confirmed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["analysed_at", b"analysed_at", "confirmed_at", b"confirmed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysed_at", b"analysed_at", "cma_no", b"cma_no", "confirmed_at", b"confirmed_at", "confirmed_by", b"confirmed_by", "lab_id", b"lab_id", "method", b"method", "parameter", b"parameter", "report_sha256", b"report_sha256", "unit", b"unit", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LabResult: _TypeAlias = LabResult  # noqa: Y015
+
+@_typing.final
+class Sample(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SAMPLE_ID_FIELD_NUMBER: _builtins.int
+    POINT_FIELD_NUMBER: _builtins.int
+    CONTAINER_FIELD_NUMBER: _builtins.int
+    PRESERVATIVE_FIELD_NUMBER: _builtins.int
+    SEAL_NUMBER_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
+    COLLECTED_BY_FIELD_NUMBER: _builtins.int
+    WITNESSED_BY_FIELD_NUMBER: _builtins.int
+    COLLECTED_AT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    HOLDING_TIME_FIELD_NUMBER: _builtins.int
+    CUSTODY_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    IN_LAB_FIELD_NUMBER: _builtins.int
+    HOLDING_DUE_FIELD_NUMBER: _builtins.int
+    sample_id: _builtins.str
+    point: _builtins.str
+    container: _builtins.str
+    preservative: _builtins.str
+    seal_number: _builtins.str
+    collected_by: _builtins.str
+    witnessed_by: _builtins.str
+    holder: _builtins.str
+    in_lab: _builtins.bool
+    @_builtins.property
+    def parameters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def collected_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___SitePosition: ...
+    @_builtins.property
+    def holding_time(self) -> _duration_pb2.Duration: ...
+    @_builtins.property
+    def custody(self) -> _containers.RepeatedCompositeFieldContainer[Global___Handoff]: ...
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedCompositeFieldContainer[Global___SampleFlag]: ...
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___LabResult]: ...
+    @_builtins.property
+    def holding_due(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        sample_id: _builtins.str = ...,
+        point: _builtins.str = ...,
+        container: _builtins.str = ...,
+        preservative: _builtins.str = ...,
+        seal_number: _builtins.str = ...,
+        parameters: _abc.Iterable[_builtins.str] | None = ...,
+        collected_by: _builtins.str = ...,
+        witnessed_by: _builtins.str = ...,
+        collected_at: _timestamp_pb2.Timestamp | None = ...,
+        position: Global___SitePosition | None = ...,
+        holding_time: _duration_pb2.Duration | None = ...,
+        custody: _abc.Iterable[Global___Handoff] | None = ...,
+        flags: _abc.Iterable[Global___SampleFlag] | None = ...,
+        results: _abc.Iterable[Global___LabResult] | None = ...,
+        holder: _builtins.str = ...,
+        in_lab: _builtins.bool = ...,
+        holding_due: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["collected_at", b"collected_at", "holding_due", b"holding_due", "holding_time", b"holding_time", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collected_at", b"collected_at", "collected_by", b"collected_by", "container", b"container", "custody", b"custody", "flags", b"flags", "holder", b"holder", "holding_due", b"holding_due", "holding_time", b"holding_time", "in_lab", b"in_lab", "parameters", b"parameters", "point", b"point", "position", b"position", "preservative", b"preservative", "results", b"results", "sample_id", b"sample_id", "seal_number", b"seal_number", "witnessed_by", b"witnessed_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Sample: _TypeAlias = Sample  # noqa: Y015
+
+@_typing.final
+class Evidence(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVIDENCE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    CAPTURED_AT_FIELD_NUMBER: _builtins.int
+    CAPTURED_BY_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    ADDED_AT_FIELD_NUMBER: _builtins.int
+    ADDED_BY_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    evidence_id: _builtins.str
+    kind: _builtins.str
+    sha256: _builtins.str
+    captured_by: _builtins.str
+    description: _builtins.str
+    added_by: _builtins.str
+    media_type: _builtins.str
+    @_builtins.property
+    def captured_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___SitePosition: ...
+    @_builtins.property
+    def added_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        evidence_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        captured_at: _timestamp_pb2.Timestamp | None = ...,
+        captured_by: _builtins.str = ...,
+        description: _builtins.str = ...,
+        position: Global___SitePosition | None = ...,
+        added_at: _timestamp_pb2.Timestamp | None = ...,
+        added_by: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "captured_at", b"captured_at", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "added_by", b"added_by", "captured_at", b"captured_at", "captured_by", b"captured_by", "description", b"description", "evidence_id", b"evidence_id", "kind", b"kind", "media_type", b"media_type", "position", b"position", "sha256", b"sha256"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+
+@_typing.final
+class Finding(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FINDING_ID_FIELD_NUMBER: _builtins.int
+    VIOLATION_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    STATUTE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_IDS_FIELD_NUMBER: _builtins.int
+    SAMPLE_IDS_FIELD_NUMBER: _builtins.int
+    VIOLATION_ENDED_AT_FIELD_NUMBER: _builtins.int
+    SERIOUS_HARM_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    finding_id: _builtins.str
+    violation: _builtins.bool
+    facts: _builtins.str
+    serious_harm: _builtins.bool
+    recorded_by: _builtins.str
+    @_builtins.property
+    def statute(self) -> Global___StatuteClause: ...
+    @_builtins.property
+    def evidence_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def sample_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def violation_ended_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        finding_id: _builtins.str = ...,
+        violation: _builtins.bool = ...,
+        facts: _builtins.str = ...,
+        statute: Global___StatuteClause | None = ...,
+        evidence_ids: _abc.Iterable[_builtins.str] | None = ...,
+        sample_ids: _abc.Iterable[_builtins.str] | None = ...,
+        violation_ended_at: _timestamp_pb2.Timestamp | None = ...,
+        serious_harm: _builtins.bool = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        recorded_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "statute", b"statute", "violation_ended_at", b"violation_ended_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evidence_ids", b"evidence_ids", "facts", b"facts", "finding_id", b"finding_id", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by", "sample_ids", b"sample_ids", "serious_harm", b"serious_harm", "statute", b"statute", "violation", b"violation", "violation_ended_at", b"violation_ended_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Finding: _TypeAlias = Finding  # noqa: Y015
+
+@_typing.final
+class Notice(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTICE_NO_FIELD_NUMBER: _builtins.int
+    PROPOSED_FIELD_NUMBER: _builtins.int
+    HEARING_RIGHTS_FIELD_NUMBER: _builtins.int
+    SERVED_AT_FIELD_NUMBER: _builtins.int
+    SERVED_TO_FIELD_NUMBER: _builtins.int
+    notice_no: _builtins.str
+    hearing_rights: _builtins.bool
+    served_to: _builtins.str
+    @_builtins.property
+    def proposed(self) -> _containers.RepeatedCompositeFieldContainer[Global___Penalty]: ...
+    @_builtins.property
+    def served_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        notice_no: _builtins.str = ...,
+        proposed: _abc.Iterable[Global___Penalty] | None = ...,
+        hearing_rights: _builtins.bool = ...,
+        served_at: _timestamp_pb2.Timestamp | None = ...,
+        served_to: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["served_at", b"served_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hearing_rights", b"hearing_rights", "notice_no", b"notice_no", "proposed", b"proposed", "served_at", b"served_at", "served_to", b"served_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Notice: _TypeAlias = Notice  # noqa: Y015
+
+@_typing.final
+class Hearing(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    HEARING_AT_FIELD_NUMBER: _builtins.int
+    NOTIFIED_AT_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    HELD_AT_FIELD_NUMBER: _builtins.int
+    RECORD_SHA256_FIELD_NUMBER: _builtins.int
+    host: _builtins.str
+    record_sha256: _builtins.str
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def hearing_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def notified_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def held_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        hearing_at: _timestamp_pb2.Timestamp | None = ...,
+        notified_at: _timestamp_pb2.Timestamp | None = ...,
+        host: _builtins.str = ...,
+        held_at: _timestamp_pb2.Timestamp | None = ...,
+        record_sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hearing_at", b"hearing_at", "held_at", b"held_at", "notified_at", b"notified_at", "requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hearing_at", b"hearing_at", "held_at", b"held_at", "host", b"host", "notified_at", b"notified_at", "record_sha256", b"record_sha256", "requested_at", b"requested_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Hearing: _TypeAlias = Hearing  # noqa: Y015
+
+@_typing.final
+class PenaltyDecision(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_NO_FIELD_NUMBER: _builtins.int
+    PENALTIES_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    DECIDED_BY_FIELD_NUMBER: _builtins.int
+    decision_no: _builtins.str
+    decided_by: _builtins.str
+    @_builtins.property
+    def penalties(self) -> _containers.RepeatedCompositeFieldContainer[Global___Penalty]: ...
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        decision_no: _builtins.str = ...,
+        penalties: _abc.Iterable[Global___Penalty] | None = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        decided_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "decided_by", b"decided_by", "decision_no", b"decision_no", "penalties", b"penalties"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PenaltyDecision: _TypeAlias = PenaltyDecision  # noqa: Y015
+
+@_typing.final
+class DecisionService(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVED_AT_FIELD_NUMBER: _builtins.int
+    SERVED_TO_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    served_to: _builtins.str
+    method: _builtins.str
+    @_builtins.property
+    def served_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        served_at: _timestamp_pb2.Timestamp | None = ...,
+        served_to: _builtins.str = ...,
+        method: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["served_at", b"served_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["method", b"method", "served_at", b"served_at", "served_to", b"served_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecisionService: _TypeAlias = DecisionService  # noqa: Y015
+
+@_typing.final
+class EnforcementRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    COMPLIANT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    amount: _builtins.str
+    compliant: _builtins.bool
+    note: _builtins.str
+    recorded_by: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        amount: _builtins.str = ...,
+        compliant: _builtins.bool | None = ...,
+        note: _builtins.str = ...,
+        recorded_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_compliant", b"_compliant", "at", b"at", "compliant", b"compliant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compliant", b"_compliant", "amount", b"amount", "at", b"at", "compliant", b"compliant", "kind", b"kind", "note", b"note", "recorded_by", b"recorded_by"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__compliant: _TypeAlias = _typing.Literal["compliant"]  # noqa: Y015
+    _WhichOneofArgType__compliant: _TypeAlias = _typing.Literal["_compliant", b"_compliant"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__compliant) -> _WhichOneofReturnType__compliant | None: ...
+
+Global___EnforcementRecord: _TypeAlias = EnforcementRecord  # noqa: Y015
+
+@_typing.final
+class ClockExtension(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLOCK_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    APPROVER_FIELD_NUMBER: _builtins.int
+    COLLECTIVE_DECISION_REF_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    clock: _builtins.str
+    days: _builtins.int
+    reason: _builtins.str
+    approver: _builtins.str
+    collective_decision_ref: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        clock: _builtins.str = ...,
+        days: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        approver: _builtins.str = ...,
+        collective_decision_ref: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approver", b"approver", "at", b"at", "clock", b"clock", "collective_decision_ref", b"collective_decision_ref", "days", b"days", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClockExtension: _TypeAlias = ClockExtension  # noqa: Y015
+
+@_typing.final
+class ClockPause(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLOCK_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    ENDED_AT_FIELD_NUMBER: _builtins.int
+    clock: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def ended_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        clock: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        ended_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ended_at", b"ended_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock", b"clock", "ended_at", b"ended_at", "reason", b"reason", "started_at", b"started_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClockPause: _TypeAlias = ClockPause  # noqa: Y015
+
+@_typing.final
+class Transfer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TO_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_AT_FIELD_NUMBER: _builtins.int
+    to: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def transferred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        to: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        transferred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transferred_at", b"transferred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "to", b"to", "transferred_at", b"transferred_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Transfer: _TypeAlias = Transfer  # noqa: Y015
+
+@_typing.final
+class Closure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPOSITION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_BY_FIELD_NUMBER: _builtins.int
+    disposition: _builtins.str
+    reason: _builtins.str
+    closed_by: _builtins.str
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        disposition: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        closed_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "closed_by", b"closed_by", "disposition", b"disposition", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Closure: _TypeAlias = Closure  # noqa: Y015
+
+@_typing.final
+class LegalClock(_message.Message):
+    """A statutory clock computed by the domain (domain.md §4.1) at the time of the answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    HOLDER_FIELD_NUMBER: _builtins.int
+    BASIS_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    DUE_AT_FIELD_NUMBER: _builtins.int
+    DUE_DATE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REMAINING_FIELD_NUMBER: _builtins.int
+    MET_AT_FIELD_NUMBER: _builtins.int
+    EXTENDED_DAYS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """FILING, DECISION, ..., SAMPLE_HOLDING:<sample id>"""
+    clock: _builtins.str
+    holder: _builtins.str
+    """AGENCY, PARTY"""
+    basis: _builtins.str
+    due_date: _builtins.str
+    """last allowed local (CST) day, YYYY-MM-DD"""
+    state: _builtins.str
+    """RUNNING MET BREACHED EXTENDED PAUSED LAPSED"""
+    extended_days: _builtins.int
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def due_at(self) -> _timestamp_pb2.Timestamp:
+        """exclusive"""
+
+    @_builtins.property
+    def remaining(self) -> _duration_pb2.Duration:
+        """negative when overdue or met late"""
+
+    @_builtins.property
+    def met_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        clock: _builtins.str = ...,
+        holder: _builtins.str = ...,
+        basis: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        due_at: _timestamp_pb2.Timestamp | None = ...,
+        due_date: _builtins.str = ...,
+        state: _builtins.str = ...,
+        remaining: _duration_pb2.Duration | None = ...,
+        met_at: _timestamp_pb2.Timestamp | None = ...,
+        extended_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["due_at", b"due_at", "met_at", b"met_at", "remaining", b"remaining", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["basis", b"basis", "clock", b"clock", "due_at", b"due_at", "due_date", b"due_date", "extended_days", b"extended_days", "holder", b"holder", "met_at", b"met_at", "name", b"name", "remaining", b"remaining", "started_at", b"started_at", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LegalClock: _TypeAlias = LegalClock  # noqa: Y015
+
+@_typing.final
 class Case(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -113,6 +1720,27 @@ class Case(_message.Message):
     OPENED_AT_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    OFFICERS_FIELD_NUMBER: _builtins.int
+    MONITORING_STAFF_FIELD_NUMBER: _builtins.int
+    ARRIVAL_FIELD_NUMBER: _builtins.int
+    INSPECTION_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    FINDINGS_FIELD_NUMBER: _builtins.int
+    FILED_AT_FIELD_NUMBER: _builtins.int
+    FILING_NO_FIELD_NUMBER: _builtins.int
+    NOTICE_FIELD_NUMBER: _builtins.int
+    HEARING_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    DECISION_SERVICE_FIELD_NUMBER: _builtins.int
+    ENFORCEMENT_FIELD_NUMBER: _builtins.int
+    EXTENSIONS_FIELD_NUMBER: _builtins.int
+    PAUSES_FIELD_NUMBER: _builtins.int
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    CLOSURE_FIELD_NUMBER: _builtins.int
+    CLOCKS_FIELD_NUMBER: _builtins.int
+    OPENED_BY_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     state: _builtins.str
     task_id: _builtins.str
@@ -121,6 +1749,10 @@ class Case(_message.Message):
     county: _builtins.str
     summary: _builtins.str
     version: _builtins.int
+    filing_no: _builtins.str
+    opened_by: _builtins.str
+    view: _builtins.str
+    """FULL, or SAMPLES_AND_RESULTS for monitoring staff (other records left out)."""
     @_builtins.property
     def alert_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -129,6 +1761,42 @@ class Case(_message.Message):
     def discovered_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def officers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def monitoring_staff(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def arrival(self) -> Global___Arrival: ...
+    @_builtins.property
+    def inspection(self) -> Global___InspectionRecord: ...
+    @_builtins.property
+    def samples(self) -> _containers.RepeatedCompositeFieldContainer[Global___Sample]: ...
+    @_builtins.property
+    def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___Evidence]: ...
+    @_builtins.property
+    def findings(self) -> _containers.RepeatedCompositeFieldContainer[Global___Finding]: ...
+    @_builtins.property
+    def filed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def notice(self) -> Global___Notice: ...
+    @_builtins.property
+    def hearing(self) -> Global___Hearing: ...
+    @_builtins.property
+    def decision(self) -> Global___PenaltyDecision: ...
+    @_builtins.property
+    def decision_service(self) -> Global___DecisionService: ...
+    @_builtins.property
+    def enforcement(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnforcementRecord]: ...
+    @_builtins.property
+    def extensions(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClockExtension]: ...
+    @_builtins.property
+    def pauses(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClockPause]: ...
+    @_builtins.property
+    def transfer(self) -> Global___Transfer: ...
+    @_builtins.property
+    def closure(self) -> Global___Closure: ...
+    @_builtins.property
+    def clocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___LegalClock]: ...
     def __init__(
         self,
         *,
@@ -144,10 +1812,31 @@ class Case(_message.Message):
         opened_at: _timestamp_pb2.Timestamp | None = ...,
         summary: _builtins.str = ...,
         version: _builtins.int = ...,
+        officers: _abc.Iterable[_builtins.str] | None = ...,
+        monitoring_staff: _abc.Iterable[_builtins.str] | None = ...,
+        arrival: Global___Arrival | None = ...,
+        inspection: Global___InspectionRecord | None = ...,
+        samples: _abc.Iterable[Global___Sample] | None = ...,
+        evidence: _abc.Iterable[Global___Evidence] | None = ...,
+        findings: _abc.Iterable[Global___Finding] | None = ...,
+        filed_at: _timestamp_pb2.Timestamp | None = ...,
+        filing_no: _builtins.str = ...,
+        notice: Global___Notice | None = ...,
+        hearing: Global___Hearing | None = ...,
+        decision: Global___PenaltyDecision | None = ...,
+        decision_service: Global___DecisionService | None = ...,
+        enforcement: _abc.Iterable[Global___EnforcementRecord] | None = ...,
+        extensions: _abc.Iterable[Global___ClockExtension] | None = ...,
+        pauses: _abc.Iterable[Global___ClockPause] | None = ...,
+        transfer: Global___Transfer | None = ...,
+        closure: Global___Closure | None = ...,
+        clocks: _abc.Iterable[Global___LegalClock] | None = ...,
+        opened_by: _builtins.str = ...,
+        view: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["discovered_at", b"discovered_at", "opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["arrival", b"arrival", "closure", b"closure", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "filed_at", b"filed_at", "hearing", b"hearing", "inspection", b"inspection", "notice", b"notice", "opened_at", b"opened_at", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_ids", b"alert_ids", "case_id", b"case_id", "county", b"county", "discovered_at", b"discovered_at", "enterprise_id", b"enterprise_id", "opened_at", b"opened_at", "outlet_id", b"outlet_id", "state", b"state", "summary", b"summary", "task_id", b"task_id", "team", b"team", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_ids", b"alert_ids", "arrival", b"arrival", "case_id", b"case_id", "clocks", b"clocks", "closure", b"closure", "county", b"county", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "enforcement", b"enforcement", "enterprise_id", b"enterprise_id", "evidence", b"evidence", "extensions", b"extensions", "filed_at", b"filed_at", "filing_no", b"filing_no", "findings", b"findings", "hearing", b"hearing", "inspection", b"inspection", "monitoring_staff", b"monitoring_staff", "notice", b"notice", "officers", b"officers", "opened_at", b"opened_at", "opened_by", b"opened_by", "outlet_id", b"outlet_id", "pauses", b"pauses", "samples", b"samples", "state", b"state", "summary", b"summary", "task_id", b"task_id", "team", b"team", "transfer", b"transfer", "version", b"version", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -181,11 +1870,15 @@ class ListCasesRequest(_message.Message):
     ENTERPRISE_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    OUTLET_ID_FIELD_NUMBER: _builtins.int
     state: _builtins.str
     county: _builtins.str
+    """code prefix"""
     enterprise_id: _builtins.str
     page_size: _builtins.int
+    """1..500, default 50"""
     page_token: _builtins.str
+    outlet_id: _builtins.str
     def __init__(
         self,
         *,
@@ -194,10 +1887,11 @@ class ListCasesRequest(_message.Message):
         enterprise_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        outlet_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["county", b"county", "enterprise_id", b"enterprise_id", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["county", b"county", "enterprise_id", b"enterprise_id", "outlet_id", b"outlet_id", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -232,17 +1926,22 @@ class WatchCaseRequest(_message.Message):
 
     CASE_ID_FIELD_NUMBER: _builtins.int
     AFTER_VERSION_FIELD_NUMBER: _builtins.int
+    AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     after_version: _builtins.int
+    """events of later versions only"""
+    after_sequence: _builtins.int
+    """or: events after this per-case sequence (exact resume)"""
     def __init__(
         self,
         *,
         case_id: _builtins.str = ...,
         after_version: _builtins.int = ...,
+        after_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_version", b"after_version", "case_id", b"case_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_sequence", b"after_sequence", "after_version", b"after_version", "case_id", b"case_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -283,6 +1982,8 @@ class CaseEvent(_message.Message):
     TASK_ID_FIELD_NUMBER: _builtins.int
     COUNTY_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     kind: _builtins.str
     """CASE_OPENED, ARRIVAL_RECORDED, ..., CLOCK_BREACHED"""
@@ -291,6 +1992,10 @@ class CaseEvent(_message.Message):
     actor: _builtins.str
     task_id: _builtins.str
     county: _builtins.str
+    sequence: _builtins.int
+    """per case, 1, 2, ... (WatchCase resumes after it)"""
+    payload_json: _builtins.str
+    """the audit entry's canonical payload"""
     @_builtins.property
     def meta(self) -> _envelope_pb2.EventMeta: ...
     @_builtins.property
@@ -307,10 +2012,12 @@ class CaseEvent(_message.Message):
         task_id: _builtins.str = ...,
         county: _builtins.str = ...,
         details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        sequence: _builtins.int = ...,
+        payload_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "case_id", b"case_id", "county", b"county", "details", b"details", "kind", b"kind", "meta", b"meta", "state", b"state", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "case_id", b"case_id", "county", b"county", "details", b"details", "kind", b"kind", "meta", b"meta", "payload_json", b"payload_json", "sequence", b"sequence", "state", b"state", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,8 +26,11 @@ if _version_not_supported:
 
 
 class CaseFileStub:
-    """Case files that stand as evidence. Every write carries a request_id: a retry with the same
-    request_id returns the first result and writes nothing twice.
+    """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
+    retry with the same request_id returns the first result and writes nothing twice; the same
+    request_id with a different payload is INVALID_ARGUMENT. Calls carry the metadata header
+    `authorization: Bearer <JWT>`. Illegal transitions are FAILED_PRECONDITION with the reason.
+    Enumerated values are strings (the domain's names, listed beside each field).
     """
 
     def __init__(self, channel):
@@ -56,11 +59,119 @@ class CaseFileStub:
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.WatchCaseRequest.SerializeToString,
                 response_deserializer=liandong_dot_v1_dot_casefile__pb2.CaseEvent.FromString,
                 _registered_method=True)
+        self.RecordArrival = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordArrival',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordArrivalRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RecordInspection = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordInspection',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordInspectionRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.AddEvidence = channel.unary_unary(
+                '/liandong.v1.CaseFile/AddEvidence',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.AddEvidenceRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RecordSample = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordSample',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordSampleRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.HandOffCustody = channel.unary_unary(
+                '/liandong.v1.CaseFile/HandOffCustody',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.HandOffCustodyRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RecordLabResult = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordLabResult',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordLabResultRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.ConfirmResult = channel.unary_unary(
+                '/liandong.v1.CaseFile/ConfirmResult',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.ConfirmResultRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RecordFinding = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordFinding',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordFindingRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.FileCase = channel.unary_unary(
+                '/liandong.v1.CaseFile/FileCase',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.FileCaseRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.ServeNotice = channel.unary_unary(
+                '/liandong.v1.CaseFile/ServeNotice',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.ServeNoticeRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RequestHearing = channel.unary_unary(
+                '/liandong.v1.CaseFile/RequestHearing',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RequestHearingRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.ScheduleHearing = channel.unary_unary(
+                '/liandong.v1.CaseFile/ScheduleHearing',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.ScheduleHearingRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RecordHearing = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordHearing',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordHearingRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.DecidePenalty = channel.unary_unary(
+                '/liandong.v1.CaseFile/DecidePenalty',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.DecidePenaltyRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.ServeDecision = channel.unary_unary(
+                '/liandong.v1.CaseFile/ServeDecision',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.ServeDecisionRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RecordEnforcement = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordEnforcement',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordEnforcementRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.TransferCase = channel.unary_unary(
+                '/liandong.v1.CaseFile/TransferCase',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.TransferCaseRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.CloseCase = channel.unary_unary(
+                '/liandong.v1.CaseFile/CloseCase',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.CloseCaseRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.ExtendClock = channel.unary_unary(
+                '/liandong.v1.CaseFile/ExtendClock',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.ExtendClockRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.PauseClock = channel.unary_unary(
+                '/liandong.v1.CaseFile/PauseClock',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.PauseClockRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.ResumeClock = channel.unary_unary(
+                '/liandong.v1.CaseFile/ResumeClock',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.ResumeClockRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
 
 
 class CaseFileServicer:
-    """Case files that stand as evidence. Every write carries a request_id: a retry with the same
-    request_id returns the first result and writes nothing twice.
+    """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
+    retry with the same request_id returns the first result and writes nothing twice; the same
+    request_id with a different payload is INVALID_ARGUMENT. Calls carry the metadata header
+    `authorization: Bearer <JWT>`. Illegal transitions are FAILED_PRECONDITION with the reason.
+    Enumerated values are strings (the domain's names, listed beside each field).
     """
 
     def OpenCase(self, request, context):
@@ -82,6 +193,133 @@ class CaseFileServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchCase(self, request, context):
+        """Changes of one case, oldest first, then live; resumable from a version or sequence.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordArrival(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordInspection(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddEvidence(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordSample(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HandOffCustody(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordLabResult(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmResult(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordFinding(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FileCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServeNotice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestHearing(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScheduleHearing(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordHearing(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecidePenalty(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServeDecision(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordEnforcement(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransferCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseCase(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtendClock(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseClock(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeClock(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +348,111 @@ def add_CaseFileServicer_to_server(servicer, server):
                     request_deserializer=liandong_dot_v1_dot_casefile__pb2.WatchCaseRequest.FromString,
                     response_serializer=liandong_dot_v1_dot_casefile__pb2.CaseEvent.SerializeToString,
             ),
+            'RecordArrival': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordArrival,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordArrivalRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordInspection': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordInspection,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordInspectionRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'AddEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddEvidence,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.AddEvidenceRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordSample': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSample,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordSampleRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'HandOffCustody': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandOffCustody,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.HandOffCustodyRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordLabResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordLabResult,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordLabResultRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'ConfirmResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmResult,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.ConfirmResultRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordFinding': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFinding,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordFindingRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'FileCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.FileCase,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.FileCaseRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'ServeNotice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServeNotice,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.ServeNoticeRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RequestHearing': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestHearing,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RequestHearingRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'ScheduleHearing': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleHearing,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.ScheduleHearingRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordHearing': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordHearing,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordHearingRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'DecidePenalty': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecidePenalty,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.DecidePenaltyRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'ServeDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServeDecision,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.ServeDecisionRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordEnforcement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEnforcement,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordEnforcementRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'TransferCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransferCase,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.TransferCaseRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'CloseCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseCase,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.CloseCaseRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'ExtendClock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendClock,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.ExtendClockRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'PauseClock': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseClock,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.PauseClockRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'ResumeClock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeClock,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.ResumeClockRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'liandong.v1.CaseFile', rpc_method_handlers)
@@ -119,8 +462,11 @@ def add_CaseFileServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CaseFile:
-    """Case files that stand as evidence. Every write carries a request_id: a retry with the same
-    request_id returns the first result and writes nothing twice.
+    """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
+    retry with the same request_id returns the first result and writes nothing twice; the same
+    request_id with a different payload is INVALID_ARGUMENT. Calls carry the metadata header
+    `authorization: Bearer <JWT>`. Illegal transitions are FAILED_PRECONDITION with the reason.
+    Enumerated values are strings (the domain's names, listed beside each field).
     """
 
     @staticmethod
@@ -221,6 +567,573 @@ class CaseFile:
             '/liandong.v1.CaseFile/WatchCase',
             liandong_dot_v1_dot_casefile__pb2.WatchCaseRequest.SerializeToString,
             liandong_dot_v1_dot_casefile__pb2.CaseEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordArrival(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordArrival',
+            liandong_dot_v1_dot_casefile__pb2.RecordArrivalRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordInspection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordInspection',
+            liandong_dot_v1_dot_casefile__pb2.RecordInspectionRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/AddEvidence',
+            liandong_dot_v1_dot_casefile__pb2.AddEvidenceRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSample(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordSample',
+            liandong_dot_v1_dot_casefile__pb2.RecordSampleRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandOffCustody(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/HandOffCustody',
+            liandong_dot_v1_dot_casefile__pb2.HandOffCustodyRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordLabResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordLabResult',
+            liandong_dot_v1_dot_casefile__pb2.RecordLabResultRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/ConfirmResult',
+            liandong_dot_v1_dot_casefile__pb2.ConfirmResultRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFinding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordFinding',
+            liandong_dot_v1_dot_casefile__pb2.RecordFindingRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FileCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/FileCase',
+            liandong_dot_v1_dot_casefile__pb2.FileCaseRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServeNotice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/ServeNotice',
+            liandong_dot_v1_dot_casefile__pb2.ServeNoticeRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestHearing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RequestHearing',
+            liandong_dot_v1_dot_casefile__pb2.RequestHearingRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleHearing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/ScheduleHearing',
+            liandong_dot_v1_dot_casefile__pb2.ScheduleHearingRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordHearing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordHearing',
+            liandong_dot_v1_dot_casefile__pb2.RecordHearingRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecidePenalty(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/DecidePenalty',
+            liandong_dot_v1_dot_casefile__pb2.DecidePenaltyRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServeDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/ServeDecision',
+            liandong_dot_v1_dot_casefile__pb2.ServeDecisionRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEnforcement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordEnforcement',
+            liandong_dot_v1_dot_casefile__pb2.RecordEnforcementRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransferCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/TransferCase',
+            liandong_dot_v1_dot_casefile__pb2.TransferCaseRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/CloseCase',
+            liandong_dot_v1_dot_casefile__pb2.CloseCaseRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendClock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/ExtendClock',
+            liandong_dot_v1_dot_casefile__pb2.ExtendClockRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseClock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/PauseClock',
+            liandong_dot_v1_dot_casefile__pb2.PauseClockRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeClock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/ResumeClock',
+            liandong_dot_v1_dot_casefile__pb2.ResumeClockRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,8 +27,11 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CaseFileStub:
-    """Case files that stand as evidence. Every write carries a request_id: a retry with the same
-    request_id returns the first result and writes nothing twice.
+    """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
+    retry with the same request_id returns the first result and writes nothing twice; the same
+    request_id with a different payload is INVALID_ARGUMENT. Calls carry the metadata header
+    `authorization: Bearer <JWT>`. Illegal transitions are FAILED_PRECONDITION with the reason.
+    Enumerated values are strings (the domain's names, listed beside each field).
     """
 
     @_typing.overload
@@ -39,11 +42,36 @@ class CaseFileStub:
     GetCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.Case]
     ListCases: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ListCasesRequest, _casefile_pb2.ListCasesResponse]
     WatchCase: _grpc.UnaryStreamMultiCallable[_casefile_pb2.WatchCaseRequest, _casefile_pb2.CaseEvent]
+    """Changes of one case, oldest first, then live; resumable from a version or sequence."""
+    RecordArrival: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordArrivalRequest, _casefile_pb2.Case]
+    RecordInspection: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordInspectionRequest, _casefile_pb2.Case]
+    AddEvidence: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.AddEvidenceRequest, _casefile_pb2.Case]
+    RecordSample: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordSampleRequest, _casefile_pb2.Case]
+    HandOffCustody: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.HandOffCustodyRequest, _casefile_pb2.Case]
+    RecordLabResult: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordLabResultRequest, _casefile_pb2.Case]
+    ConfirmResult: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ConfirmResultRequest, _casefile_pb2.Case]
+    RecordFinding: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordFindingRequest, _casefile_pb2.Case]
+    FileCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.FileCaseRequest, _casefile_pb2.Case]
+    ServeNotice: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ServeNoticeRequest, _casefile_pb2.Case]
+    RequestHearing: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RequestHearingRequest, _casefile_pb2.Case]
+    ScheduleHearing: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ScheduleHearingRequest, _casefile_pb2.Case]
+    RecordHearing: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordHearingRequest, _casefile_pb2.Case]
+    DecidePenalty: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.DecidePenaltyRequest, _casefile_pb2.Case]
+    ServeDecision: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ServeDecisionRequest, _casefile_pb2.Case]
+    RecordEnforcement: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordEnforcementRequest, _casefile_pb2.Case]
+    TransferCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.TransferCaseRequest, _casefile_pb2.Case]
+    CloseCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.CloseCaseRequest, _casefile_pb2.Case]
+    ExtendClock: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ExtendClockRequest, _casefile_pb2.Case]
+    PauseClock: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.PauseClockRequest, _casefile_pb2.Case]
+    ResumeClock: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ResumeClockRequest, _casefile_pb2.Case]
 
 @_typing.type_check_only
 class CaseFileAsyncStub(CaseFileStub):
-    """Case files that stand as evidence. Every write carries a request_id: a retry with the same
-    request_id returns the first result and writes nothing twice.
+    """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
+    retry with the same request_id returns the first result and writes nothing twice; the same
+    request_id with a different payload is INVALID_ARGUMENT. Calls carry the metadata header
+    `authorization: Bearer <JWT>`. Illegal transitions are FAILED_PRECONDITION with the reason.
+    Enumerated values are strings (the domain's names, listed beside each field).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -51,10 +79,35 @@ class CaseFileAsyncStub(CaseFileStub):
     GetCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     ListCases: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ListCasesRequest, _casefile_pb2.ListCasesResponse]  # type: ignore[assignment]
     WatchCase: _aio.UnaryStreamMultiCallable[_casefile_pb2.WatchCaseRequest, _casefile_pb2.CaseEvent]  # type: ignore[assignment]
+    """Changes of one case, oldest first, then live; resumable from a version or sequence."""
+    RecordArrival: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordArrivalRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    RecordInspection: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordInspectionRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    AddEvidence: _aio.UnaryUnaryMultiCallable[_casefile_pb2.AddEvidenceRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    RecordSample: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordSampleRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    HandOffCustody: _aio.UnaryUnaryMultiCallable[_casefile_pb2.HandOffCustodyRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    RecordLabResult: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordLabResultRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    ConfirmResult: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ConfirmResultRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    RecordFinding: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordFindingRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    FileCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.FileCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    ServeNotice: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ServeNoticeRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    RequestHearing: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RequestHearingRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    ScheduleHearing: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ScheduleHearingRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    RecordHearing: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordHearingRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    DecidePenalty: _aio.UnaryUnaryMultiCallable[_casefile_pb2.DecidePenaltyRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    ServeDecision: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ServeDecisionRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    RecordEnforcement: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordEnforcementRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    TransferCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.TransferCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    CloseCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.CloseCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    ExtendClock: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ExtendClockRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    PauseClock: _aio.UnaryUnaryMultiCallable[_casefile_pb2.PauseClockRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    ResumeClock: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ResumeClockRequest, _casefile_pb2.Case]  # type: ignore[assignment]
 
 class CaseFileServicer(metaclass=_abc_1.ABCMeta):
-    """Case files that stand as evidence. Every write carries a request_id: a retry with the same
-    request_id returns the first result and writes nothing twice.
+    """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
+    retry with the same request_id returns the first result and writes nothing twice; the same
+    request_id with a different payload is INVALID_ARGUMENT. Calls carry the metadata header
+    `authorization: Bearer <JWT>`. Illegal transitions are FAILED_PRECONDITION with the reason.
+    Enumerated values are strings (the domain's names, listed beside each field).
     """
 
     @_abc_1.abstractmethod
@@ -83,6 +136,154 @@ class CaseFileServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _casefile_pb2.WatchCaseRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_casefile_pb2.CaseEvent], _abc.AsyncIterator[_casefile_pb2.CaseEvent]]: ...
+    ) -> _typing.Union[_abc.Iterator[_casefile_pb2.CaseEvent], _abc.AsyncIterator[_casefile_pb2.CaseEvent]]:
+        """Changes of one case, oldest first, then live; resumable from a version or sequence."""
+
+    @_abc_1.abstractmethod
+    def RecordArrival(
+        self,
+        request: _casefile_pb2.RecordArrivalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordInspection(
+        self,
+        request: _casefile_pb2.RecordInspectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def AddEvidence(
+        self,
+        request: _casefile_pb2.AddEvidenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordSample(
+        self,
+        request: _casefile_pb2.RecordSampleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def HandOffCustody(
+        self,
+        request: _casefile_pb2.HandOffCustodyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordLabResult(
+        self,
+        request: _casefile_pb2.RecordLabResultRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def ConfirmResult(
+        self,
+        request: _casefile_pb2.ConfirmResultRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordFinding(
+        self,
+        request: _casefile_pb2.RecordFindingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def FileCase(
+        self,
+        request: _casefile_pb2.FileCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def ServeNotice(
+        self,
+        request: _casefile_pb2.ServeNoticeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def RequestHearing(
+        self,
+        request: _casefile_pb2.RequestHearingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def ScheduleHearing(
+        self,
+        request: _casefile_pb2.ScheduleHearingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordHearing(
+        self,
+        request: _casefile_pb2.RecordHearingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def DecidePenalty(
+        self,
+        request: _casefile_pb2.DecidePenaltyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def ServeDecision(
+        self,
+        request: _casefile_pb2.ServeDecisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def RecordEnforcement(
+        self,
+        request: _casefile_pb2.RecordEnforcementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def TransferCase(
+        self,
+        request: _casefile_pb2.TransferCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def CloseCase(
+        self,
+        request: _casefile_pb2.CloseCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def ExtendClock(
+        self,
+        request: _casefile_pb2.ExtendClockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def PauseClock(
+        self,
+        request: _casefile_pb2.PauseClockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def ResumeClock(
+        self,
+        request: _casefile_pb2.ResumeClockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
 
 def add_CaseFileServicer_to_server(servicer: CaseFileServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

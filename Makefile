@@ -1,0 +1,91 @@
+# Liandong: `make demo` runs the main job from a fresh clone; `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON_BASE ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KAFKA := deploy/kafka/kafka.sh
+PG := deploy/postgres/postgres.sh
+export LIANDONG_KAFKA_BOOTSTRAP ?= 127.0.0.1:19092
+
+.PHONY: help install proto proto-check kafka-up kafka-down kafka-status topics registry \
+        up down demo test lint typecheck unit integration bench pg-up pg-down clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON_BASE) >/dev/null || { echo "need $(PYTHON_BASE)"; exit 1; }
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP) ## virtual environment with pinned dependencies, Kafka jars
+	@$(KAFKA) jars
+
+proto: $(STAMP) ## regenerate Python code from proto/
+	$(PY) -m liandong.protogen
+
+kafka-up: $(STAMP) ## start the local Kafka broker (KRaft), idempotent
+	@$(KAFKA) up
+
+kafka-down: ## stop the local Kafka broker
+	@$(KAFKA) down
+
+kafka-status:
+	@$(KAFKA) status
+
+topics: kafka-up ## create or align every topic
+	$(VENV)/bin/liandong topics ensure
+
+registry: topics ## publish deploy/registry/demo.yaml to the registry topics
+	$(VENV)/bin/liandong registry load deploy/registry/demo.yaml
+
+up: registry ## keep Kafka and every service running (make down stops them)
+	$(PY) -m liandong.cli stack up
+
+down: ## stop the services started by make up, then Kafka
+	-$(PY) -m liandong.cli stack down
+	@$(KAFKA) down
+
+demo: install ## install what is missing, start everything, run an exceedance, stop everything
+	@started=0; $(KAFKA) status >/dev/null 2>&1 || started=1; \
+	trap 'if [ $$started = 1 ]; then $(KAFKA) down; fi' EXIT; \
+	trap 'exit 130' INT TERM; \
+	$(KAFKA) up && $(VENV)/bin/liandong demo
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP) ## mypy
+	$(VENV)/bin/mypy src services
+
+unit: $(STAMP) ## pure tests, no broker
+	$(VENV)/bin/pytest -q -m "not integration"
+
+test: install ## ruff, mypy, unit and integration tests on a real Kafka and PostgreSQL
+	@$(MAKE) --no-print-directory lint typecheck
+	@started_kafka=0; started_pg=0; \
+	$(KAFKA) status >/dev/null 2>&1 || started_kafka=1; \
+	$(PG) status >/dev/null 2>&1 || started_pg=1; \
+	trap '[ $$started_kafka = 1 ] && $(KAFKA) down; [ $$started_pg = 1 ] && $(PG) down; true' EXIT; \
+	trap 'exit 130' INT TERM; \
+	$(KAFKA) up && $(PG) up && \
+	LIANDONG_TEST_PG_URL="$$($(PG) url)" $(VENV)/bin/pytest -q
+
+bench: install ## benchmarks -> bench/results.json and a table
+	@started=0; $(KAFKA) status >/dev/null 2>&1 || started=1; \
+	trap 'if [ $$started = 1 ]; then $(KAFKA) down; fi' EXIT; \
+	$(KAFKA) up && $(PY) -m bench.run
+
+pg-up: ## start the local PostgreSQL server (Debian's), idempotent
+	@$(PG) up
+
+pg-down:
+	@$(PG) down
+
+clean: down ## remove state (broker data, databases), keep the venv and jars
+	rm -rf .state

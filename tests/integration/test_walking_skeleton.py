@@ -1,0 +1,95 @@
+"""The whole path on the real broker: HJ 212 over TCP -> gateway -> alerts (faust) -> dispatch
+-> casefile (gRPC, SQLite), each service a real process; the case exists and one trace links
+the casefile's OpenCase span back to the gateway's frame span through all four services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from liandong.demo import observe
+from liandong.registry.document import RegistryDocument
+from liandong.registry.topics_io import publish
+from liandong.settings import Settings
+from liandong.stack import Stack
+
+REGISTRY = Path(__file__).resolve().parents[2] / "deploy" / "registry" / "demo.yaml"
+
+
+def ancestry(span: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    chain = [span]
+    while chain[-1]["parent_id"] and chain[-1]["parent_id"] in by_id:
+        chain.append(by_id[chain[-1]["parent_id"]])
+    return chain
+
+
+async def test_exceedance_becomes_a_case_with_one_trace(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    stack = Stack.isolated(
+        tmp_path / "stack", isolated_settings.topic_prefix, isolated_settings.kafka_bootstrap
+    )
+    raw = REGISTRY.read_bytes()
+    await publish(stack.settings, RegistryDocument.model_validate(yaml.safe_load(raw)), raw)
+    stack.start()
+    try:
+        await stack.wait_ready(timeout=120)
+        from gateway.simulator.station import run_scenario
+
+        report = await run_scenario(
+            REGISTRY, "127.0.0.1", stack.settings.gateway_port, "exceedance", 3
+        )
+        assert report.acked == report.sent == 6 and not report.unacked
+
+        seen = None
+        for _ in range(90):
+            seen = await observe(stack.settings)
+            if len(seen.cases) == 2:
+                break
+            await asyncio.sleep(1)
+        assert seen is not None
+    finally:
+        stack.stop()
+
+    # Both loggers were driven over a limit: the flue-gas NOx (a21002, 50 mg/m3) and the
+    # wastewater COD (w01018, 50 mg/L) — the first limited factor of each, at 1.6x its limit.
+    opened = {(a.outlet_id, a.factor) for a in seen.alerts if a.kind == "EXCEEDANCE"}
+    assert opened == {("out-jn-power-1", "a21002"), ("out-jn-wwtp-1", "w01018")}
+    assert {c.outlet_id for c in seen.cases} == {"out-jn-power-1", "out-jn-wwtp-1"}
+    power = next(c for c in seen.cases if c.outlet_id == "out-jn-power-1")
+    assert power.state == "OPENED" and power.county == "320115"
+    roles = sorted(p.role for p in power.team)
+    assert roles == ["ENFORCEMENT", "ENFORCEMENT", "MONITORING"]
+    task_id = next(e.task_id for e in seen.dispatch if e.case_id == power.case_id)
+    kinds = [e.kind for e in sorted(seen.dispatch, key=lambda e: e.seq) if e.task_id == task_id]
+    steps = iter(kinds)  # the task's steps, in order (other steps may come between)
+    assert all(k in steps for k in ("TASK_CREATED", "TEAM_PROPOSED", "CASE_OPENED")), kinds
+
+    spans = [json.loads(line) for line in (stack.traces_file or Path()).read_text().splitlines()]
+    by_trace: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for span in spans:
+        by_trace[span["trace_id"]][span["span_id"]] = span
+    open_case_servers = [
+        s
+        for s in spans
+        if s["service"] == "casefile" and s["name"].endswith("/OpenCase") and s["kind"] == "SERVER"
+    ]
+    assert len(open_case_servers) == 2
+    for server in open_case_servers:
+        chain = ancestry(server, by_trace[server["trace_id"]])
+        services_root_first = [s["service"] for s in reversed(chain)]
+        # Collapse repeats: the path must pass through the services in flow order.
+        path = [
+            svc
+            for i, svc in enumerate(services_root_first)
+            if i == 0 or svc != services_root_first[i - 1]
+        ]
+        assert path == ["gateway", "alerts", "dispatch", "casefile"], [
+            (s["service"], s["name"]) for s in reversed(chain)
+        ]
+        assert chain[-1]["name"] == "hj212 frame"
