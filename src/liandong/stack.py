@@ -77,7 +77,7 @@ class Stack:
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
         env = self.environment()
         for name in services:
-            log = open(self.state_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+            log = open(self.state_dir / f"{name}.log", "ab")
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "liandong.cli", "run", name],
                 env=env,
