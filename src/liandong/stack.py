@@ -77,15 +77,16 @@ class Stack:
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
         env = self.environment()
         for name in services:
-            log = open(self.state_dir / f"{name}.log", "ab")
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "liandong.cli", "run", name],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop them
-            )
+            # The child keeps its own copy of the descriptor; ours closes with the block.
+            with open(self.state_dir / f"{name}.log", "ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "liandong.cli", "run", name],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C reaches us; we stop the children
+                )
             (self.state_dir / f"{name}.pid").write_text(str(self.processes[name].pid))
 
     def check_alive(self) -> None:
