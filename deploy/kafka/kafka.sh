@@ -42,6 +42,10 @@ ready() { "$python" -m liandong.kafka_ready --bootstrap "127.0.0.1:$port" --time
 
 up() {
   if running && ready 5; then log "already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return 0; fi
+  if ready 2; then
+    # Someone else's broker (another checkout, KAFKA_HOME) serves this port: use it, never stop it.
+    log "a broker not started from here already answers on 127.0.0.1:$port; using it"; return 0
+  fi
   jars
   mkdir -p "$state/data"
   sed -e "s#@PORT@#$port#g" -e "s#@CONTROLLER_PORT@#$cport#g" -e "s#@DATA_DIR@#$state/data#g" \

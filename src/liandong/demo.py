@@ -112,7 +112,8 @@ def stage_table(seen: Observed) -> Table:
     for col in ("stage", "what happened", "at (UTC)", "stage took"):
         table.add_column(col)
     for case in seen.cases:
-        task_events = [e for e in seen.dispatch if e.case_id == case.case_id]
+        task_id = next((e.task_id for e in seen.dispatch if e.case_id == case.case_id), None)
+        task_events = [e for e in seen.dispatch if e.task_id == task_id]
         created = min(task_events, key=lambda e: e.seq) if task_events else None
         alert = next((a for a in seen.alerts if created and a.alert_id in created.alert_ids), None)
         record = seen.records.get(alert.meta.causation_id) if alert else None
@@ -120,8 +121,8 @@ def stage_table(seen: Observed) -> Table:
             continue
         received = from_timestamp(record.received_at)
         judged = from_timestamp(alert.meta.processing_time)
-        tasked = from_timestamp(created.meta.event_time)  # when dispatch chose the team
         opened = from_timestamp(case.opened_at)
+        published = max(from_timestamp(e.meta.processing_time) for e in task_events)
         table.add_row(
             "1 record",
             f"gateway decoded CN={record.cn} from MN {record.mn}, acked 9014 after Kafka ack",
@@ -137,18 +138,19 @@ def stage_table(seen: Observed) -> Table:
         )
         team = ", ".join(f"{m.name} ({m.role.lower()})" for m in created.team)
         table.add_row(
-            "3 task",
-            f"{created.task_id} {created.priority}: {team}",
-            tasked.strftime("%H:%M:%S.%f")[:-3],
-            _ms(tasked, judged),
+            "3 case",
+            f"team chosen, {case.case_id} {case.state} for {case.enterprise_id}: {team}",
+            opened.strftime("%H:%M:%S.%f")[:-3],
+            _ms(opened, judged),
         )
         table.add_row(
-            "4 case",
-            f"{case.case_id} {case.state} for {case.enterprise_id}",
-            opened.strftime("%H:%M:%S.%f")[:-3],
-            _ms(opened, tasked),
+            "4 task",
+            f"{created.task_id} {created.priority}: "
+            + ", ".join(e.kind for e in sorted(task_events, key=lambda e: e.seq)),
+            published.strftime("%H:%M:%S.%f")[:-3],
+            _ms(published, opened),
         )
-        table.add_row("", "[b]alert record to case[/b]", "", _ms(opened, received))
+        table.add_row("", "[b]record to case[/b]", "", _ms(opened, received))
         table.add_section()
     return table
 
