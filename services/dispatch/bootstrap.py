@@ -77,7 +77,8 @@ async def serve(
             lifespan="off",
         )
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # this process handles SIGINT/SIGTERM itself (stop event) for all three tasks
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -169,7 +169,7 @@ class EventBuilder:
     ) -> Notification:
         task = self.state.tasks[task_id]
         acc = self.state.acceptance.get(task_id)
-        body = {
+        body: dict[str, Any] = {
             "task_id": task_id,
             "kind": kind,
             "at": at.isoformat(),
