@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.alerts import Severity
 from dispatch.domain.dispatcher import Dispatcher
@@ -8,7 +9,6 @@ from dispatch.domain.effects import Escalate, Notify, Reassign, Remind
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.roster import Role
 from dispatch.domain.tasks import TaskState, task_id_for
-
 from tests.unit.dispatch.factories import NOW, person, roster, signal
 
 E, M = Role.ENFORCEMENT, Role.MONITORING

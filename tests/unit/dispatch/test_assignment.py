@@ -1,6 +1,9 @@
 from datetime import date, time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dispatch.domain.assignment import (
     Assigner,
     AssignmentPolicy,
@@ -12,9 +15,6 @@ from dispatch.domain.assignment import (
 )
 from dispatch.domain.roster import Level, Person, Role, Roster, Shift
 from dispatch.domain.routes import Priority, Route
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.dispatch.factories import COUNTY, NOW, OUTLET, person, roster
 
 E, M = Role.ENFORCEMENT, Role.MONITORING

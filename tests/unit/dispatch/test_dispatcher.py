@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+
 from dispatch.domain.alerts import AlertChange, Severity
 from dispatch.domain.decision import CreateTask, Inhibited
 from dispatch.domain.dispatcher import Dispatcher, NotOnTeam
@@ -17,7 +18,6 @@ from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.roster import Role
 from dispatch.domain.routes import Priority
 from dispatch.domain.tasks import OutsideGeofence, TaskEvent, TaskState, task_id_for
-
 from tests.unit.dispatch.factories import NOW, OUTLET, person, roster, signal
 
 E, M, OPS = Role.ENFORCEMENT, Role.MONITORING, Role.OPERATIONS

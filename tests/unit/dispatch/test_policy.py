@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+
 from dispatch.domain.alerts import AlertChange, Severity
 from dispatch.domain.decision import (
     AttachToTask,
@@ -14,7 +15,6 @@ from dispatch.domain.marks import DataMark
 from dispatch.domain.policy import ActiveFault, DispatchPolicy, decide, policy_from_dict
 from dispatch.domain.routes import Priority, Route
 from dispatch.domain.tasks import TaskState, new_task
-
 from tests.unit.dispatch.factories import COUNTY, NOW, signal
 
 POLICY = DispatchPolicy(version="2026.1")

@@ -1,6 +1,7 @@
 from datetime import date, datetime, time
 
 import pytest
+
 from dispatch.domain.roster import (
     Level,
     Role,
@@ -9,7 +10,6 @@ from dispatch.domain.roster import (
     normalise_code,
     roster_from_dict,
 )
-
 from tests.unit.dispatch.factories import NOW, TZ, person, roster
 
 YAML_SHAPE = {

@@ -11,7 +11,6 @@ from dispatch.domain.alerts import Severity
 from dispatch.domain.tasks import TaskState, task_id_for
 from liandong.events import deterministic_id
 from liandong.v1 import alerts_pb2
-
 from tests.unit.dispatch.harness import alert_event, build
 
 TID = task_id_for("A1")

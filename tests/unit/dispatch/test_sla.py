@@ -4,7 +4,6 @@ from dispatch.domain.effects import SlaAtRisk, SlaBreach
 from dispatch.domain.routes import Priority
 from dispatch.domain.sla import ClockName, SlaClocks, SlaPolicy, sla_policy_from_dict
 from dispatch.domain.tasks import TaskState
-
 from tests.unit.dispatch.factories import NOW
 
 POLICY = SlaPolicy()

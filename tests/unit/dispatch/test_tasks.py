@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+
 from dispatch.domain.routes import Priority, Route
 from dispatch.domain.tasks import (
     IllegalTransition,
@@ -9,7 +10,6 @@ from dispatch.domain.tasks import (
     new_task,
     task_id_for,
 )
-
 from tests.unit.dispatch.factories import COUNTY, NOW, OUTLET
 
 S = TaskState
