@@ -168,8 +168,11 @@ class AcceptanceState:
         return self._vacate(s, f"{person_id} declined", now)
 
     def _vacate(self, s: SlotState, why: str, now: datetime) -> list[Effect]:
+        holder = s.person_id
         s.status, s.person_id, s.offered_at, s.since = SlotStatus.VACANT, None, None, now
-        return [Reassign(self.task_id, s.slot_id, s.role, s.certificate, self.exclusions(), why)]
+        return [
+            Reassign(self.task_id, s.slot_id, s.role, s.certificate, self.exclusions(), why, holder)
+        ]
 
     def on_tick(self, now: datetime) -> list[Effect]:
         effects: list[Effect] = []

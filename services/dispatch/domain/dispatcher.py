@@ -194,13 +194,16 @@ class Dispatcher:
             self.state.loads[person_id] = n - 1
 
     def _follow_up(self, task: Task, effects: list[Effect], now: datetime) -> list[Effect]:
-        """Carry out the reassignments the acceptance state asked for."""
+        """Carry out the reassignments the acceptance state asked for; whoever gave up a slot
+        (declined, or said nothing in time) no longer carries it in their load."""
         out: list[Effect] = []
         assigner: Assigner | None = None
         acc = self.state.acceptance[task.task_id]
         for e in effects:
             out.append(e)
             if isinstance(e, Reassign):
+                if e.vacated_by is not None:
+                    self._release(e.vacated_by)
                 assigner = assigner or self._assigner(now)
                 slot = SlotRequest(e.slot_id, e.role, e.certificate)
                 out += self._fill(task, acc, (slot,), acc.exclusions(), now, assigner)
@@ -227,7 +230,6 @@ class Dispatcher:
         task = self._task(task_id)
         acc = self.state.acceptance[task_id]
         effects = acc.on_decline(person_id, reason, now)
-        self._release(person_id)
         return self._follow_up(task, effects, now)
 
     def on_status(

@@ -37,6 +37,7 @@ class Reassign:
     certificate: str | None
     exclude: frozenset[str]
     reason: str
+    vacated_by: str | None = None  # who held the slot until now (declined or silent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,3 +112,27 @@ def test_accept_by_stranger_rejected() -> None:
     d = dispatcher()
     with pytest.raises(NotOffered):
         d.on_accept(TASK, "nobody", NOW)
+
+
+def test_no_answer_in_time_releases_the_silent_persons_load() -> None:
+    d = dispatcher(person("e3", E, north=0.03))
+    assert d.state.loads == {"e1": 1, "e2": 1, "m1": 1}
+    d.on_accept(TASK, "e1", NOW)
+    d.on_accept(TASK, "m1", NOW)
+    effects = d.on_tick(NOW + 5 * MIN)  # e2 said nothing for the 5 min allowed
+    assert offers(effects) == ["e3"]
+    # e2 holds nothing on this task any more; e3 took the slot over
+    assert d.state.loads == {"e1": 1, "m1": 1, "e3": 1}
+
+
+def test_decline_then_timeout_of_the_replacement_keeps_loads_exact() -> None:
+    d = dispatcher(person("e3", E, north=0.03), person("e4", E, north=0.04))
+    d.on_accept(TASK, "e1", NOW)
+    d.on_accept(TASK, "m1", NOW)
+    d.on_decline(TASK, "e2", "in court", NOW + MIN)  # e3 offered at NOW+1
+    d.on_tick(NOW + 6 * MIN)  # e3 silent for 5 min: e4 offered
+    assert d.state.acceptance[TASK].members() == ("e1", "e4", "m1")
+    assert d.state.loads == {"e1": 1, "e4": 1, "m1": 1}
+    d.on_accept(TASK, "e4", NOW + 7 * MIN)
+    d.on_status(TASK, "e1", TaskState.CANCELLED, None, NOW + 8 * MIN)
+    assert d.state.loads == {}
