@@ -5,27 +5,59 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from casefile import migrations
+from casefile.adapters.store import CaseStore, make_engine
+from casefile.config import CasefileConfig
+from casefile.domain.workdays import WorkCalendar
 from liandong.settings import Settings
 from liandong.telemetry import setup_telemetry
+from liandong.topics import CASEFILE_EVENTS
 
-from casefile.adapters.store import CaseStore, create_schema, make_engine
 
-
-def build_store(settings: Settings) -> CaseStore:
+def build_store(settings: Settings, calendar: WorkCalendar | None = None) -> CaseStore:
+    """Engine, schema at Alembic head, SQLAlchemy instrumentation."""
     engine = make_engine(settings.casefile_db)
-    create_schema(engine)
+    if settings.casefile_db.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(settings.casefile_db.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    migrations.upgrade(engine)
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     SQLAlchemyInstrumentor().instrument(engine=engine)
-    return CaseStore(engine)
+    return CaseStore(engine, calendar or CasefileConfig.from_env(settings).calendar)
 
 
 def run(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s casefile %(levelname)s %(message)s")
     telemetry = setup_telemetry("casefile", instrument_kafka=False, instrument_grpc=True)
+    from casefile.adapters.outbox import OutboxRelay
     from casefile.entrypoints.grpc_server import serve
 
+    config = CasefileConfig.from_env(settings)
+    if not config.auth.required:
+        logging.getLogger(__name__).warning(
+            "LIANDONG_CASEFILE_AUTH=off: calls without a token are accepted (reads, and "
+            "OpenCase from %s); production sets required",
+            ", ".join(sorted(config.auth.trusted_services)),
+        )
+    store = build_store(settings, config.calendar)
+    relay = (
+        OutboxRelay(store, settings.kafka_bootstrap, settings.topic(CASEFILE_EVENTS))
+        if config.outbox
+        else None
+    )
     try:
-        asyncio.run(serve(build_store(settings), settings.casefile_grpc))
+        asyncio.run(
+            serve(
+                store,
+                settings.casefile_grpc,
+                auth=config.auth,
+                relay=relay,
+                clock_interval_s=config.clock_interval_s,
+            )
+        )
     finally:
         telemetry.shutdown()

@@ -39,6 +39,11 @@ try:  # the HJ 212 codec CLI lives with the gateway
 except ImportError:  # pragma: no cover - only while the gateway package is incomplete
     pass
 
+from casefile.entrypoints.cli import casefile_app, tokens_app  # noqa: E402
+
+app.add_typer(casefile_app, name="casefile")
+app.add_typer(tokens_app, name="tokens")
+
 
 @topics_app.command("ensure")
 def topics_ensure() -> None:
@@ -123,6 +128,11 @@ def cases_list(
 
     from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
+    import os
+
+    token = os.environ.get("LIANDONG_TOKEN", "")
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
+
     async def fetch() -> list[casefile_pb2.Case]:
         async with grpc.aio.insecure_channel(settings_mod.load().casefile_grpc) as channel:
             stub = casefile_pb2_grpc.CaseFileStub(channel)
@@ -134,6 +144,7 @@ def cases_list(
                         state=state, county=county, page_size=page_size, page_token=token
                     ),
                     timeout=10,
+                    metadata=metadata,
                 )
                 out.extend(page.cases)
                 token = page.next_page_token

@@ -196,6 +196,7 @@ class AddEvidence:
     captured_by: str
     description: str
     position: Position | None = None
+    media_type: str = ""  # e.g. image/jpeg
 
 
 @dataclass(frozen=True)
@@ -403,6 +404,7 @@ class Evidence:
     position: Position | None
     added_at: datetime
     added_by: str
+    media_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -818,6 +820,7 @@ def _evidence(case: Case, c: AddEvidence, actor: str, now: datetime, cal: WorkCa
         c.position,
         now,
         actor,
+        c.media_type,
     )
     return replace(case, evidence=(*case.evidence, item))
 

@@ -1,110 +1,499 @@
-"""The casefile gRPC server: CaseFile service plus gRPC health checking and reflection."""
+"""The casefile gRPC server: CaseFile service plus gRPC health checking and reflection.
+
+Status codes: missing/invalid token UNAUTHENTICATED; a role or team that may not act
+PERMISSION_DENIED (and the attempt is audited); malformed input or a request id reused with
+another payload INVALID_ARGUMENT; unknown case NOT_FOUND; an illegal transition
+FAILED_PRECONDITION with the domain's reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from liandong.events import deterministic_id, from_timestamp, to_timestamp
+from casefile.adapters.codec import fill_message, from_message
+from casefile.adapters.store import (
+    CaseNotFound,
+    CaseStore,
+    Denied,
+    OpenFields,
+    RequestConflict,
+    StoredCase,
+)
+from casefile.adapters.tokens import AuthConfig, TokenVerifier, Unauthenticated
+from casefile.domain import cases as dc
+from casefile.domain.access import Action, Principal, Role, Scope, authorize
+from casefile.domain.clocks import clocks
+from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.requests import fingerprint
+from liandong.events import deterministic_id
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
-
-from casefile.adapters.store import CaseStore
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = casefile_pb2.DESCRIPTOR.services_by_name["CaseFile"].full_name
 
-
-def case_message(case: dict[str, Any]) -> casefile_pb2.Case:
-    return casefile_pb2.Case(
-        case_id=case["case_id"],
-        state=case["state"],
-        task_id=case["task_id"],
-        alert_ids=case["alert_ids"],
-        enterprise_id=case["enterprise_id"],
-        outlet_id=case["outlet_id"],
-        county=case["county"],
-        team=[casefile_pb2.Party(**p) for p in case["team"]],
-        discovered_at=to_timestamp(case["discovered_at"]),
-        opened_at=to_timestamp(case["opened_at"]),
-        summary=case["summary"],
-        version=case["version"],
+# gRPC method -> domain command (the method is named after the command)
+COMMANDS: dict[str, type] = {
+    c.__name__: c
+    for c in (
+        dc.RecordArrival,
+        dc.RecordInspection,
+        dc.AddEvidence,
+        dc.RecordSample,
+        dc.HandOffCustody,
+        dc.RecordLabResult,
+        dc.ConfirmResult,
+        dc.RecordFinding,
+        dc.FileCase,
+        dc.ServeNotice,
+        dc.RequestHearing,
+        dc.ScheduleHearing,
+        dc.RecordHearing,
+        dc.DecidePenalty,
+        dc.ServeDecision,
+        dc.RecordEnforcement,
+        dc.TransferCase,
+        dc.CloseCase,
+        dc.ExtendClock,
+        dc.PauseClock,
+        dc.ResumeClock,
     )
+}
+OFFICER_ROLES = {"ENFORCEMENT", "ENFORCEMENT_OFFICER"}
+MONITORING_ROLES = {"MONITORING", "MONITORING_STAFF"}
+ANONYMOUS = Principal("anonymous", frozenset({Role.ADMIN}))
+
+
+def case_id_for_task(task_id: str) -> str:
+    # Deterministic: the same task always names the same case.
+    return "case-" + deterministic_id("case", task_id)[:18]
+
+
+class ChangeFeed:
+    """Wakes WatchCase streams when a case changes in this process (others are polled)."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def notify(self, case_ids: set[str] | list[str]) -> None:
+        for case_id in case_ids:
+            waiting = self._events.pop(case_id, None)
+            if waiting is not None:
+                waiting.set()
+
+    async def wait(self, case_id: str, timeout: float) -> None:
+        waiting = self._events.setdefault(case_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiting.wait(), timeout)
+
+
+def _fingerprint(request: Any) -> str:
+    body = json_format.MessageToDict(request, preserving_proto_field_name=True)
+    body.pop("request_id", None)
+    return fingerprint(body)
 
 
 class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
-    def __init__(self, store: CaseStore) -> None:
+    def __init__(
+        self,
+        store: CaseStore,
+        auth: AuthConfig | None = None,
+        *,
+        feed: ChangeFeed | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        watch_poll_s: float = 1.0,
+    ) -> None:
         self.store = store
+        self.auth = auth or AuthConfig(required=False)
+        self.verifier = TokenVerifier(self.auth)
+        self.feed = feed or ChangeFeed()
+        self.now = now
+        self.watch_poll_s = watch_poll_s
 
-    async def OpenCase(  # noqa: N802 - gRPC method names are fixed by the contract
+    # ---- helpers ----------------------------------------------------------------------------
+
+    async def _principal(
+        self, context: grpc.aio.ServicerContext, *, write: bool, opened_by: str = ""
+    ) -> Principal:
+        metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
+        header = metadata.get("authorization", "")
+        if header:
+            scheme, _, token = str(header).partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "expected: Bearer <JWT>")
+            try:
+                if self.auth.jwks_url:
+                    return await asyncio.to_thread(self.verifier.verify, token.strip())
+                return self.verifier.verify(token.strip())
+            except Unauthenticated as err:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(err))
+        if self.auth.required:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a bearer token is required")
+        if not write:
+            return ANONYMOUS
+        if opened_by and opened_by in self.auth.trusted_services:
+            return Principal(opened_by, frozenset({Role.ADMIN}))
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED, "writes need a bearer token (LIANDONG_CASEFILE_AUTH)"
+        )
+        raise AssertionError("unreachable")
+
+    def case_message(self, sc: StoredCase, scope: Scope, now: datetime) -> casefile_pb2.Case:
+        case = sc.case
+        msg = casefile_pb2.Case(
+            task_id=sc.task_id,
+            alert_ids=sc.alert_ids,
+            county=case.county_code,
+            team=[casefile_pb2.Party(**p) for p in sc.team],
+            summary=sc.summary,
+            opened_by=sc.opened_by,
+            view=scope.value if scope is Scope.SAMPLES_AND_RESULTS else Scope.FULL.value,
+        )
+        legal = clocks(case, now, self.store.calendar)
+        if scope is Scope.SAMPLES_AND_RESULTS:
+            for name in ("case_id", "state", "enterprise_id", "outlet_id", "version"):
+                value = getattr(case, name)
+                setattr(msg, name, value.value if isinstance(value, dc.State) else value)
+            msg.discovered_at.FromDatetime(case.discovered_at)
+            msg.opened_at.FromDatetime(case.opened_at)
+            msg.officers.extend(case.officers)
+            msg.monitoring_staff.extend(case.monitoring_staff)
+            for sample in case.samples:
+                fill_message(msg.samples.add(), sample)
+            legal = [c for c in legal if c.clock is dc.ClockName.SAMPLE_HOLDING]
+        else:
+            fill_message(msg, case)
+        for clock in legal:
+            fill_message(msg.clocks.add(), clock)
+        return msg
+
+    async def _run(self, context: grpc.aio.ServicerContext, call: Callable[[], Any]) -> Any:
+        """Runs a store call in a thread and maps domain/store errors to status codes."""
+        code: grpc.StatusCode
+        try:
+            return await asyncio.to_thread(call)
+        except CaseNotFound as err:
+            code, detail = grpc.StatusCode.NOT_FOUND, str(err)
+        except Denied as err:
+            code, detail = grpc.StatusCode.PERMISSION_DENIED, err.reason
+        except IllegalTransition as err:
+            code, detail = grpc.StatusCode.FAILED_PRECONDITION, str(err)
+        except (InvalidCommand, RequestConflict, ValueError) as err:
+            code, detail = grpc.StatusCode.INVALID_ARGUMENT, str(err)
+        await context.abort(code, detail)
+
+    async def _readable(
+        self, context: grpc.aio.ServicerContext, principal: Principal, case_id: str, action: Action
+    ) -> tuple[StoredCase, Scope]:
+        if not case_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "case_id is required")
+        sc = await asyncio.to_thread(self.store.get, case_id)
+        if sc is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {case_id}")
+        assert sc is not None
+        decision = authorize(principal, action, sc.case)
+        if not decision.allowed:
+            await asyncio.to_thread(
+                self.store.record_denial,
+                principal,
+                action.value,
+                case_id,
+                decision.reason,
+                "",
+                self.now(),
+            )
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, decision.reason)
+        return sc, decision.scope
+
+    # ---- calls ------------------------------------------------------------------------------
+
+    async def OpenCase(
         self, request: casefile_pb2.OpenCaseRequest, context: grpc.aio.ServicerContext
     ) -> casefile_pb2.Case:
+        principal = await self._principal(context, write=True, opened_by=request.opened_by)
         missing = [f for f in ("request_id", "task_id", "enterprise_id") if not getattr(request, f)]
         if missing:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"missing {', '.join(missing)}")
         if not request.team:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a case needs its inspection team")
-        fields = {
-            # Deterministic: the same task always names the same case.
-            "case_id": "case-" + deterministic_id("case", request.task_id)[:18],
-            "task_id": request.task_id,
-            "enterprise_id": request.enterprise_id,
-            "outlet_id": request.outlet_id,
-            "county": request.county,
-            "alert_ids": list(request.alert_ids),
-            "team": [{"person_id": p.person_id, "name": p.name, "role": p.role} for p in request.team],
-            "summary": request.summary,
-            "discovered_at": from_timestamp(request.discovered_at)
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "a case needs its inspection team"
+            )
+        now = self.now()
+        roles = [(p.person_id, p.role.upper()) for p in request.team]
+        command = dc.OpenCase(
+            case_id=case_id_for_task(request.task_id),
+            source_ref=request.task_id,
+            enterprise_id=request.enterprise_id,
+            outlet_id=request.outlet_id,
+            county_code=request.county,
+            discovered_at=request.discovered_at.ToDatetime(tzinfo=UTC)
             if request.HasField("discovered_at")
-            else datetime.now(UTC),
-            "opened_at": datetime.now(UTC),
-            "opened_by": request.opened_by,
-        }
-        case, created = await asyncio.to_thread(self.store.open_case, request.request_id, fields)
-        log.info("case %s %s for task %s", case["case_id"], "opened" if created else "exists", request.task_id)
-        return case_message(case)
+            else now,
+            officers=tuple(p for p, r in roles if r in OFFICER_ROLES),
+            monitoring_staff=tuple(p for p, r in roles if r in MONITORING_ROLES),
+        )
+        fields = OpenFields(
+            task_id=request.task_id,
+            alert_ids=list(request.alert_ids),
+            team=[{"person_id": p.person_id, "name": p.name, "role": p.role} for p in request.team],
+            summary=request.summary,
+            opened_by=request.opened_by or principal.subject,
+        )
+        result = await self._run(
+            context,
+            lambda: self.store.open_case(
+                principal=principal,
+                request_id=request.request_id,
+                fingerprint=_fingerprint(request),
+                command=command,
+                fields=fields,
+                now=now,
+                respond=lambda sc, scope: self.case_message(sc, scope, now).SerializeToString(),
+            ),
+        )
+        self.feed.notify([command.case_id])
+        return casefile_pb2.Case.FromString(result)
 
-    async def GetCase(  # noqa: N802
-        self, request: casefile_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
+    async def _write(
+        self, name: str, request: Any, context: grpc.aio.ServicerContext
     ) -> casefile_pb2.Case:
+        principal = await self._principal(context, write=True)
+        if not request.request_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id is required")
         if not request.case_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "case_id is required")
-        case = await asyncio.to_thread(self.store.get, request.case_id)
-        if case is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {request.case_id}")
-        assert case is not None
-        return case_message(case)
+        try:
+            command = from_message(COMMANDS[name], request)
+        except InvalidCommand as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        now = self.now()
+        result = await self._run(
+            context,
+            lambda: self.store.apply_command(
+                principal=principal,
+                request_id=request.request_id,
+                fingerprint=_fingerprint(request),
+                case_id=request.case_id,
+                command=command,
+                now=now,
+                respond=lambda sc, scope: self.case_message(sc, scope, now).SerializeToString(),
+            ),
+        )
+        self.feed.notify([request.case_id])
+        return casefile_pb2.Case.FromString(result)
 
-    async def ListCases(  # noqa: N802
+    async def GetCase(
+        self, request: casefile_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        principal = await self._principal(context, write=False)
+        sc, scope = await self._readable(context, principal, request.case_id, Action.READ)
+        return self.case_message(sc, scope, self.now())
+
+    async def ListCases(
         self, request: casefile_pb2.ListCasesRequest, context: grpc.aio.ServicerContext
     ) -> casefile_pb2.ListCasesResponse:
+        principal = await self._principal(context, write=False)
         size = request.page_size or 50
         if not 0 < size <= 500:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 1..500")
-        cases = await asyncio.to_thread(
-            self.store.list,
-            state=request.state,
-            county=request.county,
-            enterprise_id=request.enterprise_id,
-            limit=size + 1,
-            after=request.page_token,
+        listing = authorize(principal, Action.LIST, None)
+        if not listing.allowed:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
+        found = await asyncio.to_thread(
+            lambda: self.store.list_cases(
+                scope=listing.scope,
+                principal=principal,
+                state=request.state,
+                county=request.county,
+                enterprise_id=request.enterprise_id,
+                outlet_id=request.outlet_id,
+                limit=size + 1,
+                after=request.page_token,
+            )
         )
-        page, more = cases[:size], len(cases) > size
-        return casefile_pb2.ListCasesResponse(
-            cases=[case_message(c) for c in page],
-            next_page_token=page[-1]["case_id"] if more else "",
+        page, more = found[:size], len(found) > size
+        now = self.now()
+        out = casefile_pb2.ListCasesResponse(
+            next_page_token=page[-1].case.case_id if more and page else ""
         )
+        for sc in page:
+            decision = authorize(principal, Action.READ, sc.case)
+            if decision.allowed:
+                out.cases.append(self.case_message(sc, decision.scope, now))
+        return out
+
+    async def WatchCase(
+        self, request: casefile_pb2.WatchCaseRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[casefile_pb2.CaseEvent]:
+        principal = await self._principal(context, write=False)
+        await self._readable(context, principal, request.case_id, Action.STREAM)
+        last = request.after_sequence
+        while True:
+            rows = await asyncio.to_thread(
+                self.store.events_after, request.case_id, last, request.after_version
+            )
+            closed = False
+            for sequence, data in rows:
+                event = casefile_pb2.CaseEvent.FromString(data)
+                last = sequence
+                closed = event.state == dc.State.CLOSED.value
+                yield event
+            if closed and len(rows) < 500:
+                return  # a closed case changes no more
+            if not rows:
+                await self.feed.wait(request.case_id, self.watch_poll_s)
+
+    # ---- one write call per domain command ---------------------------------------------------
+
+    async def RecordArrival(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordArrival", request, context)
+
+    async def RecordInspection(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordInspection", request, context)
+
+    async def AddEvidence(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("AddEvidence", request, context)
+
+    async def RecordSample(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordSample", request, context)
+
+    async def HandOffCustody(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("HandOffCustody", request, context)
+
+    async def RecordLabResult(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordLabResult", request, context)
+
+    async def ConfirmResult(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("ConfirmResult", request, context)
+
+    async def RecordFinding(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordFinding", request, context)
+
+    async def FileCase(self, request: Any, context: grpc.aio.ServicerContext) -> casefile_pb2.Case:
+        return await self._write("FileCase", request, context)
+
+    async def ServeNotice(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("ServeNotice", request, context)
+
+    async def RequestHearing(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RequestHearing", request, context)
+
+    async def ScheduleHearing(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("ScheduleHearing", request, context)
+
+    async def RecordHearing(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordHearing", request, context)
+
+    async def DecidePenalty(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("DecidePenalty", request, context)
+
+    async def ServeDecision(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("ServeDecision", request, context)
+
+    async def RecordEnforcement(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordEnforcement", request, context)
+
+    async def TransferCase(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("TransferCase", request, context)
+
+    async def CloseCase(self, request: Any, context: grpc.aio.ServicerContext) -> casefile_pb2.Case:
+        return await self._write("CloseCase", request, context)
+
+    async def ExtendClock(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("ExtendClock", request, context)
+
+    async def PauseClock(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("PauseClock", request, context)
+
+    async def ResumeClock(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("ResumeClock", request, context)
 
 
-async def serve(store: CaseStore, address: str, stop: asyncio.Event | None = None) -> None:
+async def clock_checker(
+    store: CaseStore,
+    feed: ChangeFeed,
+    stop: asyncio.Event,
+    interval_s: float,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Periodically announces breached clocks (CLOCK_BREACHED, once per clock)."""
+    while not stop.is_set():
+        try:
+            found = await asyncio.to_thread(store.check_clocks, now())
+            if found:
+                feed.notify({case_id for case_id, _ in found})
+                log.warning("clock breaches: %s", [(c, k.name) for c, k in found])
+        except Exception:
+            log.exception("clock check failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+
+async def serve(
+    store: CaseStore,
+    address: str,
+    stop: asyncio.Event | None = None,
+    *,
+    auth: AuthConfig | None = None,
+    relay: Any = None,
+    clock_interval_s: float | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serves until `stop` is set. `relay` (outbox.OutboxRelay) and the clock checker run
+    beside the server when given; `ready` receives the bound port."""
     server = grpc.aio.server()
-    casefile_pb2_grpc.add_CaseFileServicer_to_server(CaseFileService(store), server)
+    feed = ChangeFeed()
+    service = CaseFileService(store, auth, feed=feed, now=now)
+    casefile_pb2_grpc.add_CaseFileServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -113,14 +502,33 @@ async def serve(store: CaseStore, address: str, stop: asyncio.Event | None = Non
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    if relay is not None:
+
+        def wake(_ids: set[str]) -> None:
+            loop.call_soon_threadsafe(relay.wake.set)
+
+        store.on_commit = wake
     await server.start()
     for name in (SERVICE_NAME, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("casefile gRPC listening on %s", address)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(port)
+    tasks = []
+    if relay is not None:
+        tasks.append(asyncio.create_task(relay.run(stop)))
+    if clock_interval_s:
+        tasks.append(asyncio.create_task(clock_checker(store, feed, stop, clock_interval_s, now)))
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    except (RuntimeError, ValueError):  # not the main thread (in-process tests)
+        pass
     await stop.wait()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,144 @@
+"""Bearer tokens (JWT): issuing with a local key, verifying with a key or an OIDC JWKS.
+
+Claims: `sub` (person id, or a service name), `roles` (list) or `role` (one), `jurisdiction`
+(list or comma-separated county code prefixes), `exp`, `iss`, `aud`. Role names are the
+domain's (ENFORCEMENT_OFFICER, MONITORING_STAFF, MANAGER, ADMIN; short forms officer,
+monitoring, manager, admin are accepted) plus `service` for a trusted service such as
+dispatch, which acts as ADMIN (intake and reads, no legal act).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from casefile.domain.access import Principal, Role
+
+ISSUER = "liandong"
+AUDIENCE = "liandong-casefile"
+_ALIASES = {
+    "officer": Role.ENFORCEMENT_OFFICER,
+    "enforcement": Role.ENFORCEMENT_OFFICER,
+    "enforcement_officer": Role.ENFORCEMENT_OFFICER,
+    "monitoring": Role.MONITORING_STAFF,
+    "monitoring_staff": Role.MONITORING_STAFF,
+    "manager": Role.MANAGER,
+    "admin": Role.ADMIN,
+}
+SERVICE_ROLE = "service"
+
+
+class Unauthenticated(Exception):
+    """No usable bearer token (missing, malformed, expired, wrong signature or audience)."""
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    required: bool = True
+    hs_key: str | None = None  # HS256 shared key
+    jwks_url: str | None = None  # OIDC provider's JWKS (RS256/ES256 need pyjwt[crypto])
+    issuer: str | None = ISSUER
+    audience: str | None = AUDIENCE
+    trusted_services: frozenset[str] = field(default_factory=lambda: frozenset({"dispatch"}))
+
+
+def local_key(path: Path) -> str:
+    """The embedded default's signing key: created once (0600) beside the database."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
+
+
+def role_of(name: str) -> Role | None:
+    try:
+        return Role(name.upper())
+    except ValueError:
+        return _ALIASES.get(name.lower())
+
+
+def issue(
+    key: str,
+    *,
+    sub: str,
+    roles: list[str],
+    jurisdictions: list[str] | None = None,
+    ttl: timedelta = timedelta(hours=12),
+    now: datetime | None = None,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+) -> str:
+    now = now or datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "roles": roles,
+        "jurisdiction": jurisdictions or [],
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "iss": issuer,
+        "aud": audience,
+    }
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def principal_from_claims(claims: dict[str, Any], trusted_services: frozenset[str]) -> Principal:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise Unauthenticated("token has no subject")
+    raw = claims.get("roles", claims.get("role", []))
+    names = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
+    roles: set[Role] = set()
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        if name.lower() == SERVICE_ROLE:
+            if sub in trusted_services:
+                roles.add(Role.ADMIN)
+            continue
+        role = role_of(name)
+        if role is not None:
+            roles.add(role)
+    places = claims.get("jurisdiction", [])
+    if isinstance(places, str):
+        places = [p.strip() for p in places.split(",")]
+    codes = tuple(p for p in places if isinstance(p, str) and p)
+    return Principal(sub, frozenset(roles), codes)
+
+
+class TokenVerifier:
+    def __init__(self, config: AuthConfig) -> None:
+        self.config = config
+        self._jwks = jwt.PyJWKClient(config.jwks_url) if config.jwks_url else None
+
+    def verify(self, token: str) -> Principal:
+        options = {"require": ["exp", "sub"], "verify_aud": self.config.audience is not None}
+        try:
+            if self._jwks is not None:
+                signing = self._jwks.get_signing_key_from_jwt(token)
+                algorithms = [signing.algorithm_name] if signing.algorithm_name else ["RS256"]
+                key: Any = signing.key
+            elif self.config.hs_key:
+                key, algorithms = self.config.hs_key, ["HS256"]
+            else:
+                raise Unauthenticated("no verification key configured")
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self.config.audience,
+                issuer=self.config.issuer,
+                options=options,  # type: ignore[arg-type]
+            )
+        except (jwt.PyJWTError, jwt.PyJWKClientError) as err:
+            raise Unauthenticated(f"invalid token: {err}") from err
+        return principal_from_claims(claims, self.config.trusted_services)

@@ -1,0 +1,84 @@
+"""Casefile settings beyond liandong.settings.Settings, read from the environment.
+
+LIANDONG_CASEFILE_AUTH      required | off (default off for now; production sets required).
+                            off: a call without a token is accepted only as a read-only
+                            platform operator, or as OpenCase from a trusted service named in
+                            opened_by. A token that is sent is always verified.
+LIANDONG_JWT_KEY            HS256 key; else LIANDONG_JWKS_URL; else the local key file
+LIANDONG_JWT_KEY_FILE       (default <db folder or .state>/casefile-jwt.key, created once)
+LIANDONG_JWKS_URL           OIDC provider's JWKS URL (PyJWKClient)
+LIANDONG_JWT_ISSUER / _AUDIENCE   expected iss / aud ("" disables the check)
+LIANDONG_CASEFILE_TRUSTED_SERVICES   comma list of service subjects (default dispatch)
+LIANDONG_CASEFILE_CLOCK_INTERVAL     seconds between clock-breach checks (default 60)
+LIANDONG_CASEFILE_HOLIDAYS / _MAKEUP_WORKDAYS   comma lists of YYYY-MM-DD for the calendar
+LIANDONG_CASEFILE_OUTBOX    on | off: publish casefile.events (default on)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from casefile.adapters.tokens import AUDIENCE, ISSUER, AuthConfig, local_key
+from casefile.domain.workdays import WorkCalendar
+from liandong.settings import ROOT, Settings
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def _dates(text: str) -> list[date]:
+    return [date.fromisoformat(p.strip()) for p in text.split(",") if p.strip()]
+
+
+def key_file() -> Path:
+    return Path(_env("LIANDONG_JWT_KEY_FILE", str(ROOT / ".state" / "casefile-jwt.key")))
+
+
+def signing_key() -> str:
+    """The HS256 key: LIANDONG_JWT_KEY or the local key file (created on first use)."""
+    return _env("LIANDONG_JWT_KEY") or local_key(key_file())
+
+
+def auth_config() -> AuthConfig:
+    mode = _env("LIANDONG_CASEFILE_AUTH", "off").strip().lower()
+    if mode not in ("required", "off"):
+        raise ValueError(f"LIANDONG_CASEFILE_AUTH must be required or off, not {mode!r}")
+    jwks = _env("LIANDONG_JWKS_URL") or None
+    services = _env("LIANDONG_CASEFILE_TRUSTED_SERVICES", "dispatch")
+    return AuthConfig(
+        required=mode == "required",
+        hs_key=None if jwks else signing_key(),
+        jwks_url=jwks,
+        issuer=_env("LIANDONG_JWT_ISSUER", ISSUER) or None,
+        audience=_env("LIANDONG_JWT_AUDIENCE", AUDIENCE) or None,
+        trusted_services=frozenset(s.strip() for s in services.split(",") if s.strip()),
+    )
+
+
+def calendar() -> WorkCalendar:
+    return WorkCalendar.of(
+        _dates(_env("LIANDONG_CASEFILE_HOLIDAYS")),
+        _dates(_env("LIANDONG_CASEFILE_MAKEUP_WORKDAYS")),
+    )
+
+
+@dataclass(frozen=True)
+class CasefileConfig:
+    auth: AuthConfig
+    calendar: WorkCalendar
+    clock_interval_s: float
+    outbox: bool
+
+    @classmethod
+    def from_env(cls, settings: Settings | None = None) -> CasefileConfig:
+        _ = settings
+        return cls(
+            auth=auth_config(),
+            calendar=calendar(),
+            clock_interval_s=float(_env("LIANDONG_CASEFILE_CLOCK_INTERVAL", "60")),
+            outbox=_env("LIANDONG_CASEFILE_OUTBOX", "on").lower() != "off",
+        )

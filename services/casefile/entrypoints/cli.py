@@ -1,0 +1,190 @@
+"""`liandong casefile verify|export` (reads the database directly) and `liandong tokens issue`."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from casefile.adapters.codec import case_from_doc
+from casefile.adapters.store import AuditRow, CaseFileRow, make_engine, to_entry
+from casefile.domain.audit import Anchor, ChainProblem, VerifyReport, export_bundle, verify_bundle
+from casefile.domain.audit import verify_chain as verify_entries
+from liandong import settings as settings_mod
+
+console = Console()
+casefile_app = typer.Typer(help="Case file integrity: verify the audit chain, export bundles.")
+tokens_app = typer.Typer(help="Bearer tokens for the casefile API (local signing key).")
+BATCH = 20_000
+
+
+def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyReport, list[str]]:
+    """Verifies the global chain in batches, then that every case document is the one the
+    chain's last entry of that case vouches for. Returns the chain report and case problems."""
+    engine = make_engine(url)
+    problems: list[str] = []
+    with Session(engine) as s:
+        total = s.exec(select(func.count()).select_from(AuditRow)).one()
+        report = VerifyReport(True, 0)
+        anchor: Anchor | None = None
+        checked = 0
+        last_sha: dict[str, str] = {}
+        progress = Progress(
+            TextColumn("verifying audit chain"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not show_progress,
+        )
+        with progress:
+            task = progress.add_task("chain", total=total)
+            offset = 0
+            while True:
+                rows = s.exec(
+                    select(AuditRow).order_by(AuditRow.seq).offset(offset).limit(BATCH)  # type: ignore[arg-type]
+                ).all()
+                if not rows:
+                    break
+                offset += len(rows)
+                entries = [to_entry(r) for r in rows]
+                part = verify_entries(entries, after=anchor)
+                checked += part.checked
+                if not part.ok:
+                    report = VerifyReport(
+                        False, checked, part.first_bad_seq, part.problem, part.detail, part.head
+                    )
+                    break
+                anchor = part.head
+                for e in entries:
+                    sha = json.loads(e.payload_json).get("case_sha256")
+                    if sha:
+                        last_sha[e.case_id] = sha
+                progress.update(task, advance=len(rows))
+        if report.ok:
+            report = VerifyReport(True, checked, head=anchor)
+            for row in s.exec(select(CaseFileRow)).all():
+                expected = last_sha.get(row.case_id)
+                if expected is None:
+                    problems.append(f"case {row.case_id}: no audit entry vouches for it")
+                    continue
+                import hashlib
+
+                actual = hashlib.sha256(row.doc.encode("utf-8")).hexdigest()
+                if actual != expected:
+                    problems.append(f"case {row.case_id}: document differs from its audit chain")
+                    continue
+                case = case_from_doc(row.doc)
+                if (row.state, row.version, row.county) != (
+                    case.state.value,
+                    case.version,
+                    case.county_code,
+                ):
+                    problems.append(f"case {row.case_id}: columns differ from its document")
+            missing = set(last_sha) - set(s.exec(select(CaseFileRow.case_id)).all())
+            problems.extend(f"case {c}: in the chain but deleted" for c in sorted(missing))
+    engine.dispose()
+    return report, problems
+
+
+def export_case(url: str, case_id: str) -> dict[str, object]:
+    engine = make_engine(url)
+    with Session(engine) as s:
+        row = s.get(CaseFileRow, case_id)
+        if row is None:
+            raise KeyError(case_id)
+        case = case_from_doc(row.doc)
+        rows = s.exec(
+            select(AuditRow).where(AuditRow.case_id == case_id).order_by(AuditRow.seq)  # type: ignore[arg-type]
+        ).all()
+        bundle = export_bundle(case, [to_entry(r) for r in rows], case.evidence)
+    engine.dispose()
+    return bundle
+
+
+def _say(report: VerifyReport, problems: list[str]) -> None:
+    if report.ok and not problems:
+        head = f" head {report.head.seq} {report.head.hash[:16]}..." if report.head else ""
+        console.print(f"[green]OK[/green]: {report.checked} entries verified;{head}")
+        return
+    if not report.ok:
+        problem = report.problem.value if isinstance(report.problem, ChainProblem) else "?"
+        console.print(
+            f"[red]TAMPERED[/red]: {problem} at seq {report.first_bad_seq}: {report.detail}"
+        )
+    for p in problems:
+        console.print(f"[red]TAMPERED[/red]: {p}")
+
+
+@casefile_app.command("verify")
+def verify(
+    bundle: Annotated[
+        Path | None, typer.Option(help="verify an exported bundle instead of the database")
+    ] = None,
+    db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
+) -> None:
+    """Verify the audit chain (and every case document) in the database, or a bundle file.
+    Exit status 1 when anything was edited, deleted or reordered."""
+    if bundle is not None:
+        report = verify_bundle(json.loads(bundle.read_text(encoding="utf-8")))
+        _say(report, [])
+        raise typer.Exit(0 if report.ok else 1)
+    url = db or settings_mod.load().casefile_db
+    report, problems = verify_database(url, show_progress=True)
+    _say(report, problems)
+    raise typer.Exit(0 if report.ok and not problems else 1)
+
+
+@casefile_app.command("export")
+def export(
+    case: Annotated[str, typer.Argument(help="case id")],
+    out: Annotated[Path, typer.Option(help="bundle file to write (JSON)")],
+    db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
+) -> None:
+    """Write a self-contained bundle (case, evidence digests, its audit chain) for review
+    without the service: `liandong casefile verify --bundle FILE`."""
+    url = db or settings_mod.load().casefile_db
+    try:
+        bundle = export_case(url, case)
+    except KeyError:
+        console.print(f"[red]no case {case}[/red]")
+        raise typer.Exit(2) from None
+    out.write_text(json.dumps(bundle, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    console.print(f"written {out}: {len(bundle['entries'])} entries")  # type: ignore[arg-type]
+
+
+@tokens_app.command("issue")
+def issue(
+    sub: Annotated[str, typer.Option(help="subject: person id, or service name")],
+    role: Annotated[
+        list[str], typer.Option(help="officer | monitoring | manager | admin | service")
+    ],
+    jurisdiction: Annotated[
+        list[str] | None, typer.Option(help="county code prefix (managers)")
+    ] = None,
+    hours: Annotated[float, typer.Option(min=0.01, help="lifetime")] = 12.0,
+) -> None:
+    """Print a bearer token signed with LIANDONG_JWT_KEY or the local key file."""
+    from casefile.adapters.tokens import issue as issue_token
+    from casefile.adapters.tokens import role_of
+    from casefile.config import signing_key
+
+    for name in role:
+        if name.lower() != "service" and role_of(name) is None:
+            console.print(f"[red]unknown role {name}[/red]")
+            raise typer.Exit(2)
+    token = issue_token(
+        signing_key(),
+        sub=sub,
+        roles=role,
+        jurisdictions=jurisdiction or [],
+        ttl=timedelta(hours=hours),
+    )
+    print(token)
