@@ -61,7 +61,13 @@ class Server:
 
 
 def token(sub: str, *roles: str, jurisdictions: list[str] | None = None) -> str:
-    return issue(KEY, sub=sub, roles=list(roles), jurisdictions=jurisdictions, now=datetime.now().astimezone())
+    return issue(
+        KEY,
+        sub=sub,
+        roles=list(roles),
+        jurisdictions=jurisdictions,
+        now=datetime.now().astimezone(),
+    )
 
 
 def bearer(sub: str, *roles: str, jurisdictions: list[str] | None = None) -> tuple[tuple[str, str]]:

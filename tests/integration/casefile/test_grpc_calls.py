@@ -12,7 +12,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from casefile.domain.audit import verify_case_chain, verify_chain
 from liandong.v1 import casefile_pb2
 from tests.integration.casefile.conftest import Server, bearer
-from tests.integration.casefile.walk import CASE, STATES, auth, open_request, request_for, step, walk
+from tests.integration.casefile.walk import (
+    CASE,
+    STATES,
+    auth,
+    open_request,
+    request_for,
+    step,
+    walk,
+)
 from tests.unit.casefile.scenario import ARRIVE, MAIN_PATH, utc
 
 MGR = bearer("mgr", "manager", jurisdictions=["3205"])
@@ -221,9 +229,7 @@ async def test_clock_breach_is_announced_once(server: Server, channel: grpc.aio.
     found = server.store.check_clocks(utc(2026, 3, 17, 16))
     assert [(c, k.name) for c, k in found] == [(CASE, "FILING")]
     assert server.store.check_clocks(utc(2026, 3, 18)) == []
-    events = [
-        casefile_pb2.CaseEvent.FromString(b) for _, b in server.store.events_after(CASE)
-    ]
+    events = [casefile_pb2.CaseEvent.FromString(b) for _, b in server.store.events_after(CASE)]
     breaches = [e for e in events if e.kind == "CLOCK_BREACHED"]
     assert len(breaches) == 1 and breaches[0].details["clock"] == "FILING"
     assert verify_chain(server.store.audit_entries()).ok

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
+
 from casefile.domain.access import Action, Principal, Role, Scope, authorize
 from casefile.domain.cases import FileCase
-
 from tests.unit.casefile.scenario import MAIN_PATH, SAMPLE, run
 
 CASE = run(MAIN_PATH[:2])  # county 320583, officers o1/o2, monitoring staff m1

@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from casefile.domain.audit import (
     GENESIS,
     Anchor,
@@ -23,9 +26,6 @@ from casefile.domain.audit import (
 )
 from casefile.domain.canonical import canonical_json
 from casefile.domain.cases import CaseChange
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.casefile.scenario import MAIN_PATH, run
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

@@ -4,6 +4,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+
 from casefile.domain.cases import (
     AddEvidence,
     Case,
@@ -32,7 +33,6 @@ from casefile.domain.cases import (
     apply,
 )
 from casefile.domain.errors import IllegalTransition, InvalidCommand
-
 from tests.unit.casefile.scenario import (
     ARRIVE,
     CLAUSE,

@@ -20,7 +20,6 @@ from casefile.domain.cases import (
 from casefile.domain.clocks import ClockState, LegalClock, clocks, newly_breached
 from casefile.domain.periods import Holder
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar
-
 from tests.unit.casefile.scenario import (
     DECIDE,
     MAIN_PATH,

@@ -1,0 +1,97 @@
+"""The transactional outbox on the real broker: committed changes are published once with
+deterministic ids; a failed write publishes nothing; a re-publish after a crash repeats ids."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+
+from casefile.adapters.outbox import OutboxRelay
+from casefile.adapters.tokens import AuthConfig
+from casefile.entrypoints.grpc_server import serve
+from liandong.settings import Settings
+from liandong.topics import CASEFILE_EVENTS
+from liandong.v1 import casefile_pb2, casefile_pb2_grpc
+from tests.integration.casefile.conftest import KEY, Clock, Server, build_store
+from tests.integration.casefile.walk import CASE, auth, walk
+
+
+async def _read_all(settings: Settings, expected: int) -> list[casefile_pb2.CaseEvent]:
+    consumer = AIOKafkaConsumer(
+        settings.topic(CASEFILE_EVENTS),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    out: list[casefile_pb2.CaseEvent] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(out) < expected:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for r in records:
+                        assert r.key == CASE.encode()
+                        out.append(casefile_pb2.CaseEvent.FromString(r.value))
+        extra = await consumer.getmany(timeout_ms=1000)  # nothing beyond what was expected
+        out += [casefile_pb2.CaseEvent.FromString(r.value) for rs in extra.values() for r in rs]
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def test_outbox_publishes_committed_changes_once(isolated_settings: Settings) -> None:
+    settings = isolated_settings
+    store = build_store(settings.casefile_db)
+    relay = OutboxRelay(store, settings.kafka_bootstrap, settings.topic(CASEFILE_EVENTS))
+    clock, stop = Clock(), asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve(
+            store,
+            "127.0.0.1:0",
+            stop,
+            auth=AuthConfig(required=True, hs_key=KEY),
+            relay=relay,
+            now=clock,
+            ready=port.set_result,
+        )
+    )
+    address = f"127.0.0.1:{await port}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = casefile_pb2_grpc.CaseFileStub(channel)
+        server = Server(address, store, clock, settings.casefile_db)
+        await walk(server, stub, upto=3)
+        illegal = casefile_pb2.CloseCaseRequest(
+            request_id="z", case_id=CASE, disposition="NO_VIOLATION", reason="x"
+        )
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.CloseCase(illegal, metadata=auth("o1"))
+    events = await _read_all(settings, 3)
+    stop.set()
+    await task
+    assert [e.kind for e in events] == ["CASE_OPENED", "ARRIVAL_RECORDED", "EVIDENCE_ADDED"]
+    assert [e.sequence for e in events] == [1, 2, 3]
+    assert all(e.meta.producer == "casefile" and e.meta.key == CASE for e in events)
+    assert store.unpublished() == []
+
+    # a crash after publishing, before marking: the same events again, with the same ids
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE case_events SET published_at = NULL"))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all"
+    )
+    await producer.start()
+    try:
+        assert await relay.publish_pending(producer) == 3
+    finally:
+        await producer.stop()
+    again = await _read_all(settings, 6)
+    assert len(again) == 6
+    assert [e.meta.event_id for e in again[3:]] == [e.meta.event_id for e in events]
+    assert again[3:] == events  # byte-identical: the stored event, not a rebuilt one
+    store.engine.dispose()

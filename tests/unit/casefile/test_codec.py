@@ -1,0 +1,85 @@
+"""Proto <-> domain translation and stored documents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from casefile.adapters.codec import case_from_doc, case_to_doc, fill_message, from_message
+from casefile.domain.cases import (
+    ClockName,
+    CloseCase,
+    Disposition,
+    EnforcementKind,
+    PauseClock,
+    PauseReason,
+    RecordEnforcement,
+    RecordSample,
+)
+from casefile.domain.errors import InvalidCommand
+from liandong.v1 import casefile_pb2
+from tests.unit.casefile.scenario import MAIN_PATH, run
+
+
+def test_case_document_round_trip_keeps_decimals_and_times() -> None:
+    case = run(MAIN_PATH)
+    back = case_from_doc(case_to_doc(case))
+    assert back == case
+    assert back.decision is not None and str(back.decision.fine) == "150000"
+
+
+def test_request_to_command() -> None:
+    request = casefile_pb2.RecordEnforcementRequest(kind="FINE_PAID", amount="1.50")
+    request.at.FromDatetime(datetime(2026, 3, 20, 1, tzinfo=UTC))
+    command = from_message(RecordEnforcement, request)
+    assert command == RecordEnforcement(
+        EnforcementKind.FINE_PAID, datetime(2026, 3, 20, 1, tzinfo=UTC), Decimal("1.50")
+    )
+    reinspected = casefile_pb2.RecordEnforcementRequest(kind="REINSPECTED", compliant=False)
+    reinspected.at.FromDatetime(datetime(2026, 3, 25, tzinfo=UTC))
+    assert from_message(RecordEnforcement, reinspected).compliant is False
+
+
+def test_defaults_and_optional_duration() -> None:
+    pause = casefile_pb2.PauseClockRequest(reason="APPRAISAL")
+    pause.at.FromDatetime(datetime(2026, 4, 1, tzinfo=UTC))
+    assert from_message(PauseClock, pause).clock is ClockName.DECISION
+    assert from_message(PauseClock, pause).reason is PauseReason.APPRAISAL
+    sample = casefile_pb2.RecordSampleRequest(sample_id="S", parameters=["X"])
+    sample.collected_at.FromDatetime(datetime(2026, 4, 1, tzinfo=UTC))
+    sample.position.lat = 31.0
+    assert from_message(RecordSample, sample).holding_time is None
+    sample.holding_time.FromTimedelta(timedelta(hours=6))
+    assert from_message(RecordSample, sample).holding_time == timedelta(hours=6)
+
+
+@pytest.mark.parametrize(
+    ("message", "cls", "error"),
+    [
+        (casefile_pb2.CloseCaseRequest(disposition="NOPE"), CloseCase, "disposition must be"),
+        (casefile_pb2.CloseCaseRequest(), CloseCase, "disposition is required"),
+        (
+            casefile_pb2.RecordEnforcementRequest(
+                kind="FINE_PAID", amount="12,5", at={"seconds": 1774000000}
+            ),
+            RecordEnforcement,
+            "amount must be decimal text",
+        ),
+        (casefile_pb2.RecordEnforcementRequest(kind="FINE_PAID"), RecordEnforcement, "at is"),
+    ],
+)
+def test_bad_input_is_invalid_command(message: object, cls: type, error: str) -> None:
+    with pytest.raises(InvalidCommand, match=error):
+        from_message(cls, message)  # type: ignore[arg-type]
+
+
+def test_case_message_carries_records() -> None:
+    case = run(MAIN_PATH)
+    msg = fill_message(casefile_pb2.Case(), case)
+    assert isinstance(msg, casefile_pb2.Case)
+    assert msg.state == "CLOSED" and msg.closure.disposition == Disposition.PENALTY_ENFORCED.value
+    assert msg.samples[0].holding_time.ToTimedelta() == timedelta(days=5)
+    assert msg.enforcement[1].HasField("compliant") and msg.enforcement[1].compliant
+    assert not msg.enforcement[0].HasField("compliant")

@@ -1,0 +1,61 @@
+"""Bearer tokens: issue and verify with a local key, role and jurisdiction claims."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from casefile.adapters.tokens import (
+    AuthConfig,
+    TokenVerifier,
+    Unauthenticated,
+    issue,
+    principal_from_claims,
+)
+from casefile.domain.access import Role
+
+KEY = "unit-test-key-0123456789abcdef0123"
+VERIFIER = TokenVerifier(AuthConfig(hs_key=KEY))
+
+
+def test_issued_token_names_subject_roles_and_jurisdiction() -> None:
+    token = issue(KEY, sub="mgr", roles=["manager", "officer"], jurisdictions=["3205", "3201"])
+    p = VERIFIER.verify(token)
+    assert p.subject == "mgr"
+    assert p.roles == frozenset({Role.MANAGER, Role.ENFORCEMENT_OFFICER})
+    assert p.jurisdictions == ("3205", "3201")
+
+
+def test_expired_wrong_key_and_wrong_audience_are_refused() -> None:
+    old = issue(KEY, sub="o1", roles=["officer"], now=datetime.now(UTC) - timedelta(days=2))
+    with pytest.raises(Unauthenticated, match="expired"):
+        VERIFIER.verify(old)
+    other = issue("another-key-0123456789abcdef0123456", sub="o1", roles=["officer"])
+    with pytest.raises(Unauthenticated, match="Signature"):
+        VERIFIER.verify(other)
+    foreign = issue(KEY, sub="o1", roles=["officer"], audience="someone-else")
+    with pytest.raises(Unauthenticated, match="Audience"):
+        VERIFIER.verify(foreign)
+    unsigned = jwt.encode({"sub": "o1", "exp": 9999999999}, None, algorithm="none")
+    with pytest.raises(Unauthenticated):
+        VERIFIER.verify(unsigned)
+
+
+def test_service_role_only_for_trusted_services() -> None:
+    trusted = frozenset({"dispatch"})
+    assert principal_from_claims({"sub": "dispatch", "role": "service"}, trusted).roles == {
+        Role.ADMIN
+    }
+    assert principal_from_claims({"sub": "mallory", "role": "service"}, trusted).roles == set()
+
+
+def test_claim_shapes() -> None:
+    p = principal_from_claims(
+        {"sub": "m1", "roles": ["MONITORING_STAFF", "pilot"], "jurisdiction": "3205, 3301"},
+        frozenset(),
+    )
+    assert p.roles == {Role.MONITORING_STAFF} and p.jurisdictions == ("3205", "3301")
+    with pytest.raises(Unauthenticated):
+        principal_from_claims({"roles": ["admin"]}, frozenset())
