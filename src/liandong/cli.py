@@ -124,11 +124,11 @@ def cases_list(
     page_size: Annotated[int, typer.Option(min=1, max=500)] = 50,
 ) -> None:
     """List case files from the casefile service."""
+    import os
+
     import grpc
 
     from liandong.v1 import casefile_pb2, casefile_pb2_grpc
-
-    import os
 
     token = os.environ.get("LIANDONG_TOKEN", "")
     metadata = (("authorization", f"Bearer {token}"),) if token else None
@@ -218,7 +218,12 @@ def stack_up() -> None:
         console.print("already up (make down first)")
         raise typer.Exit(0)
     stack.start()
-    asyncio.run(stack.wait_ready())
+    try:
+        asyncio.run(stack.wait_ready())
+    except (RuntimeError, TimeoutError) as err:
+        stack.stop()  # leave nothing half-started behind
+        console.print(f"[red]stack did not come up[/red]: {err}")
+        raise typer.Exit(1) from err
     s = stack.settings
     console.print(
         f"up: gateway tcp {s.gateway_host}:{s.gateway_port}, casefile gRPC {s.casefile_grpc}, "
