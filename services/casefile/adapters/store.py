@@ -247,6 +247,7 @@ class CaseStore:
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self.calendar = calendar
         self._lock = threading.Lock()
+        self._seen: RequestRow | None = None
         # Called (from the writer's thread) with the case ids a commit touched.
         self.on_commit: Callable[[set[str]], None] | None = None
 
@@ -278,7 +279,10 @@ class CaseStore:
         actor: str,
         at: datetime,
     ) -> AuditEntry:
-        prev_row = s.get(AuditRow, head.seq) if head.seq else None
+        # chain_entry needs only the predecessor's seq and hash: the head row has both
+        prev = (
+            AuditEntry(head.seq, "", 0, "", "{}", "", "", "", "", head.hash) if head.seq else None
+        )
         case_row = s.exec(
             select(AuditRow)
             .where(AuditRow.case_id == case_id)
@@ -286,7 +290,7 @@ class CaseStore:
             .limit(1)
         ).first()
         entry = chain_entry(
-            to_entry(prev_row) if prev_row else None,
+            prev,
             case_prev=to_entry(case_row) if case_row else None,
             case_id=case_id,
             kind=kind,
@@ -367,6 +371,7 @@ class CaseStore:
         self, s: Session, key: idem.IdempotencyKey, fingerprint: str, now: datetime
     ) -> bytes | None:
         row = s.get(RequestRow, (key.request_id, key.principal, key.method))
+        self._seen = row
         previous = (
             idem.IdempotencyRecord(
                 idem.IdempotencyKey(row.request_id, row.principal, row.method),
@@ -387,7 +392,12 @@ class CaseStore:
     def _remember(
         self, s: Session, key: idem.IdempotencyKey, fingerprint: str, result: bytes, now: datetime
     ) -> None:
-        s.merge(
+        seen = self._seen  # the row read by _idempotency in this transaction (writers are serial)
+        if seen is not None:  # expired record of a reused id: replaced
+            seen.fingerprint, seen.result, seen.at = fingerprint, result, now
+            s.add(seen)
+            return
+        s.add(
             RequestRow(
                 request_id=key.request_id,
                 principal=key.principal,

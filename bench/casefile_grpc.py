@@ -1,0 +1,139 @@
+"""Benchmark: case-file writes through the real gRPC server on SQLite (WAL), 32 clients.
+
+A server process-local grpc.aio server with auth required (HS256) and the store on a fresh
+SQLite file; 32 concurrent clients, each on its own case, send AddEvidence writes (each one a
+full transaction: idempotency record, case document, hash-chained audit entry, outbox event,
+clock check). Measures committed writes/s and the p99 client-observed latency.
+
+Run: `python -m bench.casefile_grpc` or `make bench`."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+
+from casefile import migrations
+from casefile.adapters.store import CaseStore, make_engine
+from casefile.adapters.tokens import AuthConfig, issue
+from casefile.entrypoints.grpc_server import serve
+from liandong.v1 import casefile_pb2, casefile_pb2_grpc
+
+CLIENTS = 32
+WRITES_PER_CLIENT = 60
+KEY = "bench-key-0123456789abcdef0123456789"
+
+
+def _open(i: int, discovered: datetime) -> casefile_pb2.OpenCaseRequest:
+    request = casefile_pb2.OpenCaseRequest(
+        request_id=f"open-{i}",
+        task_id=f"bench-task-{i}",
+        enterprise_id="ent-1",
+        outlet_id="outlet-1",
+        county="320583",
+        team=[
+            casefile_pb2.Party(person_id="o1", role="ENFORCEMENT"),
+            casefile_pb2.Party(person_id="o2", role="ENFORCEMENT"),
+            casefile_pb2.Party(person_id="m1", role="MONITORING"),
+        ],
+        opened_by="dispatch",
+    )
+    request.discovered_at.FromDatetime(discovered)
+    return request
+
+
+async def _measure() -> tuple[float, float, float, int]:
+    folder = Path(tempfile.mkdtemp(prefix="casefile-bench-"))
+    engine = make_engine(f"sqlite:///{folder / 'casefile.db'}")
+    migrations.upgrade(engine)
+    store = CaseStore(engine)
+    stop = asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(
+        serve(
+            store,
+            "127.0.0.1:0",
+            stop,
+            auth=AuthConfig(required=True, hs_key=KEY),
+            ready=port.set_result,
+        )
+    )
+    address = f"127.0.0.1:{await port}"
+    service = (("authorization", "Bearer " + issue(KEY, sub="dispatch", roles=["service"])),)
+    officer = (("authorization", "Bearer " + issue(KEY, sub="o1", roles=["officer"])),)
+    now = datetime.now(UTC)
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = casefile_pb2_grpc.CaseFileStub(channel)
+        cases = [
+            (await stub.OpenCase(_open(i, now - timedelta(hours=1)), metadata=service)).case_id
+            for i in range(CLIENTS)
+        ]
+
+        async def client(n: int) -> None:
+            for k in range(WRITES_PER_CLIENT):
+                request = casefile_pb2.AddEvidenceRequest(
+                    request_id=f"e-{n}-{k}",
+                    case_id=cases[n],
+                    evidence_id=f"E{k}",
+                    kind="PHOTO",
+                    sha256=f"{n * 1000 + k:064x}",
+                    captured_by="o1",
+                    description="outlet photo",
+                    media_type="image/jpeg",
+                )
+                request.captured_at.FromDatetime(now)
+                started = time.perf_counter()
+                await stub.AddEvidence(request, metadata=officer)
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client(n) for n in range(CLIENTS)))
+        elapsed = time.perf_counter() - started
+    stop.set()
+    await server
+    entries = len(store.audit_entries())
+    engine.dispose()
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    return len(latencies) / elapsed, p50 * 1000, p99 * 1000, entries
+
+
+def run() -> list[dict]:
+    rate, p50, p99, entries = asyncio.run(_measure())
+    if entries != CLIENTS * (WRITES_PER_CLIENT + 1):
+        raise RuntimeError(f"expected {CLIENTS * (WRITES_PER_CLIENT + 1)} audit entries, {entries}")
+    common = {"command": "make bench (python -m bench.run casefile_grpc)"}
+    return [
+        {
+            "name": "casefile_grpc_writes_32_clients_sqlite",
+            "value": round(rate, 1),
+            "unit": "writes/s",
+            "target": 2000,
+            **common,
+        },
+        {
+            "name": "casefile_grpc_write_p99_32_clients_sqlite",
+            "value": round(p99, 2),
+            "unit": "ms",
+            "target": 20,
+            **common,
+        },
+        {
+            "name": "casefile_grpc_write_p50_32_clients_sqlite",
+            "value": round(p50, 2),
+            "unit": "ms",
+            "target": None,
+            **common,
+        },
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
