@@ -72,6 +72,10 @@ class JudgeConfig:
     grace_s: float = 300.0
     max_delay_s: float = 900.0
     reopen_quiet_s: float = 60.0
+    # The wall-clock timeout closes hours only for a logger that has been quiet this long:
+    # while records are still arriving (a back-fill burst), the watermark closes them, so a
+    # timeout never judges an hour whose minutes are in flight.
+    timeout_quiet_s: float = 60.0
     late_retention_s: float = 48 * HOUR
     o2_ceiling: float = DEFAULT_O2_CEILING
 
@@ -226,7 +230,8 @@ class Judge:
                 for h in due:
                     del st.reopened[h]
                     changes += self._judge_hour(st, outlet, h, now)
-            if target > st.closed_through:
+            quiet = now_ts - st.arrival.last_received_ts >= cfg.timeout_quiet_s
+            if target > st.closed_through and quiet:
                 changes += self._close_through(st, outlet, target, now)
         return changes
 

@@ -1,28 +1,231 @@
-"""The alerts faust worker: monitoring.records in, alerts.events out.
+"""The alerts faust worker: monitoring.records in, the domain Judge, alerts.events out.
 
-Delivery is at-least-once (faust's exactly-once mode has open duplicate bugs); effects are made
-idempotent by deterministic episode and event ids and by episode state kept in a table with a
-changelog, so a restarted worker neither loses an alert nor publishes a new duplicate episode.
+Fault tolerance (at-least-once; faust's exactly-once mode has open duplicate bugs):
+- each outlet's judgement state lives in the `judge-state` table (changelog topic), written
+  once per batch of records for every outlet the batch touched, re-assigned, never mutated;
+- the alert events a batch produced are acknowledged by the broker (acks=all) BEFORE the
+  state that records them as published is written, and the batch's offsets are acked only
+  after both; faust flushes the producer before it commits offsets;
+- after a crash the worker recovers the table and re-reads records from the last commit:
+  minutes already in the state are duplicates to the judge, and a change that was published
+  but not yet recorded is re-derived with the same deterministic event id (episode id from
+  outlet, factor, kind and start; event id from episode, change and content).
+
+A timer drives wall-clock duties (hours past their timeout, offline loggers) only for the
+outlets of the record partitions this worker holds, so several workers never judge an
+outlet twice; registry changes re-judge the retained hours of the outlets they affect.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
-from alerts.adapters.codec import alert_event
-from liandong.events import deterministic_id, from_timestamp
+from alerts.adapters.codec import event_from_change
+from alerts.domain.episodes import AlertChange
+from alerts.domain.registry import Registry, RegistryError, registry_from_dict
+from alerts.entrypoints.judging import PartitionedJudge
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
+from liandong.telemetry import context_from_headers
 from liandong.topics import ALERTS_EVENTS, MONITORING_RECORDS
-from liandong.v1 import records_pb2
+from liandong.v1 import alerts_pb2, records_pb2
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("liandong.alerts")
+meter = metrics.get_meter("liandong.alerts")
+bad_records = meter.create_counter(
+    "alerts.records.bad", description="records that could not be judged (skipped)"
+)
+alert_events = meter.create_counter("alerts.events.published", description="alert events sent")
+
+STATE_TABLE = "judge-state"
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.05
+
+
+def tick_interval() -> float:
+    """Seconds between wall-clock duties (LIANDONG_ALERTS_TICK_S, default 5)."""
+    return float(os.environ.get("LIANDONG_ALERTS_TICK_S", "5"))
+
+
+Outgoing = tuple[alerts_pb2.AlertEvent, Any]  # event, headers of the record that caused it
+
+
+class AlertsRuntime:
+    """What the agent, the timer and the registry follower share (one per worker)."""
+
+    def __init__(self, app: faust.App, settings: Settings, table: Any, out: Any) -> None:
+        self.app = app
+        self.table = table
+        self.out = out
+        self.records_topic = settings.topic(MONITORING_RECORDS)
+        self.view = RegistryView(settings, on_change=self.on_registry_change)
+        self.lock = asyncio.Lock()
+        self.pj: PartitionedJudge | None = None
+        self.ready = asyncio.Event()
+        self._affected: set[str] = set()
+        self._registry_dirty = False
+        self._mark_outlets: dict[str, str] = {}
+        self._revoked: set[int] = set()
+
+    # ---- registry --------------------------------------------------------------------
+
+    def on_registry_change(self, kind: str, entity_id: str, doc: dict[str, Any] | None) -> None:
+        if kind == "person":
+            return
+        self._registry_dirty = True
+        if kind == "outlet":
+            self._affected.add(entity_id)
+        elif kind == "mark":
+            old = self._mark_outlets.pop(entity_id, None)
+            if old:
+                self._affected.add(old)
+            if doc is not None and doc.get("outlet"):
+                self._mark_outlets[entity_id] = str(doc["outlet"])
+                self._affected.add(str(doc["outlet"]))
+
+    def build_registry(self) -> Registry | None:
+        try:
+            return registry_from_dict(self.view.document())
+        except RegistryError as err:
+            # A bad registry version must not stop judging: keep the last good one.
+            log.error("registry not applied, keeping the previous one: %s", err)
+            return None
+
+    async def start_registry(self) -> None:
+        await self.view.start(follow=True)
+        registry = self.build_registry() or Registry()
+        self._registry_dirty = False
+        self._affected.clear()
+        self.pj = PartitionedJudge.create(registry)
+        log.info("registry loaded: %d outlets", len(registry.outlets))
+        self.ready.set()
+
+    def _sync_registry(self, now: datetime) -> list[AlertChange]:
+        assert self.pj is not None
+        if not self._registry_dirty:
+            return []
+        self._registry_dirty = False
+        affected, self._affected = self._affected, set()
+        registry = self.build_registry()
+        if registry is None:
+            return []
+        log.info("registry changed; re-judging %d outlet(s)", len(affected))
+        return self.pj.apply_registry(registry, affected, now)
+
+    # ---- state -----------------------------------------------------------------------
+
+    def stored(self, outlet_id: str) -> bytes | None:
+        value = self.table.data.get(outlet_id)
+        return bytes(value) if value is not None else None
+
+    def persist(self, items: Iterable[tuple[str, int, bytes]]) -> None:
+        # Written through the store and the changelog with the record partition explicitly,
+        # so the timer (outside any stream event) can persist too.
+        for oid, partition, raw in items:
+            self.table.data[oid] = raw
+            self.table.send_changelog(partition, oid, raw, value_serializer="raw")
+
+    def owned_partitions(self) -> set[int]:
+        return {
+            tp.partition
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic == self.records_topic
+        }
+
+    async def on_revoked(self, revoked: Iterable[Any]) -> None:
+        self._revoked |= {tp.partition for tp in revoked if tp.topic == self.records_topic}
+
+    def _forget_revoked(self) -> None:
+        if self._revoked and self.pj is not None:
+            self.pj.forget(self._revoked)
+            self._revoked = set()
+
+    # ---- output ------------------------------------------------------------------------
+
+    async def publish(self, outgoing: list[Outgoing]) -> None:
+        """Send, then wait for the broker's ack of every event (see the module docstring)."""
+        pending = []
+        for event, headers in outgoing:
+            ctx = context_from_headers(_header_pairs(headers)) if headers else None
+            with tracer.start_as_current_span(
+                "alerts judge",
+                context=ctx,
+                attributes={
+                    "alert.id": event.alert_id,
+                    "alert.kind": event.kind,
+                    "alert.change": alerts_pb2.AlertChange.Name(event.change),
+                    "outlet.id": event.outlet_id,
+                },
+            ):
+                pending.append(
+                    await self.out.send(
+                        key=event.outlet_id.encode(), value=event.SerializeToString()
+                    )
+                )
+        for fut in pending:
+            await fut
+        if outgoing:
+            alert_events.add(len(outgoing))
+
+    def _events(self, changes: list[AlertChange], cause: str, headers: Any) -> list[Outgoing]:
+        assert self.pj is not None
+        registry = self.pj.registry
+        return [(event_from_change(c, registry, cause), headers) for c in changes]
+
+    # ---- the agent's batch and the timer ----------------------------------------------
+
+    async def process(self, events: list[Any]) -> None:
+        await self.ready.wait()
+        assert self.pj is not None
+        now = datetime.now(UTC)
+        async with self.lock:
+            self._forget_revoked()
+            outgoing = self._events(self._sync_registry(now), "", None)
+            for event in events:
+                try:
+                    record = records_pb2.MonitoringRecord.FromString(event.value)
+                    changes = self.pj.on_record(record, event.message.partition, now, self.stored)
+                except Exception:
+                    # A bad record never stops the stream: logged, counted, skipped.
+                    self.pj.counters["bad_records"] += 1
+                    bad_records.add(1)
+                    log.exception(
+                        "record at %s[%s]@%s not judged",
+                        event.message.topic,
+                        event.message.partition,
+                        event.message.offset,
+                    )
+                    continue
+                if changes:
+                    outgoing += self._events(changes, record.meta.event_id, event.headers)
+            await self.publish(outgoing)
+            self.persist(self.pj.take_dirty())
+
+    async def tick(self) -> None:
+        if self.pj is None or not self.ready.is_set() or self.app.rebalancing:
+            return
+        now = datetime.now(UTC)
+        async with self.lock:
+            self._forget_revoked()
+            self.pj.retain(self.owned_partitions(), list(self.table.data.items()))
+            changes = self._sync_registry(now) + self.pj.tick(now)
+            await self.publish(self._events(changes, "", None))
+            self.persist(self.pj.take_dirty())
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(headers)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -35,6 +238,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=1,
         web_port=settings.alerts_web_port,
         web_host="127.0.0.1",
+        web_bind="127.0.0.1",  # the worker web port is local-only; faust binds 0.0.0.0 by default
         datadir=settings.alerts_data_dir,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
@@ -56,111 +260,38 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         key_serializer="raw",
     )
-    # Open episodes by "outlet|factor|kind": at most one open alert each (changelogged).
-    episodes = app.Table("episodes", default=None, partitions=settings.partitions)
-    view = RegistryView(settings)
+    # Judgement state per outlet id, in the partition of the outlet's records (keyed by MN).
+    table = app.Table(
+        STATE_TABLE,
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,
+        value_type=bytes,  # raw: the encoded state (judging.encode_state)
+    )
+    rt = AlertsRuntime(app, settings, table, alerts_out)
 
     @app.task
     async def load_registry() -> None:
-        await view.start(follow=True)
-        log.info("registry loaded: %d outlets", len(view.entities["outlet"]))
+        await rt.start_registry()
 
     @app.agent(records)
     async def judge(stream: Any) -> Any:
-        async for event in stream.events():
-            await view.loaded.wait()
-            try:
-                record = records_pb2.MonitoringRecord.FromString(event.value)
-            except Exception:
-                # A bad record never stops the stream; it is logged and counted.
-                log.exception("undecodable record at offset %s", event.message.offset)
-                continue
-            for change in judge_record(record, view, episodes):
-                await alerts_out.send(
-                    key=change.outlet_id.encode(), value=change.SerializeToString()
-                )
-            yield record.meta.event_id
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            await rt.process(events)
+            for event in events:
+                yield event.value
 
-    app.liandong_view = view  # type: ignore[attr-defined]
+    @app.timer(interval=tick_interval())
+    async def wall_clock() -> None:
+        await rt.tick()
+
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        await rt.on_revoked(revoked)
+
+    app.liandong_runtime = rt  # type: ignore[attr-defined]
+    app.liandong_view = rt.view  # type: ignore[attr-defined]
     return app
-
-
-def judge_record(
-    record: records_pb2.MonitoringRecord, view: RegistryView, episodes: Any
-) -> list[Any]:
-    """Foundation rule: a measured value above the limit in force opens an episode."""
-    outlet = view.entities["outlet"].get(record.outlet_id)
-    if outlet is None:
-        return []
-    enterprise = view.entities["enterprise"].get(str(outlet.get("enterprise")), {})
-    event_time = from_timestamp(record.data_time)
-    changes = []
-    for reading in record.factors:
-        limit = _limit_in_force(outlet, reading.code, event_time)
-        if limit is None or "value" not in limit:
-            continue
-        value = _value(reading)
-        if value is None or value <= float(limit["value"]):
-            continue
-        key = f"{record.outlet_id}|{reading.code}|EXCEEDANCE"
-        if episodes.get(key) is not None:
-            continue
-        start = event_time.replace(minute=0, second=0, microsecond=0)
-        alert_id = deterministic_id(
-            "episode", record.outlet_id, reading.code, "EXCEEDANCE", start.isoformat()
-        )
-        episodes[key] = alert_id
-        changes.append(
-            alert_event(
-                alert_id=alert_id,
-                change="OPENED",
-                revision="1",
-                event_time=event_time,
-                causation_id=record.meta.event_id,
-                kind="EXCEEDANCE",
-                severity="MAJOR",
-                outlet_id=record.outlet_id,
-                enterprise_id=str(outlet.get("enterprise", "")),
-                mn=record.mn,
-                factor=reading.code,
-                county=str(enterprise.get("county", "")),
-                value=value,
-                limit=float(limit["value"]),
-                unit=str(limit.get("unit", "")),
-                window_start=event_time,
-                window_end=event_time,
-                rule="foundation.value_above_limit",
-                clause=str(limit.get("clause", "")),
-                limit_version=f"{limit.get('kind')}:{limit.get('effective_from')}",
-                record_refs=[record.meta.event_id],
-                explanation=(
-                    f"{reading.code} {value:g} {limit.get('unit', '')} above limit {limit['value']}"
-                ),
-                key_polluter=bool(enterprise.get("key_polluter", False)),
-                lat=float(outlet.get("lat", 0.0) or 0.0),
-                lon=float(outlet.get("lon", 0.0) or 0.0),
-            )
-        )
-    return changes
-
-
-def _value(reading: records_pb2.FactorReading) -> float | None:
-    for name in ("zs_avg", "avg", "zs_rtd", "rtd"):
-        if reading.HasField(name):
-            return float(getattr(reading, name))
-    return None
-
-
-def _limit_in_force(outlet: dict[str, Any], factor: str, at: datetime) -> dict[str, Any] | None:
-    day = at.astimezone(UTC).date().isoformat()
-    for limit in outlet.get("limits", []):
-        if limit.get("factor") != factor:
-            continue
-        start = str(limit.get("effective_from", ""))[:10]
-        end = str(limit.get("effective_to", "") or "9999-12-31")[:10]
-        if start <= day <= end:
-            return dict(limit)
-    return None
 
 
 def run(settings: Settings) -> None:
