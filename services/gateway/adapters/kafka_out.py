@@ -1,28 +1,38 @@
-"""Kafka producer for the gateway: acks=all and idempotent, so an acked frame is durable."""
+"""Kafka producer for the gateway: acks=all and idempotent, so an acked frame is durable.
+
+``enqueue_*`` hand a message to the producer and return the broker-acknowledgement future, so
+the server can pipeline several frames of one read and still answer each only once its own
+record is acknowledged; ``publish_*`` wait for that acknowledgement themselves.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 
-from liandong.events import new_meta, to_timestamp
+from liandong.events import deterministic_id, new_meta, to_timestamp
 from liandong.settings import Settings
-from liandong.topics import MONITORING_RECORDS, MONITORING_REJECTED
+from liandong.topics import GATEWAY_COMMAND_RESULTS, MONITORING_RECORDS, MONITORING_REJECTED
 from liandong.v1 import records_pb2
+
+Ack = asyncio.Future  # resolves to the RecordMetadata once the broker has the record
 
 
 class RecordPublisher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, request_timeout_ms: int = 15000) -> None:
         self._settings = settings
         self._records = settings.topic(MONITORING_RECORDS)
         self._rejected = settings.topic(MONITORING_REJECTED)
+        self._results = settings.topic(GATEWAY_COMMAND_RESULTS)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
-            request_timeout_ms=15000,
+            request_timeout_ms=request_timeout_ms,
+            max_batch_size=256 * 1024,
             client_id="liandong-gateway",
         )
 
@@ -32,13 +42,16 @@ class RecordPublisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def publish_record(self, record: records_pb2.MonitoringRecord) -> None:
-        """Returns only once the broker has acknowledged the record (acks=all)."""
-        await self._producer.send_and_wait(
+    async def enqueue_record(self, record: records_pb2.MonitoringRecord) -> Ack:
+        return await self._producer.send(
             self._records, value=record.SerializeToString(), key=record.mn.encode()
         )
 
-    async def publish_rejected(
+    async def publish_record(self, record: records_pb2.MonitoringRecord) -> None:
+        """Returns only once the broker has acknowledged the record (acks=all)."""
+        await (await self.enqueue_record(record))
+
+    async def enqueue_rejected(
         self,
         *,
         reason: str,
@@ -47,7 +60,7 @@ class RecordPublisher:
         peer: str,
         received_at: datetime,
         mn: str = "",
-    ) -> None:
+    ) -> Ack:
         key = mn or peer
         message = records_pb2.RejectedFrame(
             meta=new_meta(key=key, event_time=received_at, producer="gateway"),
@@ -58,6 +71,39 @@ class RecordPublisher:
             mn=mn,
             received_at=to_timestamp(received_at),
         )
-        await self._producer.send_and_wait(
+        return await self._producer.send(
             self._rejected, value=message.SerializeToString(), key=key.encode()
+        )
+
+    async def publish_rejected(self, **kwargs: object) -> None:
+        await (await self.enqueue_rejected(**kwargs))  # type: ignore[arg-type]
+
+    async def publish_command_result(
+        self,
+        *,
+        command_id: str,
+        mn: str,
+        cn: str,
+        state: str,
+        at: datetime,
+        qn_rtn: int = 0,
+        exe_rtn: int = 0,
+        detail: str = "",
+        replica: str = "",
+    ) -> None:
+        # Deterministic per (command, state): replicas that both decide NOT_CONNECTED publish
+        # the same event id, which consumers dedupe.
+        event_id = deterministic_id("command-result", command_id, state)
+        message = records_pb2.CommandResult(
+            meta=new_meta(key=mn, event_time=at, producer=f"gateway:{replica}", event_id=event_id),
+            command_id=command_id,
+            mn=mn,
+            cn=cn,
+            state=state,
+            qn_rtn=qn_rtn,
+            exe_rtn=exe_rtn,
+            detail=detail,
+        )
+        await self._producer.send_and_wait(
+            self._results, value=message.SerializeToString(), key=mn.encode()
         )

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, tzinfo
 
+from gateway.domain.codec import DecodeResult, Packet
 from liandong.events import deterministic_id, new_meta, to_timestamp
 from liandong.v1 import records_pb2
-
-from gateway.domain.codec import DecodeResult, Packet
 
 _NUMERIC = {
     "Rtd": "rtd",

@@ -1,25 +1,51 @@
-"""Station simulator: data loggers that send HJ 212-2017 minute data (CN=2051) over TCP.
+"""Station simulator: HJ 212-2017 data loggers sending real-time (2011), minute (2051) and hourly
+(2061) data over TCP, waiting for 9014 acks and re-sending what was not acked (HJ 212 Table 1:
+10 s x 3 over mobile networks).
 
-Each frame asks for an ack (Flag=5); a frame not acked with 9014 within the timeout is re-sent,
-as HJ 212 Table 1 prescribes (10 s x 3 over mobile networks).
+Scenarios (``SCENARIOS``): normal, exceedance, flatline, dilution (O2 rising, concentrations
+falling with it), zero values, offline (loggers stop halfway, then back-fill), maintenance
+(M flags), calibration (C flags) and backfill (history with old DataTimes). The simulator also
+answers the gateway's requests: 9011/9012 to commands, and it sends a 1013 time-calibration
+request when asked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import math
+import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 
-from gateway.domain.codec import FrameError, build_data_segment, build_frame, decode
+from gateway.domain.codec import FrameError, Packet, build_data_segment, build_frame, decode
 from gateway.domain.framing import FrameReader
+from gateway.domain.replies import execution_result_9012, request_reply_9011
 
 STATION_TZ = ZoneInfo("Asia/Shanghai")
+SCENARIOS = (
+    "normal",
+    "exceedance",
+    "flatline",
+    "dilution",
+    "zero",
+    "offline",
+    "maintenance",
+    "calibration",
+    "backfill",
+)
 _qn_counter = itertools.count()
+
+# Typical factors when a synthetic registry is generated: (code, limit, unit).
+GAS_FACTORS = (("a21026", 35.0, "mg/m3"), ("a21002", 50.0, "mg/m3"), ("a34013", 10.0, "mg/m3"))
+WATER_FACTORS = (("w01018", 50.0, "mg/L"), ("w21003", 5.0, "mg/L"), ("w21011", 0.5, "mg/L"))
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,10 @@ class SimLogger:
     medium: str
     limits: dict[str, float]
 
+    @property
+    def st(self) -> str:
+        return "31" if self.medium == "gas" else "32"
+
 
 @dataclass
 class SimReport:
@@ -37,6 +67,9 @@ class SimReport:
     resent: int = 0
     unacked: list[str] = field(default_factory=list)
     first_data_time: datetime | None = None
+    commands_answered: int = 0
+    disconnects: int = 0
+    acked_qns: set[str] = field(default_factory=set, repr=False)
 
     def __rich__(self) -> str:
         return (
@@ -50,34 +83,91 @@ def new_qn(at: datetime) -> str:
     return at.strftime("%Y%m%d%H%M%S") + f"{next(_qn_counter) % 1000:03d}"
 
 
-def minute_frame(logger: SimLogger, data_time: datetime, values: dict[str, float]) -> tuple[str, bytes]:
-    qn = new_qn(datetime.now(STATION_TZ))
-    pairs: list[tuple[str, str]] = [("DataTime", data_time.strftime("%Y%m%d%H%M%S"))]
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d%H%M%S")
+
+
+def data_frame(
+    logger: SimLogger,
+    cn: str,
+    data_time: datetime,
+    values: dict[str, float],
+    *,
+    flags: dict[str, str] | None = None,
+    qn: str | None = None,
+) -> tuple[str, bytes]:
+    """A 2011 (Rtd), 2051/2061 (Min/Avg/Max, Cou for flow) upload asking for an ack."""
+    qn = qn or new_qn(datetime.now(STATION_TZ))
+    flags = flags or {}
+    pairs: list[tuple[str, str]] = [("DataTime", _time(data_time))]
     for code, value in values.items():
-        pairs += [
-            (f"{code}-Min", f"{value * 0.97:.2f}"),
-            (f"{code}-Avg", f"{value:.2f}"),
-            (f"{code}-Max", f"{value * 1.03:.2f}"),
-            (f"{code}-Flag", "N"),
-        ]
-    st = "31" if logger.medium == "gas" else "32"
+        flag = flags.get(code, "N")
+        if cn == "2011":
+            pairs += [(f"{code}-Rtd", f"{value:.3f}"), (f"{code}-Flag", flag)]
+        else:
+            pairs += [
+                (f"{code}-Min", f"{value * 0.97:.2f}"),
+                (f"{code}-Avg", f"{value:.2f}"),
+                (f"{code}-Max", f"{value * 1.03:.2f}"),
+                (f"{code}-Flag", flag),
+            ]
     segment = build_data_segment(
-        qn=qn, st=st, cn="2051", pw=logger.password, mn=logger.mn, flag=5, cp_fields=pairs
+        qn=qn, st=logger.st, cn=cn, pw=logger.password, mn=logger.mn, flag=5, cp_fields=pairs
+    )
+    return qn, build_frame(segment)
+
+
+def minute_frame(
+    logger: SimLogger, data_time: datetime, values: dict[str, float]
+) -> tuple[str, bytes]:
+    return data_frame(logger, "2051", data_time, values)
+
+
+def time_request_1013(logger: SimLogger) -> tuple[str, bytes]:
+    qn = new_qn(datetime.now(STATION_TZ))
+    segment = build_data_segment(
+        qn=qn, st=logger.st, cn="1013", pw=logger.password, mn=logger.mn, flag=5, cp_fields=""
     )
     return qn, build_frame(segment)
 
 
 def scenario_values(logger: SimLogger, scenario: str, minute: int) -> dict[str, float]:
-    """Plausible minute means; `exceedance` drives the first limited factor to 1.6x its limit."""
+    """Plausible values for minute ``minute`` of a scenario.
+
+    ``exceedance`` drives the first limited factor (by code) to 1.6x its limit from minute 1;
+    ``dilution`` raises O2 towards 19 % and lowers the measured concentrations with it (the
+    emission is diluted with air: the O2-corrected value stays high); ``flatline`` repeats the
+    same value; ``zero`` sends 0.
+    """
+    rng = random.Random(f"{logger.mn}:{minute}")
     values: dict[str, float] = {}
+    o2 = 7.5
+    if scenario == "dilution":
+        o2 = min(19.5, 7.5 + 1.2 * minute)
     if logger.medium == "gas":
-        values["a19001"] = 7.5  # O2 %, near a coal boiler's reference 6 %
+        values["a19001"] = o2 if scenario != "flatline" else 7.5
     for n, (code, limit) in enumerate(sorted(logger.limits.items())):
-        base = limit * 0.55
+        wave = 1 + 0.08 * math.sin(minute / 7 + n) + rng.uniform(-0.03, 0.03)
+        base = limit * 0.55 * wave
         if scenario == "exceedance" and n == 0 and minute >= 1:
             base = limit * 1.6
+        elif scenario == "flatline":
+            base = round(limit * 0.42, 2)
+        elif scenario == "zero":
+            base = 0.0
+        elif scenario == "dilution":
+            base = limit * 0.9 * (20.9 - o2) / (20.9 - 7.5)
         values[code] = base
+    if logger.medium == "water":
+        values.setdefault("w00000", 12.0 * (1 + 0.1 * math.sin(minute / 11)))
     return values
+
+
+def scenario_flags(logger: SimLogger, scenario: str, minute: int) -> dict[str, str]:
+    flag = {"maintenance": "M", "calibration": "C"}.get(scenario)
+    if flag is None or minute < 1:
+        return {}
+    return {code: flag for code in logger.limits}
 
 
 def loggers_from_registry(path: Path) -> list[SimLogger]:
@@ -89,8 +179,160 @@ def loggers_from_registry(path: Path) -> list[SimLogger]:
             for lim in outlet.get("limits", [])
             if lim.get("value") is not None
         }
-        out.append(SimLogger(str(outlet["mn"]), str(outlet["password"]), str(outlet["medium"]), limits))
+        out.append(
+            SimLogger(str(outlet["mn"]), str(outlet["password"]), str(outlet["medium"]), limits)
+        )
     return out
+
+
+def synthetic_registry(count: int, *, county: str = "320115", seed: int = 212) -> dict[str, Any]:
+    """A registry document with ``count`` outlets (alternately gas and water) and their
+    enterprises, valid for ``liandong registry load``."""
+    rng = random.Random(seed)
+    enterprises = []
+    outlets = []
+    for i in range(count):
+        gas = i % 2 == 0
+        ent = f"ent-sim-{i:05d}"
+        enterprises.append({"id": ent, "name": f"Simulated enterprise {i}", "county": county})
+        factors = GAS_FACTORS if gas else WATER_FACTORS
+        outlets.append(
+            {
+                "id": f"out-sim-{i:05d}",
+                "enterprise": ent,
+                "name": f"{'stack' if gas else 'outfall'} {i}",
+                "mn": f"{int(county):06d}{0xE000000000 + i:018X}",
+                "password": f"{rng.randrange(10**6):06d}",
+                "medium": "gas" if gas else "water",
+                **({"reference_o2": 6.0} if gas else {}),
+                "limits": [
+                    {"factor": code, "value": limit, "unit": unit, "effective_from": "2020-01-01"}
+                    for code, limit, unit in factors
+                ],
+            }
+        )
+    return {
+        "version": 1,
+        "enterprises": enterprises,
+        "outlets": outlets,
+        "marks": [],
+        "roster": [],
+    }
+
+
+def write_synthetic_registry(path: Path, count: int) -> Path:
+    path.write_text(
+        yaml.safe_dump(synthetic_registry(count), allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    return path
+
+
+class LoggerConnection:
+    """One logger's TCP session: sends uploads, collects 9014 acks, answers commands."""
+
+    def __init__(
+        self,
+        logger: SimLogger,
+        host: str,
+        port: int,
+        report: SimReport,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+    ) -> None:
+        self.logger = logger
+        self.host, self.port = host, port
+        self.report = report
+        self.timeout = timeout
+        self.retries = retries
+        self.acks: dict[str, asyncio.Event] = {}
+        self.received: list[Packet] = []
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        self._task = asyncio.create_task(self._read())
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._writer.wait_closed()
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _read(self) -> None:
+        assert self._reader is not None
+        framing = FrameReader()
+        while True:
+            try:
+                data = await self._reader.read(65536)
+            except (ConnectionError, OSError):
+                data = b""
+            if not data:
+                for event in self.acks.values():
+                    event.set()  # wake waiters; they see the missing ack and re-send
+                return
+            for chunk in framing.feed(data):
+                if chunk.frame is None:
+                    continue
+                try:
+                    packet = decode(chunk.frame, lenient=True).packet
+                except FrameError:
+                    continue
+                self.received.append(packet)
+                if packet.cn == "9014" and packet.qn:
+                    self.report.acked_qns.add(packet.qn)
+                    waiter = self.acks.get(packet.qn)
+                    if waiter is not None:
+                        waiter.set()
+                elif packet.cn not in ("9011", "9012", "9013") and packet.needs_ack:
+                    self._answer(packet)
+
+    def _answer(self, request: Packet) -> None:
+        """A host command: ready (9011 QnRtn=1), then done (9012 ExeRtn=1)."""
+        assert self._writer is not None
+        self._writer.write(request_reply_9011(request, 1))
+        self._writer.write(execution_result_9012(request, 1))
+        self.report.commands_answered += 1
+
+    async def send(self, qn: str, frame: bytes) -> bool:
+        """Send and wait for the 9014, re-sending (reconnecting if needed) up to ``retries``."""
+        for attempt in range(self.retries + 1):
+            event = self.acks.setdefault(qn, asyncio.Event())
+            event.clear()
+            try:
+                if self._writer is None or self._writer.is_closing():
+                    await self.open()
+                assert self._writer is not None
+                self._writer.write(frame)
+                await self._writer.drain()
+            except (ConnectionError, OSError):
+                self.report.disconnects += 1
+                self._writer = None
+                await asyncio.sleep(min(self.timeout, 1.0))
+                continue
+            self.report.sent += 1
+            self.report.resent += 1 if attempt else 0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), self.timeout)
+            if qn in self.report.acked_qns:
+                self.acks.pop(qn, None)
+                self.report.acked += 1
+                return True
+        self.acks.pop(qn, None)
+        self.report.unacked.append(qn)
+        return False
+
+    async def send_raw(self, data: bytes) -> None:
+        if self._writer is None:
+            await self.open()
+        assert self._writer is not None
+        self._writer.write(data)
+        await self._writer.drain()
 
 
 async def send_with_acks(
@@ -102,72 +344,100 @@ async def send_with_acks(
     retries: int = 3,
     report: SimReport | None = None,
 ) -> SimReport:
+    """Send frames one by one on one connection, each waiting for its 9014."""
     report = report or SimReport()
-    reader, writer = await asyncio.open_connection(host, port)
-    framing = FrameReader()
-    pending_acks: list[str] = []
+    logger = SimLogger("", "", "water", {})
+    connection = LoggerConnection(logger, host, port, report, timeout=timeout, retries=retries)
+    await connection.open()
     try:
         for qn, frame in frames:
-            for attempt in range(retries + 1):
-                writer.write(frame)
-                await writer.drain()
-                report.sent += 1
-                report.resent += 1 if attempt else 0
-                if await _await_ack(reader, framing, qn, timeout, pending_acks):
-                    report.acked += 1
-                    break
-            else:
-                report.unacked.append(qn)
+            await connection.send(qn, frame)
     finally:
-        writer.close()
-        await writer.wait_closed()
+        await connection.close()
     return report
 
 
-async def _await_ack(
-    reader: asyncio.StreamReader, framing: FrameReader, qn: str, timeout: float, seen: list[str]
-) -> bool:
-    if qn in seen:
-        seen.remove(qn)
-        return True
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while (left := deadline - loop.time()) > 0:
-        try:
-            data = await asyncio.wait_for(reader.read(4096), left)
-        except TimeoutError:
-            return False
-        if not data:
-            raise ConnectionError("gateway closed the connection")
-        for chunk in framing.feed(data):
-            if chunk.frame is None:
-                continue
-            try:
-                packet = decode(chunk.frame, lenient=True).packet
-            except FrameError:
-                continue
-            if packet.cn == "9014" and packet.qn:
-                seen.append(packet.qn)
-        if qn in seen:
-            seen.remove(qn)
-            return True
-    return False
+def scenario_frames(
+    logger: SimLogger, scenario: str, minutes: int, start: datetime, *, realtime: bool = False
+) -> list[tuple[str, bytes]]:
+    """The uploads of one logger for a scenario, in sending order.
+
+    Minute data (2051) every minute, hourly data (2061) at each full hour, real-time data
+    (2011) before each minute record when ``realtime``. ``offline`` sends nothing for the
+    second half, then back-fills it; ``backfill`` sends the same minutes with DataTimes a day
+    old, as history re-sent after a gap.
+    """
+    frames: list[tuple[str, bytes]] = []
+    times = [start + timedelta(minutes=m) for m in range(minutes)]
+    if scenario == "backfill":
+        times = [t - timedelta(days=1) for t in times]
+    order = list(range(minutes))
+    if scenario == "offline":
+        half = minutes // 2
+        order = list(range(half)) + list(range(half, minutes))  # the gap is sent late: see run
+    for m in order:
+        values = scenario_values(logger, scenario, m)
+        flags = scenario_flags(logger, scenario, m)
+        if realtime:
+            frames.append(data_frame(logger, "2011", times[m], values, flags=flags))
+        frames.append(data_frame(logger, "2051", times[m], values, flags=flags))
+        if times[m].minute == 59 or (m == minutes - 1 and minutes >= 60):
+            hour = times[m].replace(minute=0)
+            frames.append(data_frame(logger, "2061", hour, values, flags=flags))
+    return frames
 
 
 async def run_scenario(
-    registry: Path, host: str, port: int, scenario: str, minutes: int, start: datetime | None = None
+    registry: Path,
+    host: str,
+    port: int,
+    scenario: str,
+    minutes: int,
+    start: datetime | None = None,
+    *,
+    loggers: int | None = None,
+    realtime: bool = False,
+    timeout: float = 10.0,
+    progress: Callable[[int], None] | None = None,
 ) -> SimReport:
-    """Every logger in the registry sends `minutes` minute records, concurrently."""
-    loggers = loggers_from_registry(registry)
-    start = start or (datetime.now(STATION_TZ).replace(second=0, microsecond=0) - timedelta(minutes=minutes))
+    """Every logger in the registry (or the first ``loggers``) sends ``minutes`` of data,
+    concurrently, each waiting for the ack of a frame before sending the next."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+    fleet = loggers_from_registry(registry)[:loggers]
+    start = start or (
+        datetime.now(STATION_TZ).replace(second=0, microsecond=0) - timedelta(minutes=minutes)
+    )
+    naive_start = start.replace(tzinfo=None)
     report = SimReport(first_data_time=start)
 
     async def one(logger: SimLogger) -> None:
-        frames = [
-            minute_frame(logger, start + timedelta(minutes=m), scenario_values(logger, scenario, m))
-            for m in range(minutes)
-        ]
-        await send_with_acks(host, port, frames, report=report)
+        frames = scenario_frames(logger, scenario, minutes, naive_start, realtime=realtime)
+        connection = LoggerConnection(logger, host, port, report, timeout=timeout)
+        await connection.open()
+        try:
+            if scenario == "offline":
+                half = len(frames) // 2
+                await _send_all(connection, frames[:half], progress)
+                await connection.close()
+                report.disconnects += 1
+                await connection.open()
+                await _send_all(connection, frames[half:], progress)
+            else:
+                await _send_all(connection, frames, progress)
+        finally:
+            await connection.close()
 
-    await asyncio.gather(*(one(logger) for logger in loggers))
+    await asyncio.gather(*(one(logger) for logger in fleet))
     return report
+
+
+async def _send_all(
+    connection: LoggerConnection,
+    frames: Iterable[tuple[str, bytes]],
+    progress: Callable[[int], None] | None,
+) -> None:
+    for qn, frame in frames:
+        await connection.send(qn, frame)
+        if progress is not None:
+            progress(1)

@@ -1,9 +1,9 @@
 import json
 from pathlib import Path
 
-from gateway.entrypoints.hj212_cli import app
 from typer.testing import CliRunner
 
+from gateway.entrypoints.hj212_cli import app
 from tests.unit.gateway.reference import frame_with, modbus_crc
 
 MN = "010000A8900016F000169DC0"

@@ -2,6 +2,9 @@ import contextlib
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.domain.codec import (
     DecodeResult,
     FactorValue,
@@ -16,9 +19,6 @@ from gateway.domain.codec import (
     render_cp,
 )
 from gateway.domain.crc import CrcVariant
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.gateway.reference import appendix_a_crc, frame_with, modbus_crc
 
 MN = "010000A8900016F000169DC0"

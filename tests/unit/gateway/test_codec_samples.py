@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gateway.domain.codec import FrameError, RejectReason, decode
 from gateway.domain.factors import to_2017
 

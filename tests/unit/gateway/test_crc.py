@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.domain.crc import (
     CrcVariant,
     crc_hex,
@@ -6,9 +9,6 @@ from gateway.domain.crc import (
     match_crc,
     modbus_crc16,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.gateway.reference import appendix_a_crc, modbus_crc
 
 

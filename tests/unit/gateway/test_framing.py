@@ -1,7 +1,8 @@
-from gateway.domain.codec import RejectReason, build_frame
-from gateway.domain.framing import FrameChunk, FrameReader
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from gateway.domain.codec import RejectReason, build_frame
+from gateway.domain.framing import FrameChunk, FrameReader
 
 F1 = b"##0012QN=1;CP=&&&&6900\r\n"  # CRC checked against the Appendix A reference in test_crc
 F2 = build_frame("QN=2;ST=32;CN=2011;PW=1;MN=X;Flag=4;CP=&&a=1&&")

@@ -1,6 +1,7 @@
 from datetime import datetime
 
 import pytest
+
 from gateway.domain.codec import build_frame, decode, peek_header
 from gateway.domain.replies import (
     QnRtn,
@@ -13,7 +14,6 @@ from gateway.domain.replies import (
     request_reply_9011,
     set_time_1012,
 )
-
 from tests.unit.gateway.reference import appendix_a_crc
 
 MN = "010000A8900016F000169DC0"
