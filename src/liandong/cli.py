@@ -44,6 +44,13 @@ from casefile.entrypoints.cli import casefile_app, tokens_app  # noqa: E402
 app.add_typer(casefile_app, name="casefile")
 app.add_typer(tokens_app, name="tokens")
 
+try:  # `liandong alerts replay`: the alerts judgement over a capture, without Kafka
+    from alerts.entrypoints.replay_cli import app as alerts_app
+
+    app.add_typer(alerts_app, name="alerts", help="Alert judgement: replay a capture.")
+except ImportError:  # pragma: no cover - only while the alerts package is incomplete
+    pass
+
 
 @topics_app.command("ensure")
 def topics_ensure() -> None:

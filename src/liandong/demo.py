@@ -8,9 +8,10 @@ import signal
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from rich.console import Console
@@ -103,6 +104,12 @@ async def wait_for_case(settings: Settings, stack: Stack, timeout: float = 90.0)
         await asyncio.sleep(1)
 
 
+def scenario_start() -> datetime:
+    """The hour boundary two hours ago, on the stations' clock (Asia/Shanghai)."""
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+
+
 def _ms(later: datetime, earlier: datetime) -> str:
     return f"+{(later - earlier).total_seconds() * 1000:,.0f} ms"
 
@@ -191,11 +198,18 @@ async def demo_async(stack: Stack) -> int:
     from gateway.simulator.station import run_scenario
 
     with console.status(
-        "simulator: a flue-gas and a wastewater logger send minute data (CN=2051), "
-        "both over a limit"
+        "simulator: a flue-gas and a wastewater logger send 70 minutes of minute data "
+        "(CN=2051), both over a limit"
     ):
+        # Judgement is hourly: a full hour (from the hour boundary two hours ago) plus the
+        # minutes whose watermark closes it.
         sim = await run_scenario(
-            REGISTRY, settings.gateway_host, settings.gateway_port, "exceedance", 3
+            REGISTRY,
+            settings.gateway_host,
+            settings.gateway_port,
+            "exceedance",
+            minutes=70,
+            start=scenario_start(),
         )
     console.print(f"simulator: {sim.__rich__()}")
     with console.status("waiting for alert -> task -> case ..."):

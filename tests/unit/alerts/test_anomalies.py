@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+
 from alerts.domain.anomalies import (
     AnomalyConfig,
     ArrivalState,
@@ -21,7 +22,6 @@ from alerts.domain.findings import Finding, FindingKind
 from alerts.domain.hours import HourWindow, close_hour
 from alerts.domain.periods import epoch
 from alerts.domain.registry import MarkKind, make_mark
-
 from tests.unit.alerts.scenario import FLOW, O2, SO2, T0, registry
 
 CFG = AnomalyConfig(constant_minutes=5, zero_minutes=3, run_update_every=100)

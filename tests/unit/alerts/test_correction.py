@@ -1,12 +1,13 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from alerts.domain.correction import (
     PhJudgement,
     correction_factor,
     o2_corrected,
     ph_judgement,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def test_brief_example_40_at_9_percent_to_6_percent_is_50() -> None:

@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 from alerts.domain.episodes import ChangeKind, EpisodeBook, EpisodePolicy, episode_id
 from alerts.domain.explain import Explanation
 from alerts.domain.findings import Finding, FindingKind, Severity
-
 from tests.unit.alerts.scenario import SO2, T0
 
 NOW = T0 + timedelta(days=1)

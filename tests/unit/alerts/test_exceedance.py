@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 
 import pytest
+
 from alerts.domain.days import DayWindow, close_day
 from alerts.domain.exceedance import (
     ExceedanceConfig,
@@ -14,7 +15,6 @@ from alerts.domain.findings import FindingKind, Severity
 from alerts.domain.hours import HourWindow, close_hour
 from alerts.domain.periods import CST, epoch
 from alerts.domain.registry import MarkKind, limit_in_force_ts, make_mark, registry_from_dict
-
 from tests.unit.alerts.scenario import COD, O2, PH, SO2, T0, registry, registry_doc
 
 GAS = registry().outlet("OUT-G1")

@@ -1,13 +1,13 @@
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from alerts.domain.days import DayWindow, close_day
 from alerts.domain.hours import AddOutcome, HourWindow, close_hour
 from alerts.domain.periods import epoch
 from alerts.domain.registry import MarkKind, make_mark
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.alerts.scenario import O2, SO2, T0, registry
 
 HOUR0 = int(epoch(T0) // 3600)

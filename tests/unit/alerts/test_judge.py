@@ -1,14 +1,14 @@
 from dataclasses import replace
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from alerts.domain.anomalies import AnomalyConfig
 from alerts.domain.episodes import AlertChange
 from alerts.domain.judge import Judge, JudgeConfig, replay
 from alerts.domain.readings import Reading
 from alerts.domain.registry import registry_from_dict
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.alerts.scenario import (
     COD,
     O2,

@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 
 import pytest
+
 from alerts.domain.periods import CST
 from alerts.domain.registry import (
     AveragingBasis,
@@ -11,7 +12,6 @@ from alerts.domain.registry import (
     limit_in_force,
     registry_from_dict,
 )
-
 from tests.unit.alerts.scenario import COD, PH, SO2, registry_doc
 
 
