@@ -34,6 +34,10 @@ def signal_from_event(
         raise UnusableAlert("alert change unspecified")
     if not alert.meta.event_id or not alert.alert_id:
         raise UnusableAlert("alert event without event id or alert id")
+    ids = (alert.meta.event_id, alert.alert_id, alert.outlet_id, alert.enterprise_id, alert.county)
+    if any("\x00" in i for i in ids):
+        # PostgreSQL cannot store NUL in text; no real identifier contains one
+        raise UnusableAlert("NUL character in an identifier")
     severity = SEVERITIES.get(alert.severity.strip().upper())
     if severity is None:
         raise UnusableAlert(f"unknown severity {alert.severity!r}")

@@ -1,6 +1,8 @@
 """Dispatch persistence with sqlmodel: SQLite by default, PostgreSQL by URL.
 
-Only portable column types (String, Integer, Boolean, Text, LargeBinary, DateTime) are used.
+Only portable column types (String, Integer, Boolean, Text, LargeBinary, DateTime) are used,
+and strings carry no length limit: ids are the producers' business, and a length SQLite
+ignores would make PostgreSQL refuse the same step.
 One `commit(Changes)` call writes everything one step of the dispatcher produced in a single
 transaction: task snapshots, the consumed event id, the dispatch events to publish (outbox)
 and the phone notifications. A crash therefore either keeps the whole step or none of it, and
@@ -26,18 +28,18 @@ from dispatch.domain.dispatcher import DispatchState
 class TaskRow(SQLModel, table=True):
     __tablename__ = "dispatch_tasks"
 
-    task_id: str = Field(primary_key=True, max_length=64)
-    route: str = Field(max_length=32)
-    priority: str = Field(max_length=4)
-    state: str = Field(max_length=16, index=True)
-    county: str = Field(max_length=12, index=True)
-    enterprise_id: str = Field(max_length=128)
-    outlet_id: str = Field(max_length=128)
-    case_id: str = Field(default="", max_length=64)
+    task_id: str = Field(primary_key=True)
+    route: str
+    priority: str
+    state: str = Field(index=True)
+    county: str = Field(index=True)
+    enterprise_id: str
+    outlet_id: str
+    case_id: str = Field(default="")
     case_pending: bool = False  # a case was asked for and not yet opened in casefile
     alert_time: datetime
     event_seq: int = 0  # last DispatchEvent seq published for this task
-    policy_version: str = Field(default="", max_length=64)
+    policy_version: str = Field(default="")
     evidence: str = Field(sa_column=Column(Text, nullable=False))
     task_json: str = Field(sa_column=Column(Text, nullable=False))
     acceptance_json: str = Field(sa_column=Column(Text, nullable=False))
@@ -50,8 +52,8 @@ class TaskMemberRow(SQLModel, table=True):
 
     __tablename__ = "dispatch_task_members"
 
-    task_id: str = Field(primary_key=True, max_length=64)
-    person_id: str = Field(primary_key=True, max_length=64, index=True)
+    task_id: str = Field(primary_key=True)
+    person_id: str = Field(primary_key=True, index=True)
 
 
 class ProcessedEventRow(SQLModel, table=True):
@@ -59,7 +61,7 @@ class ProcessedEventRow(SQLModel, table=True):
 
     __tablename__ = "dispatch_processed_events"
 
-    event_id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(primary_key=True)
     processed_at: datetime
 
 
@@ -69,9 +71,9 @@ class OutboxRow(SQLModel, table=True):
     __tablename__ = "dispatch_events"
 
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(max_length=64, unique=True)
-    key: str = Field(max_length=64, index=True)
-    kind: str = Field(max_length=32)
+    event_id: str = Field(unique=True)
+    key: str = Field(index=True)
+    kind: str
     seq: int = 0
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     published: bool = Field(default=False, index=True)
@@ -84,9 +86,9 @@ class NotificationRow(SQLModel, table=True):
     __tablename__ = "dispatch_notifications"
 
     id: int | None = Field(default=None, primary_key=True)
-    person_id: str = Field(max_length=64, index=True)
-    task_id: str = Field(max_length=64)
-    kind: str = Field(max_length=32)
+    person_id: str = Field(index=True)
+    task_id: str
+    kind: str
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime
 
@@ -96,7 +98,7 @@ class MetaRow(SQLModel, table=True):
 
     __tablename__ = "dispatch_meta"
 
-    name: str = Field(primary_key=True, max_length=32)
+    name: str = Field(primary_key=True)
     body: str = Field(sa_column=Column(Text, nullable=False))
 
 

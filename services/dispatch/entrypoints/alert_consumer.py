@@ -15,7 +15,8 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 from google.protobuf.message import DecodeError
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from sqlalchemy.exc import DataError, IntegrityError
 
 from dispatch.service import DispatchService
 from liandong.settings import Settings
@@ -25,6 +26,9 @@ from liandong.v1 import alerts_pb2
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("liandong.dispatch")
+skipped = metrics.get_meter("liandong.dispatch").create_counter(
+    "dispatch.alert_events.skipped", description="alert events that could not be handled"
+)
 
 
 class AlertConsumer:
@@ -67,8 +71,17 @@ class AlertConsumer:
         except DecodeError:
             # a bad record never stops the stream
             log.exception("undecodable alert event skipped")
+            skipped.add(1, {"reason": "undecodable"})
             return
-        result = await self.service.on_alert_event(alert)
+        try:
+            result = await self.service.on_alert_event(alert)
+        except (DataError, IntegrityError):
+            # the database refuses this record's content (it would refuse it on every
+            # redelivery): skip it rather than stop the stream. An unreachable database
+            # (OperationalError) still stops the consumer, so the record is not lost.
+            log.exception("alert event %s could not be stored; skipped", alert.meta.event_id)
+            skipped.add(1, {"reason": "refused by the database"})
+            return
         if result is not None:
             created = [e.key for e in result.changes.events if e.kind == "TASK_CREATED"]
             if created:

@@ -1,9 +1,9 @@
-"""The dispatch service on SQLite: persistence across restarts, idempotent alerts, outbox,
-casefile and the tick."""
+"""The dispatch service and its store, on SQLite and on PostgreSQL: persistence across
+restarts, idempotent alerts, outbox, casefile and the tick."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
 from dispatch.adapters.alert_events import signal_from_event
 from dispatch.adapters.tokens import TokenRole, issue, verify
@@ -11,13 +11,14 @@ from dispatch.domain.alerts import Severity
 from dispatch.domain.tasks import TaskState, task_id_for
 from liandong.events import deterministic_id
 from liandong.v1 import alerts_pb2
-from tests.unit.dispatch.harness import alert_event, build
+from tests.unit.dispatch.harness import Harness, alert_event
 
 TID = task_id_for("A1")
+Build = Callable[..., Harness]  # the `harness` fixture
 
 
-async def test_alert_creates_task_team_case_and_events_in_order(tmp_path: Path) -> None:
-    h = build(tmp_path)
+async def test_alert_creates_task_team_case_and_events_in_order(harness: Build) -> None:
+    h = harness()
     await h.service.on_alert_event(alert_event("A1"))
     events = h.sink.decoded()
     assert [(e.seq, e.kind, e.status) for e in events] == [
@@ -42,8 +43,8 @@ async def test_alert_creates_task_team_case_and_events_in_order(tmp_path: Path) 
     assert [p["person_id"] for p in call["team"]] == ["e1", "e2", "m1"]
 
 
-async def test_replay_and_restart_create_no_second_task(tmp_path: Path) -> None:
-    h = build(tmp_path)
+async def test_replay_and_restart_create_no_second_task(harness: Build) -> None:
+    h = harness()
     await h.service.on_alert_event(alert_event("A1"))
     assert await h.service.on_alert_event(alert_event("A1")) is None
     await h.service.accept(TID, "e1")
@@ -62,8 +63,8 @@ async def test_replay_and_restart_create_no_second_task(tmp_path: Path) -> None:
     assert [e.seq for e in result.changes.events] == [7, 8]
 
 
-async def test_outbox_survives_a_broker_outage(tmp_path: Path) -> None:
-    h = build(tmp_path)
+async def test_outbox_survives_a_broker_outage(harness: Build) -> None:
+    h = harness()
     h.sink.fail = True
     await h.service.on_alert_event(alert_event("A1"))
     assert h.sink.sent == []
@@ -74,8 +75,8 @@ async def test_outbox_survives_a_broker_outage(tmp_path: Path) -> None:
     assert h.store.unpublished() == []
 
 
-async def test_case_opened_on_a_later_tick_when_casefile_was_down(tmp_path: Path) -> None:
-    h = build(tmp_path)
+async def test_case_opened_on_a_later_tick_when_casefile_was_down(harness: Build) -> None:
+    h = harness()
     h.casefile.fail = True
     await h.service.on_alert_event(alert_event("A1"))
     assert h.service.metas[TID].case_pending and "CASE_OPENED" not in h.sink.kinds()
@@ -86,8 +87,8 @@ async def test_case_opened_on_a_later_tick_when_casefile_was_down(tmp_path: Path
     assert h.sink.kinds()[-1] == "CASE_OPENED"
 
 
-async def test_tick_reminds_then_times_out_and_reoffers(tmp_path: Path) -> None:
-    h = build(tmp_path)
+async def test_tick_reminds_then_times_out_and_reoffers(harness: Build) -> None:
+    h = harness()
     await h.service.on_alert_event(alert_event("A1"))
     await h.service.accept(TID, "e1")
     await h.service.accept(TID, "m1")
@@ -103,8 +104,8 @@ async def test_tick_reminds_then_times_out_and_reoffers(tmp_path: Path) -> None:
     assert [(m.person_id, m.state) for m in team] == [("e3", "PROPOSED")]
 
 
-async def test_sla_breach_is_published_and_escalated_to_the_manager(tmp_path: Path) -> None:
-    h = build(tmp_path)
+async def test_sla_breach_is_published_and_escalated_to_the_manager(harness: Build) -> None:
+    h = harness()
     await h.service.on_alert_event(alert_event("A1", severity="CRITICAL"))  # P1: accept in 15 min
     for pid in ("e1", "e2", "m1"):
         await h.service.accept(TID, pid)
@@ -119,8 +120,8 @@ async def test_sla_breach_is_published_and_escalated_to_the_manager(tmp_path: Pa
     assert [n.kind for n in h.store.notifications_after("mgr", 0)] == ["escalation", "escalation"]
 
 
-async def test_inhibited_alert_is_published_under_its_alert_id(tmp_path: Path) -> None:
-    h = build(tmp_path)
+async def test_inhibited_alert_is_published_under_its_alert_id(harness: Build) -> None:
+    h = harness()
     await h.service.on_alert_event(alert_event("F1", kind="DEVICE_FAULT", severity="WARNING"))
     await h.service.on_alert_event(alert_event("A1"))
     held = [e for e in h.sink.decoded() if e.kind == "ALERT_INHIBITED"]
@@ -141,3 +142,69 @@ def test_alert_event_mapping_and_position_fallback() -> None:
 def test_tokens_round_trip_and_manager_alias() -> None:
     p = verify(issue("x1", "manager", "3201", key="k" * 32), key="k" * 32)
     assert (p.person_id, p.role, p.jurisdiction) == ("x1", TokenRole.DUTY_MANAGER, ("3201",))
+
+
+async def test_times_survive_a_restart_whatever_the_database_session_time_zone(
+    harness: Build,
+) -> None:
+    h = harness()
+    await h.service.on_alert_event(alert_event("A1"))  # alert at 01:50 UTC, task at 02:00 UTC
+    await h.service.accept(TID, "e1")
+    h2 = h.restart()
+    assert h2.service.metas[TID].alert_time.isoformat() == "2026-03-02T01:50:00+00:00"
+    (offer, *_) = h2.store.notifications_after("e1", 0)
+    assert offer.created_at.isoformat() == "2026-03-02T02:00:00+00:00"
+    # the domain state (JSON) and the columns agree: the ACCEPT clock started at 02:00 UTC
+    clocks = h2.service.dispatcher.state.clocks[TID].clocks
+    assert min(c.started_at for c in clocks.values()).isoformat() == "2026-03-02T02:00:00+00:00"
+
+
+async def test_long_identifiers_are_stored_alike_on_every_database(
+    harness: Build,
+) -> None:
+    # ids are the producers' business: 100-character alert and event ids, a 200-character
+    # outlet id; SQLite would take any length, so PostgreSQL must too
+    h = harness()
+    alert_id, event_id = "A" * 100, "ev-" + "x" * 97
+    event = alert_event(alert_id, event_id=event_id)
+    event.outlet_id = event.meta.key = "O" * 200
+    await h.service.on_alert_event(event)
+    tid = task_id_for(alert_id)
+    h2 = h.restart()
+    assert h2.service.task(tid).outlet_id == "O" * 200
+    assert event_id in h2.service.dispatcher.state.seen_events
+    assert await h2.service.on_alert_event(event) is None
+    # a held alert is keyed by its alert id on dispatch.events
+    fault = alert_event("F" * 100, kind="DEVICE_FAULT", severity="WARNING")
+    await h2.service.on_alert_event(fault)
+    await h2.service.on_alert_event(alert_event("B" * 100))
+    held = [e for e in h.sink.decoded() if e.kind == "ALERT_INHIBITED"]
+    assert [e.meta.key for e in held] == ["B" * 100]
+
+
+async def test_an_alert_with_a_nul_in_an_identifier_is_skipped_not_stored(
+    harness: Build,
+) -> None:
+    # PostgreSQL refuses NUL in text; SQLite would store it. Such an event is unusable on
+    # both, and the next alert is handled as usual.
+    h = harness()
+    assert await h.service.on_alert_event(alert_event("A\x001")) is None
+    bad_outlet = alert_event("A2")
+    bad_outlet.outlet_id = "O\x001"
+    assert await h.service.on_alert_event(bad_outlet) is None
+    assert h.store.count_tasks() == 0
+    assert await h.service.on_alert_event(alert_event("A3")) is not None
+    assert h.store.count_tasks() == 1
+
+
+async def test_free_text_from_phones_is_stored_whatever_it_contains(
+    harness: Build,
+) -> None:
+    h = harness()
+    await h.service.on_alert_event(alert_event("A1"))
+    reason = "在法庭 \x00 ' \"; DROP TABLE dispatch_tasks; --"
+    await h.service.decline(TID, "e2", reason)
+    h2 = h.restart()
+    assert h2.service.acceptance(TID).refused["e2"] == f"declined: {reason}"
+    declined = [e for e in h.sink.decoded() if e.kind == "DECLINED"]
+    assert [(e.actor, e.note) for e in declined] == [("e2", reason)]

@@ -1,4 +1,5 @@
-"""A dispatch service on a temporary SQLite file with in-memory casefile and Kafka fakes.
+"""A dispatch service on a database (a temporary SQLite file unless a URL is given) with
+in-memory casefile and Kafka fakes.
 
 Geometry as in factories.py: the outlet is at (32.0, 118.8) and people stand due north of it,
 0.01 degree of latitude = 1.11195 km."""
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from dispatch.adapters.registry import Reference
 from dispatch.adapters.store import DispatchStore, OutgoingEvent, make_engine
@@ -157,25 +160,37 @@ class Harness:
     sink: FakeSink
     clock: Clock
     db_url: str
+    engines: list[Engine] = field(default_factory=list)  # shared by restarts, for close()
 
     def restart(self) -> Harness:
-        store = DispatchStore(make_engine(self.db_url))
+        engine = make_engine(self.db_url)
+        self.engines.append(engine)
+        store = DispatchStore(engine)
         service = DispatchService(
             self.service.policy, store, self.reference,
             sink=self.sink, casefile=self.casefile, clock=self.clock,
         )  # fmt: skip
         return Harness(
-            service, store, self.reference, self.casefile, self.sink, self.clock, self.db_url
-        )
+            service, store, self.reference, self.casefile, self.sink, self.clock, self.db_url,
+            self.engines,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Returns every pooled connection (a PostgreSQL database can then be dropped)."""
+        for engine in self.engines:
+            engine.dispose()
 
 
-def build(tmp_path: Path, policy: DispatchPolicy | None = None) -> Harness:
-    url = f"sqlite:///{tmp_path / 'dispatch.db'}"
-    store = DispatchStore(make_engine(url))
+def build(
+    tmp_path: Path, policy: DispatchPolicy | None = None, db_url: str | None = None
+) -> Harness:
+    url = db_url or f"sqlite:///{tmp_path / 'dispatch.db'}"
+    engine = make_engine(url)
+    store = DispatchStore(engine)
     reference = Reference(entities())
     casefile, sink, clock = FakeCaseFile(), FakeSink(), Clock()
     service = DispatchService(
         policy or DispatchPolicy(version="test-1"), store, reference,
         sink=sink, casefile=casefile, clock=clock,
     )  # fmt: skip
-    return Harness(service, store, reference, casefile, sink, clock, url)
+    return Harness(service, store, reference, casefile, sink, clock, url, [engine])
