@@ -33,7 +33,11 @@ class OutboxRelay:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", linger_ms=5
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
         return producer
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
