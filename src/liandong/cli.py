@@ -262,17 +262,57 @@ def stack_down() -> None:
 
 @app.command("simulate")
 def simulate(
-    scenario: Annotated[str, typer.Option(help="normal | exceedance")] = "exceedance",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="normal | exceedance | flatline | dilution | zero | offline | maintenance | "
+            "calibration | backfill"
+        ),
+    ] = "exceedance",
     minutes: Annotated[int, typer.Option(min=1, help="minutes of data per logger")] = 5,
     registry: Annotated[Path, typer.Option(help="registry YAML naming the loggers")] = Path(
         "deploy/registry/demo.yaml"
     ),
+    loggers: Annotated[
+        int, typer.Option(min=0, help="generate a registry of N loggers (0: use --registry)")
+    ] = 0,
+    write_registry: Annotated[
+        Path | None, typer.Option(help="where to write the generated registry (with --loggers)")
+    ] = None,
+    realtime: Annotated[bool, typer.Option(help="also send real-time data (2011)")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each 9014")] = 10.0,
 ) -> None:
-    """Station simulator: data loggers sending HJ 212 minute data over TCP, waiting for acks."""
-    from gateway.simulator.station import run_scenario
+    """Station simulator: data loggers sending HJ 212 data over TCP, waiting for acks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from gateway.simulator.station import run_scenario, write_synthetic_registry
 
     s = settings_mod.load()
-    report = asyncio.run(run_scenario(registry, s.gateway_host, s.gateway_port, scenario, minutes))
+    if loggers:
+        registry = write_synthetic_registry(
+            write_registry or Path(f".state/registry-{loggers}.yaml"), loggers
+        )
+        console.print(f"wrote {registry}: load it with `liandong registry load {registry}`")
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"{scenario}: frames acked or given up", total=None)
+        report = asyncio.run(
+            run_scenario(
+                registry,
+                s.gateway_host,
+                s.gateway_port,
+                scenario,
+                minutes,
+                realtime=realtime,
+                timeout=timeout,
+                progress=lambda n: progress.advance(task, n),
+            )
+        )
     console.print(report)
 
 
