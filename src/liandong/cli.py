@@ -260,6 +260,58 @@ def stack_down() -> None:
         console.print(f"stopped {pidfile.stem}")
 
 
+@app.command("response-times")
+def response_times(
+    by: Annotated[str, typer.Option(help="county | priority | all")] = "county",
+    county: Annotated[str, typer.Option(help="only this jurisdiction code prefix")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+) -> None:
+    """How fast alarms were answered: p50/p90/max per stage, from alerts and dispatch events."""
+    import json
+
+    from liandong.demo import read_topic
+    from liandong.response_times import STAGES, summarise, timelines
+    from liandong.topics import ALERTS_EVENTS, DISPATCH_EVENTS
+    from liandong.v1 import alerts_pb2, dispatch_pb2
+
+    s = settings_mod.load()
+
+    async def load() -> tuple[list[bytes], list[bytes]]:
+        return await read_topic(s, s.topic(ALERTS_EVENTS)), await read_topic(
+            s, s.topic(DISPATCH_EVENTS)
+        )
+
+    raw_alerts, raw_dispatch = asyncio.run(load())
+    tasks = [
+        t
+        for t in timelines(
+            map(alerts_pb2.AlertEvent.FromString, raw_alerts),
+            map(dispatch_pb2.DispatchEvent.FromString, raw_dispatch),
+        )
+        if t.county.startswith(county)
+    ]
+    rows = summarise(tasks, by=by)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.__dict__, ensure_ascii=False))
+        return
+    table = Table(by, "stage", "tasks", "p50", "p90", "max", title="Response times")
+    for row in rows:
+        table.add_row(
+            row.group,
+            row.stage,
+            str(row.count),
+            *(f"{v / 60:.1f} min" for v in (row.p50_s, row.p90_s, row.max_s)),
+        )
+    console.print(table)
+    breached = sum(1 for t in tasks if t.breaches)
+    still_open = sum(1 for t in tasks if t.open)
+    console.print(
+        f"{len(tasks)} task(s), {still_open} open, {breached} with an SLA breach; "
+        f"stages: " + ", ".join(f"{n} ({a} to {b})" for n, a, b in STAGES)
+    )
+
+
 @app.command("simulate")
 def simulate(
     scenario: Annotated[
