@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 from aiokafka import AIOKafkaProducer
 
-from dispatch.adapters.casefile_client import CaseFileClient
+from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.adapters.kafka_out import KafkaSink
 from dispatch.adapters.policy_file import load_policy
 from dispatch.adapters.push import PushHub
@@ -55,7 +55,7 @@ async def serve(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
     )
     await producer.start()
-    casefile = CaseFileClient(settings.casefile_grpc)
+    casefile = CaseFileClient(settings.casefile_grpc, CasefileTokens.from_env())
     service = DispatchService(
         policy,
         store,
@@ -87,6 +87,7 @@ async def serve(
     tasks = [
         asyncio.create_task(consumer.run(stop), name="alert-consumer"),
         asyncio.create_task(service.run_ticks(stop, config.tick_seconds), name="ticker"),
+        asyncio.create_task(service.run_casefile_calls(stop), name="casefile-calls"),
         asyncio.create_task(server.serve(), name="phone-api"),
     ]
     log.info(

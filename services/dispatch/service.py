@@ -4,8 +4,9 @@ Each step (an alert, a phone action, a tick) runs under one asyncio lock: the di
 decides, the effects are translated into dispatch events and notifications, and all of it is
 committed in one transaction before anyone is told (push, Kafka, casefile). If the commit
 fails the in-memory state is reloaded from the database, so memory never runs ahead of what
-was stored. Casefile and Kafka calls happen after the commit and are retried from the stored
-state (`case_pending`, unpublished outbox rows) on every tick.
+was stored. Casefile and Kafka calls happen after the commit, from what was stored with the
+step: unpublished outbox rows (retried on every tick) and the casefile call queue (made by
+`run_casefile_calls` as soon as they are due, with backoff after a failure, and by the tick).
 """
 
 from __future__ import annotations
@@ -18,23 +19,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import grpc
+from opentelemetry import propagate, trace
+
 from dispatch.adapters.alert_events import UnusableAlert, evidence_of, signal_from_event
-from dispatch.adapters.dispatch_events import AlertOrigin, EventBuilder
+from dispatch.adapters.dispatch_events import AlertOrigin, EventBuilder, open_case_call
 from dispatch.adapters.push import PushHub
 from dispatch.adapters.registry import Reference
 from dispatch.adapters.store import Changes, DispatchStore, OutgoingEvent, TaskMeta
 from dispatch.domain.acceptance import AcceptanceState, SlotStatus
 from dispatch.domain.alerts import AlertSignal
+from dispatch.domain.casefile_calls import (
+    Backoff,
+    CallMethod,
+    CallStatus,
+    CasefileCall,
+    Outcome,
+    outcome_of_status,
+)
 from dispatch.domain.dispatcher import Dispatcher, UnknownTask
-from dispatch.domain.effects import DecisionRecorded, Effect, OpenCaseRequest
+from dispatch.domain.effects import DecisionRecorded, Effect
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.tasks import Task, TaskError, TaskState
 from liandong.v1 import alerts_pb2
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("liandong.dispatch")
 
 
-class CaseOpener(Protocol):
+class CaseFile(Protocol):
+    """What dispatch calls in casefile (adapters.casefile_client.CaseFileClient)."""
+
     async def open_case(
         self,
         *,
@@ -46,6 +61,17 @@ class CaseOpener(Protocol):
         team: list[dict[str, str]],
         discovered_at: datetime,
         summary: str,
+    ) -> Any: ...
+
+    async def record_arrival(
+        self,
+        *,
+        request_id: str,
+        case_id: str,
+        arrived_at: datetime,
+        officers_present: Sequence[str],
+        position: tuple[float, float] | None,
+        on_behalf_of: str,
     ) -> Any: ...
 
 
@@ -81,8 +107,9 @@ class DispatchService:
         *,
         hub: PushHub | None = None,
         sink: EventSink | None = None,
-        casefile: CaseOpener | None = None,
+        casefile: CaseFile | None = None,
         clock: Callable[[], datetime] = utcnow,
+        backoff: Backoff | None = None,
     ) -> None:
         self.store = store
         self.reference = reference
@@ -96,6 +123,26 @@ class DispatchService:
         self.dispatcher = Dispatcher(policy, reference.roster(), state)
         self.dispatcher.set_marks(reference.marks())
         self._reference_version = reference.version
+        self.backoff = backoff or Backoff()
+        self._casefile_lock = asyncio.Lock()
+        self._casefile_wake = asyncio.Event()
+        # after a failed attempt, until its retry: new calls wait for the retry loop rather
+        # than hold up the step that asked for them
+        self._casefile_down_until: datetime | None = None
+        self._queue_unrecorded_opens()
+
+    def _queue_unrecorded_opens(self) -> None:
+        """Tasks stored as `case_pending` by a version that kept no call queue get their
+        OpenCase call queued now."""
+        queued = {c.request_id for c in self.store.pending_calls(limit=1_000_000)}
+        now = self.clock()
+        missing = [
+            open_case_call(t, now)
+            for t, m in sorted(self.metas.items())
+            if m.case_pending and f"open:{t}" not in queued and not self.store.calls_for(t)
+        ]
+        if missing:
+            self.store.commit(self.dispatcher.state, self.metas, Changes(calls=missing), now)
 
     @property
     def policy(self) -> DispatchPolicy:
@@ -119,6 +166,7 @@ class DispatchService:
         origin: AlertOrigin | None = None,
         touched: Iterable[str] = (),
         extra: Callable[[EventBuilder, datetime], list[OutgoingEvent]] | None = None,
+        calls: Sequence[CasefileCall] = (),
     ) -> StepResult:
         async with self.lock:
             self._sync_reference()
@@ -129,6 +177,7 @@ class DispatchService:
             changes = builder.translate(effects, now, origin)
             changes.events[:0] = first
             changes.tasks.update(touched)
+            changes.calls[:0] = calls
             if changes:
                 try:
                     await asyncio.to_thread(
@@ -138,6 +187,8 @@ class DispatchService:
                     self._reload()
                     raise
         self.hub.wake(n.person_id for n in changes.notifications)
+        if any(c.status is CallStatus.PENDING for c in changes.calls):
+            self._casefile_wake.set()
         return StepResult(effects, changes)
 
     # ---- alerts ---------------------------------------------------------------------------
@@ -153,7 +204,7 @@ class DispatchService:
             return None
         origin = AlertOrigin(signal.event_id, signal.event_time, evidence_of(alert))
         result = await self._step(lambda now: self.dispatcher.on_alert(signal, now), origin)
-        await self.open_cases(e.task_id for e in result.effects if isinstance(e, OpenCaseRequest))
+        await self.call_casefile(c.request_id for c in result.changes.calls)
         await self.flush()
         return result
 
@@ -189,6 +240,8 @@ class DispatchService:
                     self._reload()
                     raise
         self.hub.wake(n.person_id for n in changes.notifications)
+        if changes.calls:
+            self._casefile_wake.set()
         return StepResult(assigner_effects, changes)
 
     # ---- casefile ---------------------------------------------------------------------------
@@ -204,42 +257,166 @@ class DispatchService:
             )
         return team
 
-    async def open_cases(self, task_ids: Iterable[str]) -> None:
-        for task_id in task_ids:
-            await self.open_case(task_id)
+    def _casefile_down(self, now: datetime) -> bool:
+        return self._casefile_down_until is not None and now < self._casefile_down_until
 
-    async def open_case(self, task_id: str) -> str | None:
-        """Opens the task's case in casefile (idempotent there by request id) and records
-        CASE_OPENED; on failure the task stays `case_pending` for the next tick."""
-        meta = self.metas.get(task_id)
-        if self.casefile is None or meta is None or not meta.case_pending:
-            return meta.case_id if meta else None
-        task = self.dispatcher.state.tasks[task_id]
-        team = self._team(self.dispatcher.state.acceptance[task_id])
-        if not team:
-            return None  # casefile needs the team; retried once someone is offered the task
+    async def call_casefile(self, request_ids: Iterable[str] | None = None) -> int:
+        """Makes the casefile calls that are due (all, or only `request_ids`), oldest first;
+        returns how many were attempted. Each outcome is committed: done (OpenCase records
+        CASE_OPENED), retry later with backoff, or dead-lettered as CASEFILE_REJECTED."""
+        if self.casefile is None:
+            return 0
+        wanted = set(request_ids) if request_ids is not None else None
+        attempted = 0
+        async with self._casefile_lock:
+            pending = await asyncio.to_thread(self.store.pending_calls)
+            refused_opens: set[str] = set()
+            for call in pending:
+                now = self.clock()
+                if (wanted is not None and call.request_id not in wanted) or not call.due(now):
+                    continue
+                if wanted is not None and self._casefile_down(now):
+                    break  # casefile is known to be down: the retry loop makes these calls
+                attempted += 1
+                with tracer.start_as_current_span(
+                    f"dispatch casefile {call.method.value}",
+                    context=propagate.extract(call.trace),
+                    attributes={
+                        "liandong.task_id": call.task_id,
+                        "rpc.request_id": call.request_id,
+                    },
+                ):
+                    outcome, error, case = await self._attempt(call, refused_opens)
+                await self._settle(call, outcome, error, case)
+                if outcome is Outcome.REFUSED and call.method is CallMethod.OPEN_CASE:
+                    refused_opens.add(call.task_id)
+        if attempted:
+            await self.flush()
+        return attempted
+
+    async def _attempt(
+        self, call: CasefileCall, refused_opens: set[str]
+    ) -> tuple[Outcome, str, Any]:
+        assert self.casefile is not None
+        meta = self.metas.get(call.task_id)
+        task = self.dispatcher.state.tasks.get(call.task_id)
+        if meta is None or task is None:
+            return Outcome.REFUSED, "no such task in dispatch", None
         try:
-            case = await self.casefile.open_case(
-                task_id=task_id,
-                alert_ids=list(task.alert_ids),
-                enterprise_id=task.enterprise_id,
-                outlet_id=task.outlet_id,
-                county=task.county_code,
-                team=team,
-                discovered_at=meta.alert_time,
-                summary=str(meta.evidence.get("explanation", "")),
+            if call.method is CallMethod.OPEN_CASE:
+                team = self._team(self.dispatcher.state.acceptance[call.task_id])
+                if not team:  # casefile needs the team; retried once someone is offered
+                    return Outcome.RETRY, "waiting for a team", None
+                case = await self.casefile.open_case(
+                    task_id=call.task_id,
+                    alert_ids=list(task.alert_ids),
+                    enterprise_id=task.enterprise_id,
+                    outlet_id=task.outlet_id,
+                    county=task.county_code,
+                    team=team,
+                    discovered_at=meta.alert_time,
+                    summary=str(meta.evidence.get("explanation", "")),
+                )
+                return Outcome.DONE, "", case
+            if not meta.case_id:
+                if call.task_id in refused_opens or self._open_refused(call.task_id):
+                    return Outcome.REFUSED, "the task's case was never opened", None
+                return Outcome.RETRY, "waiting for the case to be opened", None
+            body = call.body
+            position = body.get("position")
+            case = await self.casefile.record_arrival(
+                request_id=call.request_id,
+                case_id=meta.case_id,
+                arrived_at=datetime.fromisoformat(body["arrived_at"]),
+                officers_present=list(body.get("officers_present", [])),
+                position=(float(position[0]), float(position[1])) if position else None,
+                on_behalf_of=str(body.get("checked_in_by", "")),
             )
-        except Exception:
-            log.exception("opening the case of task %s failed; retried on the next tick", task_id)
-            return None
-        case_id = str(case.case_id)
+            return Outcome.DONE, "", case
+        except grpc.aio.AioRpcError as err:
+            outcome = outcome_of_status(err.code().name)
+            reason = f"{err.code().name}: {err.details()}"
+        except Exception as err:  # unreachable, reset, timed out: all worth another try
+            outcome, reason = Outcome.RETRY, f"{type(err).__name__}: {err}"
+        log.warning(
+            "casefile %s %s (task %s): %s; %s",
+            call.method.value,
+            call.request_id,
+            call.task_id,
+            reason,
+            "dead-lettered" if outcome is Outcome.REFUSED else "retried with backoff",
+        )
+        return outcome, reason, None
+
+    def _open_refused(self, task_id: str) -> bool:
+        return any(
+            c.method is CallMethod.OPEN_CASE and c.status is CallStatus.DEAD
+            for c in self.store.calls_for(task_id)
+        )
+
+    async def _settle(self, call: CasefileCall, outcome: Outcome, error: str, case: Any) -> None:
+        """Commits the attempt's outcome with the dispatch event it produces."""
+        now = self.clock()
+        settled = call.after(outcome, now, self.backoff, error)
+        if outcome is Outcome.RETRY:
+            self._casefile_down_until = settled.next_attempt_at
+        elif outcome is Outcome.DONE:
+            self._casefile_down_until = None
+        task_id, method = call.task_id, call.method
 
         def record(b: EventBuilder, now: datetime) -> list[OutgoingEvent]:
-            meta.case_id, meta.case_pending = case_id, False
-            return [b.task_event(task_id, "CASE_OPENED", now, note=f"case {case_id}")]
+            meta = self.metas.get(task_id)
+            if meta is None:
+                return []
+            if outcome is Outcome.DONE and method is CallMethod.OPEN_CASE:
+                meta.case_id, meta.case_pending = str(case.case_id), False
+                return [b.task_event(task_id, "CASE_OPENED", now, note=f"case {case.case_id}")]
+            if outcome is Outcome.DONE:
+                note = f"{method.value} {call.request_id}: case {meta.case_id} is {case.state}"
+                return [b.task_event(task_id, "CASE_RECORDED", now, note=note)]
+            if outcome is Outcome.REFUSED:
+                if method is CallMethod.OPEN_CASE:
+                    meta.case_pending = False
+                note = f"{method.value} {call.request_id}: {error}"
+                return [b.task_event(task_id, "CASEFILE_REJECTED", now, note=note)]
+            return []
 
-        await self._step(lambda now: [], touched=[task_id], extra=record)
-        return case_id
+        known = task_id in self.metas
+        await self._step(
+            lambda now: [],
+            touched=[task_id] if known and outcome is not Outcome.RETRY else [],
+            extra=record,
+            calls=[settled],
+        )
+
+    async def run_casefile_calls(self, stop: asyncio.Event, max_wait_s: float = 30) -> None:
+        """The retry loop: makes each pending call when it is due (new calls at once, failed
+        ones after their backoff), independently of the tick."""
+        if self.casefile is None:
+            return
+        while not stop.is_set():
+            self._casefile_wake.clear()
+            try:
+                await self.call_casefile()
+                wait = await self._until_next_call(max_wait_s)
+            except Exception:
+                log.exception("casefile calls failed")
+                wait = max_wait_s
+            waiters = [
+                asyncio.ensure_future(stop.wait()),
+                asyncio.ensure_future(self._casefile_wake.wait()),
+            ]
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    async def _until_next_call(self, max_wait_s: float) -> float:
+        pending = await asyncio.to_thread(self.store.pending_calls)
+        if not pending:
+            return max_wait_s
+        now = self.clock()
+        soonest = min(c.next_attempt_at or now for c in pending)
+        return min(max((soonest - now).total_seconds(), 0.0), max_wait_s)
 
     # ---- Kafka ----------------------------------------------------------------------------
     async def flush(self) -> int:
@@ -263,7 +440,7 @@ class DispatchService:
     # ---- time -----------------------------------------------------------------------------
     async def tick(self) -> StepResult:
         result = await self._step(self.dispatcher.on_tick)
-        await self.open_cases([t for t, m in self.metas.items() if m.case_pending])
+        await self.call_casefile()
         await self.flush()
         return result
 

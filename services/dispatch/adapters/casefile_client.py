@@ -1,19 +1,73 @@
-"""gRPC client for casefile: opening the case of an inspection task."""
+"""gRPC client for casefile: opening the case of an inspection task and recording what the
+team does on site.
+
+Authorisation (docs/casefile.md): every call carries `authorization: Bearer <JWT>` when a
+signing key is configured. OpenCase goes out under the service identity (`sub=dispatch`,
+role `service`: intake only). A field act such as RecordArrival is a legal act casefile accepts
+only from an enforcement officer on the case, so dispatch sends it on behalf of the officer who
+checked in on the phone (their identity was verified by the phone API), in a short-lived token
+with that officer as subject: the case's audit chain then names the person who acted.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import grpc
 
 from liandong.events import to_timestamp
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
+log = logging.getLogger(__name__)
+
+SERVICE_SUBJECT = "dispatch"
+_TTL = timedelta(minutes=5)  # one call (with its gRPC deadline), never a session
+
+
+class CasefileTokens:
+    """Mints casefile bearer tokens with casefile's own issuing helper and HS256 key."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @classmethod
+    def from_env(cls) -> CasefileTokens | None:
+        """casefile's key (LIANDONG_JWT_KEY or its local key file); None when casefile
+        verifies against an OIDC provider (LIANDONG_JWKS_URL), whose tokens dispatch cannot
+        mint: calls then go without a token (accepted only while LIANDONG_CASEFILE_AUTH=off)."""
+        if os.environ.get("LIANDONG_JWKS_URL"):
+            log.warning("LIANDONG_JWKS_URL is set: dispatch sends casefile calls without tokens")
+            return None
+        from casefile.config import key_file, signing_key
+
+        try:
+            return cls(signing_key())
+        except FileExistsError:  # casefile created the key file at the same moment
+            return cls(key_file().read_text().strip())
+
+    def _token(self, sub: str, roles: list[str]) -> str:
+        from casefile.adapters.tokens import issue
+
+        return issue(self.key, sub=sub, roles=roles, ttl=_TTL, now=datetime.now(UTC))
+
+    def service(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self._token(SERVICE_SUBJECT, ['service'])}"),)
+
+    def officer(self, person_id: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self._token(person_id, ['officer'])}"),)
+
 
 class CaseFileClient:
-    def __init__(self, address: str) -> None:
+    def __init__(
+        self, address: str, tokens: CasefileTokens | None = None, timeout_s: float = 10
+    ) -> None:
         self._channel = grpc.aio.insecure_channel(address)
         self._stub = casefile_pb2_grpc.CaseFileStub(self._channel)
+        self.tokens = tokens
+        self.timeout_s = timeout_s
 
     async def open_case(
         self,
@@ -38,9 +92,35 @@ class CaseFileClient:
             team=[casefile_pb2.Party(**p) for p in team],
             discovered_at=to_timestamp(discovered_at),
             summary=summary,
-            opened_by="dispatch",
+            opened_by=SERVICE_SUBJECT,
         )
-        return await self._stub.OpenCase(request, timeout=10, wait_for_ready=True)
+        metadata = self.tokens.service() if self.tokens else None
+        return await self._stub.OpenCase(
+            request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
+        )
+
+    async def record_arrival(
+        self,
+        *,
+        request_id: str,
+        case_id: str,
+        arrived_at: datetime,
+        officers_present: Sequence[str],
+        position: tuple[float, float] | None,
+        on_behalf_of: str,
+    ) -> casefile_pb2.Case:
+        request = casefile_pb2.RecordArrivalRequest(
+            request_id=request_id,
+            case_id=case_id,
+            arrived_at=to_timestamp(arrived_at),
+            officers_present=list(officers_present),
+        )
+        if position is not None:
+            request.position.CopyFrom(casefile_pb2.SitePosition(lat=position[0], lon=position[1]))
+        metadata = self.tokens.officer(on_behalf_of) if self.tokens else None
+        return await self._stub.RecordArrival(
+            request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
+        )
 
     async def close(self) -> None:
         await self._channel.close()

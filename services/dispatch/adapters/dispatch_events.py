@@ -16,6 +16,7 @@ from typing import Any
 from dispatch.adapters.store import Changes, Notification, OutgoingEvent, TaskMeta
 from dispatch.domain.acceptance import SlotStatus
 from dispatch.domain.assignment import TeamAssignment
+from dispatch.domain.casefile_calls import CallMethod, CasefileCall
 from dispatch.domain.decision import CloseOrNote, CreateTask, Ignored, Inhibited, Suppressed
 from dispatch.domain.dispatcher import DispatchState
 from dispatch.domain.effects import (
@@ -31,9 +32,11 @@ from dispatch.domain.effects import (
     SlaBreach,
     TeamProposed,
 )
-from dispatch.domain.roster import Roster
-from dispatch.domain.tasks import TaskEvent
+from dispatch.domain.roster import Role, Roster
+from dispatch.domain.routes import Route
+from dispatch.domain.tasks import TaskEvent, TaskState
 from liandong.events import deterministic_id, new_meta, to_timestamp
+from liandong.telemetry import trace_headers
 from liandong.v1 import dispatch_pb2
 
 PRODUCER = "dispatch"
@@ -47,6 +50,19 @@ class AlertOrigin:
     event_id: str
     alert_time: datetime
     evidence: dict[str, Any]
+
+
+def current_trace() -> dict[str, str]:
+    """The current W3C trace context, kept with a casefile call so its retries join the trace
+    of the step that asked for it."""
+    return {k: v.decode() for k, v in trace_headers()}
+
+
+def open_case_call(task_id: str, now: datetime) -> CasefileCall:
+    # the request id casefile has always been sent for this task: a retry opens no second case
+    return CasefileCall(
+        f"open:{task_id}", task_id, CallMethod.OPEN_CASE, now, trace=current_trace()
+    )
 
 
 class EventBuilder:
@@ -184,6 +200,30 @@ class EventBuilder:
             body["answer_within_s"] = int(acc.timeout.total_seconds())
         return Notification(person_id, task_id, kind, body | extra)
 
+    def arrival_call(self, e: TaskEvent, event_id: str) -> list[CasefileCall]:
+        """The geofenced check-in of a joint inspection, for the case file: when, where, who
+        of the accepted team's enforcement officers. The request id derives from the
+        STATUS_CHANGED event's id, so it is the same on every retry and after a restart."""
+        task = self.state.tasks[e.task_id]
+        if task.route is not Route.JOINT_INSPECTION:
+            return []  # only joint inspections have a case
+        acc = self.state.acceptance[e.task_id]
+        officers = [
+            s.person_id
+            for s in acc.slots
+            if s.role is Role.ENFORCEMENT and s.status is SlotStatus.ACCEPTED and s.person_id
+        ]
+        body: dict[str, Any] = {
+            "arrived_at": e.at.isoformat(),
+            "checked_in_by": e.actor,
+            "officers_present": officers,
+            "position": list(e.position) if e.position is not None else None,
+        }
+        call = CasefileCall(
+            f"arrival:{event_id}", e.task_id, CallMethod.RECORD_ARRIVAL, e.at, body, current_trace()
+        )
+        return [call]
+
     def translate(
         self, effects: Iterable[Effect], now: datetime, origin: AlertOrigin | None = None
     ) -> Changes:
@@ -222,12 +262,13 @@ class EventBuilder:
                 kind = "TASK_CREATED" if e.seq == 0 else "STATUS_CHANGED"
                 # the state this step moved to, even if a later effect of the same step moved
                 # the task on (CREATED is followed at once by ASSIGNING)
-                changes.events.append(
-                    self.task_event(
-                        e.task_id, kind, e.at, actor=e.actor, note=e.note, position=e.position,
-                        causation_id=cause, status=e.to_state.value,
-                    )
+                event = self.task_event(
+                    e.task_id, kind, e.at, actor=e.actor, note=e.note, position=e.position,
+                    causation_id=cause, status=e.to_state.value,
                 )  # fmt: skip
+                changes.events.append(event)
+                if e.to_state is TaskState.ON_SITE:
+                    changes.calls += self.arrival_call(e, event.event_id)
             elif isinstance(e, TeamProposed):
                 a = e.assignment
                 notes = [*a.widened]
@@ -241,6 +282,7 @@ class EventBuilder:
                 )  # fmt: skip
             elif isinstance(e, OpenCaseRequest):
                 self.metas[e.task_id].case_pending = True
+                changes.calls.append(open_case_call(e.task_id, now))
             elif isinstance(e, AlertAttached):
                 changes.events.append(
                     self.task_event(

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from dispatch.adapters import state_codec as codec
+from dispatch.domain.casefile_calls import CallMethod, CallStatus, CasefileCall
 from dispatch.domain.dispatcher import DispatchState
 
 
@@ -102,9 +103,37 @@ class MetaRow(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class CasefileCallRow(SQLModel, table=True):
+    """Calls owed to casefile (outbox for gRPC): written with the step that asked for them,
+    retried with backoff until done, or dead-lettered with casefile's reason."""
+
+    __tablename__ = "dispatch_casefile_calls"
+
+    id: int | None = Field(default=None, primary_key=True)  # the order calls were asked for
+    request_id: str = Field(unique=True)
+    task_id: str = Field(index=True)
+    method: str
+    status: str = Field(index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    trace: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+    updated_at: datetime
+
+
 TABLES = [
     SQLModel.metadata.tables[m.__tablename__]  # type: ignore[attr-defined]
-    for m in (TaskRow, TaskMemberRow, ProcessedEventRow, OutboxRow, NotificationRow, MetaRow)
+    for m in (
+        TaskRow,
+        TaskMemberRow,
+        ProcessedEventRow,
+        OutboxRow,
+        NotificationRow,
+        MetaRow,
+        CasefileCallRow,
+    )
 ]
 
 
@@ -153,9 +182,10 @@ class Changes:
     processed: list[str] = field(default_factory=list)
     events: list[OutgoingEvent] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
+    calls: list[CasefileCall] = field(default_factory=list)  # new or changed casefile calls
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.processed or self.events or self.notifications)
+        return bool(self.tasks or self.processed or self.events or self.notifications or self.calls)
 
 
 def make_engine(url: str) -> Engine:
@@ -176,6 +206,21 @@ def make_engine(url: str) -> Engine:
 def _utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything is stored in UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _call(r: CasefileCallRow) -> CasefileCall:
+    return CasefileCall(
+        request_id=r.request_id,
+        task_id=r.task_id,
+        method=CallMethod(r.method),
+        created_at=_utc(r.created_at),
+        body=json.loads(r.body),
+        trace=json.loads(r.trace),
+        status=CallStatus(r.status),
+        attempts=r.attempts,
+        next_attempt_at=_utc(r.next_attempt_at) if r.next_attempt_at is not None else None,
+        last_error=r.last_error,
+    )
 
 
 class DispatchStore:
@@ -240,6 +285,8 @@ class DispatchStore:
                         created_at=now,
                     )
                 )
+            for call in changes.calls:
+                self._put_call(s, call, now)
             if changes.tasks or changes.processed:
                 s.merge(
                     MetaRow(
@@ -285,6 +332,50 @@ class DispatchStore:
                     col(TaskMemberRow.task_id) == task_id, col(TaskMemberRow.person_id).in_(gone)
                 )
             )
+
+    def _put_call(self, s: Session, call: CasefileCall, now: datetime) -> None:
+        row = s.exec(
+            select(CasefileCallRow).where(CasefileCallRow.request_id == call.request_id)
+        ).first()
+        if row is None:
+            row = CasefileCallRow(
+                request_id=call.request_id,
+                task_id=call.task_id,
+                method=call.method.value,
+                body=json.dumps(call.body, ensure_ascii=False),
+                trace=json.dumps(call.trace),
+                created_at=call.created_at,
+                status="",
+                last_error="",
+                updated_at=now,
+            )
+        row.status = call.status.value
+        row.attempts = call.attempts
+        row.next_attempt_at = call.next_attempt_at
+        row.last_error = call.last_error
+        row.updated_at = now
+        s.add(row)
+
+    # ---- casefile calls -------------------------------------------------------------------
+    def pending_calls(self, limit: int = 500) -> list[CasefileCall]:
+        """Pending calls in the order they were asked for."""
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(CasefileCallRow)
+                .where(CasefileCallRow.status == CallStatus.PENDING.value)
+                .order_by(col(CasefileCallRow.id))
+                .limit(limit)
+            ).all()
+            return [_call(r) for r in rows]
+
+    def calls_for(self, task_id: str) -> list[CasefileCall]:
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(CasefileCallRow)
+                .where(CasefileCallRow.task_id == task_id)
+                .order_by(col(CasefileCallRow.id))
+            ).all()
+            return [_call(r) for r in rows]
 
     # ---- outbox ---------------------------------------------------------------------------
     def unpublished(self, limit: int = 500) -> list[tuple[int, OutgoingEvent]]:

@@ -83,6 +83,9 @@ async def test_case_opened_on_a_later_tick_when_casefile_was_down(harness: Build
     h2 = h.restart()  # the pending request is stored, not only in memory
     h.casefile.fail = False
     await h2.service.tick()
+    assert h2.service.metas[TID].case_pending  # not yet: the first retry waits 1 s
+    h.clock.advance(seconds=1)
+    await h2.service.tick()
     assert h2.service.metas[TID].case_id == f"case-for-{TID[:8]}"
     assert h.sink.kinds()[-1] == "CASE_OPENED"
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
+from opentelemetry import trace
 from sqlalchemy.engine import Engine
 
 from dispatch.adapters.registry import Reference
@@ -109,18 +111,43 @@ def alert_event(
 @dataclass
 class FakeCase:
     case_id: str
+    state: str = "OPENED"
 
 
 @dataclass
 class FakeCaseFile:
+    """Records successful calls; `fail` makes every call fail as if casefile were down,
+    `refuse` makes the named method answer with that gRPC status (e.g. FAILED_PRECONDITION)."""
+
     calls: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[dict[str, Any]] = field(default_factory=list)
     fail: bool = False
+    fail_times: int = 0  # the next n calls fail as if casefile were down
+    refuse: dict[str, grpc.StatusCode] = field(default_factory=dict)
+    attempts: int = 0
+    trace_ids: list[int] = field(default_factory=list)  # the trace each call was made in
+
+    def _answer(self, method: str) -> None:
+        self.attempts += 1
+        self.trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+        if self.fail or self.fail_times > 0:
+            self.fail_times -= 1
+            raise ConnectionError("casefile unavailable")
+        if method in self.refuse:
+            code = self.refuse[method]
+            raise grpc.aio.AioRpcError(
+                code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=f"{method} refused"
+            )
 
     async def open_case(self, **kwargs: Any) -> FakeCase:
-        if self.fail:
-            raise ConnectionError("casefile unavailable")
+        self._answer("OpenCase")
         self.calls.append(kwargs)
         return FakeCase(f"case-for-{kwargs['task_id'][:8]}")
+
+    async def record_arrival(self, **kwargs: Any) -> FakeCase:
+        self._answer("RecordArrival")
+        self.arrivals.append(kwargs)
+        return FakeCase(kwargs["case_id"], "ON_SITE")
 
 
 @dataclass
