@@ -27,10 +27,68 @@ from casefile.domain.cases import Case
 from casefile.domain.errors import InvalidCommand
 
 _CASE = TypeAdapter(Case)
+# Case fields holding a tuple of records (evidence, samples, ...): they grow with the case and
+# their frozen items are shared between successive versions of it, so their encodings are kept.
+LIST_FIELDS = frozenset(
+    f.name
+    for f in dataclasses.fields(Case)
+    if typing.get_origin(typing.get_type_hints(Case)[f.name]) is tuple
+    and dataclasses.is_dataclass(typing.get_args(typing.get_type_hints(Case)[f.name])[0])
+)
+_SORTED_FIELDS = tuple(sorted(f.name for f in dataclasses.fields(Case)))
 
 
-def case_to_doc(case: Case) -> str:
-    return canonical_json(case)
+class EncodingMemo:
+    """Encodings of one case's list items, by item identity (each entry keeps its item
+    alive, so an id is never reused while it is cached). A write re-encodes only what is new."""
+
+    def __init__(self) -> None:
+        self.json: dict[int, tuple[Any, str]] = {}
+        self.proto: dict[int, tuple[Any, bytes]] = {}
+
+
+def case_to_doc(case: Case, memo: EncodingMemo | None = None) -> str:
+    """The canonical JSON of `case`; with a memo, byte-identical but built from the cached
+    encodings of unchanged list items (canonical JSON of an object is its sorted members)."""
+    if memo is None:
+        return canonical_json(case)
+    old, new = memo.json, {}
+    parts = []
+    for name in _SORTED_FIELDS:
+        value = getattr(case, name)
+        if name in LIST_FIELDS:
+            texts = []
+            for item in value:
+                hit = old.get(id(item))
+                if hit is None or hit[0] is not item:
+                    hit = (item, canonical_json(item))
+                new[id(item)] = hit
+                texts.append(hit[1])
+            parts.append(f'"{name}":[{",".join(texts)}]')
+        else:
+            parts.append(f'"{name}":{canonical_json(value)}')
+    memo.json = new
+    return "{" + ",".join(parts) + "}"
+
+
+def list_field_chunks(message_type: type[Message], case: Case, memo: EncodingMemo) -> bytes:
+    """The wire encoding of the list fields of `case` as fields of `message_type`.
+
+    Protobuf parses concatenated encodings as one message and keeps repeated items in order,
+    so the reply is the encoding of the scalar part followed by these cached chunks."""
+    old, new = memo.proto, {}
+    chunks = []
+    for name in sorted(LIST_FIELDS):
+        for item in getattr(case, name):
+            hit = old.get(id(item))
+            if hit is None or hit[0] is not item:
+                holder = message_type()
+                fill_message(getattr(holder, name).add(), item)
+                hit = (item, holder.SerializeToString())
+            new[id(item)] = hit
+            chunks.append(hit[1])
+    memo.proto = new
+    return b"".join(chunks)
 
 
 def case_from_doc(doc: str) -> Case:
@@ -132,11 +190,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def fill_message(msg: Message, obj: Any) -> Message:
+def fill_message(msg: Message, obj: Any, skip: frozenset[str] = frozenset()) -> Message:
     """Copies the attributes of `obj` (dataclass fields and properties) into same-named fields."""
     for descriptor in msg.DESCRIPTOR.fields:
         name = descriptor.name
-        if not hasattr(obj, name):
+        if name in skip or not hasattr(obj, name):
             continue
         value = getattr(obj, name)
         if value is None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from casefile.adapters import case_events
-from casefile.adapters.codec import case_from_doc, case_to_doc
+from casefile.adapters.codec import EncodingMemo, case_from_doc, case_to_doc
 from casefile.domain import requests as idem
 from casefile.domain.access import Action, Decision, Principal, Scope, authorize
 from casefile.domain.audit import AuditEntry, chain_entry
@@ -162,6 +165,27 @@ class StoredCase:
     team: list[dict[str, str]]
     summary: str
     opened_by: str
+    # encodings of the list items, kept between writes (write path only)
+    memo: EncodingMemo | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class _Cached:
+    """The decoded form of a stored case document; valid while the stored text is `doc`."""
+
+    doc: str
+    stored: StoredCase
+
+
+class _BatchBroken(Exception):
+    """A job failed after it had written: the whole batch is rolled back and rerun one by one."""
+
+
+@dataclass
+class _Job:
+    run: Callable[[Session], Any]
+    future: Future[Any] = field(default_factory=Future)
+    touched: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -241,7 +265,16 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+CACHED_CASES = 4096
+MAX_BATCH = 256
+
+
 class CaseStore:
+    """Writes go through one writer thread that drains a queue of pending writes and commits
+    them together (group commit): one transaction, one read of the chain head, one commit for
+    every write that arrived meanwhile; the chain order is the commit order. Each caller gets
+    its own result (or error) once the transaction holding its write has committed."""
+
     def __init__(self, engine: Engine, calendar: WorkCalendar = WEEKENDS_ONLY) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
@@ -250,6 +283,116 @@ class CaseStore:
         self._seen: RequestRow | None = None
         # Called (from the writer's thread) with the case ids a commit touched.
         self.on_commit: Callable[[set[str]], None] | None = None
+        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._writer_start = threading.Lock()
+        self._cases: OrderedDict[str, _Cached] = OrderedDict()
+        # Last audit entry of each case, valid while nobody else moved the chain head:
+        # `_last_head` is the head this process committed; another writer changes it.
+        self._case_heads: dict[str, AuditEntry] = {}
+        self._last_head: tuple[int, str] | None = None
+        self._batch_head: AuditHeadRow | None = None
+        self._touched: set[str] = set()  # case ids the running job changed
+        self._dirty = False  # whether the running job has written to the session
+
+    # ---- group commit ------------------------------------------------------------------------
+
+    def _submit(self, run: Callable[[Session], Any]) -> Future[Any]:
+        job = _Job(run)
+        if self._writer is None:
+            with self._writer_start:
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._write_loop, name="casefile-writer", daemon=True
+                    )
+                    self._writer.start()
+        self._queue.put(job)
+        return job.future
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._commit_batch(batch)
+            except _BatchBroken:
+                for job in batch:  # alone, a failing write fails only its own caller
+                    if not job.future.done():
+                        self._commit_batch([job], alone=True)
+            except Exception as err:  # the commit itself failed: nothing of the batch is stored
+                self._forget()
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(err)
+
+    def _commit_batch(self, batch: list[_Job], alone: bool = False) -> None:
+        results: list[tuple[_Job, bool, Any]] = []
+        try:
+            with self._write() as s:
+                head = self._head(s)
+                if self._last_head != (head.seq, head.hash):
+                    self._case_heads.clear()  # another process wrote: re-read case heads
+                self._batch_head = head
+                for job in batch:
+                    self._touched = job.touched
+                    self._dirty = False
+                    try:
+                        results.append((job, True, job.run(s)))
+                    except Exception as err:
+                        if self._dirty and not alone:
+                            raise _BatchBroken from err
+                        if self._dirty:
+                            raise
+                        results.append((job, False, err))
+                s.commit()
+                self._last_head = (head.seq, head.hash)
+        except _BatchBroken:
+            self._forget()
+            raise
+        except Exception as err:
+            self._forget()
+            if not alone:
+                raise
+            batch[0].future.set_exception(err)
+            return
+        finally:
+            self._batch_head = None
+        touched: set[str] = set()
+        for job, ok, value in results:
+            touched |= job.touched
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+        self._notify(touched)
+
+    def _forget(self) -> None:
+        # a rolled-back batch may have cached entries that were never committed
+        self._case_heads.clear()
+        self._last_head = None
+
+    def _stored(self, row: CaseFileRow) -> StoredCase:
+        """The decoded case, from the cache when the stored text is the one decoded before."""
+        hit = self._cases.get(row.case_id)
+        if hit is not None and hit.doc == row.doc:
+            self._cases.move_to_end(row.case_id)
+            return hit.stored
+        sc = stored(row)
+        sc = StoredCase(
+            sc.case, sc.task_id, sc.alert_ids, sc.team, sc.summary, sc.opened_by, EncodingMemo()
+        )
+        self._remember_case(row.case_id, row.doc, sc)
+        return sc
+
+    def _remember_case(self, case_id: str, doc: str, sc: StoredCase) -> None:
+        self._cases[case_id] = _Cached(doc, sc)
+        self._cases.move_to_end(case_id)
+        while len(self._cases) > CACHED_CASES:
+            self._cases.popitem(last=False)
 
     # ---- transactions ------------------------------------------------------------------------
 
@@ -263,6 +406,8 @@ class CaseStore:
             self.on_commit(case_ids)
 
     def _head(self, s: Session) -> AuditHeadRow:
+        if self._batch_head is not None:
+            return self._batch_head
         head = s.exec(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).first()
         if head is None:
             head = AuditHeadRow(id=1, seq=0, hash="0" * 64)
@@ -280,18 +425,22 @@ class CaseStore:
         at: datetime,
     ) -> AuditEntry:
         # chain_entry needs only the predecessor's seq and hash: the head row has both
+        self._dirty = True
         prev = (
             AuditEntry(head.seq, "", 0, "", "{}", "", "", "", "", head.hash) if head.seq else None
         )
-        case_row = s.exec(
-            select(AuditRow)
-            .where(AuditRow.case_id == case_id)
-            .order_by(AuditRow.case_seq.desc())  # type: ignore[attr-defined]
-            .limit(1)
-        ).first()
+        case_prev = self._case_heads.get(case_id)
+        if case_prev is None:
+            case_row = s.exec(
+                select(AuditRow)
+                .where(AuditRow.case_id == case_id)
+                .order_by(AuditRow.case_seq.desc())  # type: ignore[attr-defined]
+                .limit(1)
+            ).first()
+            case_prev = to_entry(case_row) if case_row else None
         entry = chain_entry(
             prev,
-            case_prev=to_entry(case_row) if case_row else None,
+            case_prev=case_prev,
             case_id=case_id,
             kind=kind,
             payload=payload,
@@ -299,8 +448,8 @@ class CaseStore:
             at=at,
         )
         s.add(AuditRow(**{f: getattr(entry, f) for f in AuditRow.model_fields}))
-        s.flush()  # the next append reads this row as its predecessor
         head.seq, head.hash = entry.seq, entry.hash
+        self._case_heads[case_id] = entry
         return entry
 
     def _event(self, s: Session, row: CaseFileRow, entry: AuditEntry, at: datetime) -> None:
@@ -351,10 +500,15 @@ class CaseStore:
         return fresh
 
     def _record(
-        self, s: Session, row: CaseFileRow, case: Case, changes: list[CaseChange], now: datetime
+        self, s: Session, row: CaseFileRow, sc: StoredCase, changes: list[CaseChange], now: datetime
     ) -> None:
-        doc = case_to_doc(case)
+        self._dirty = True
+        case = sc.case
+        doc = case_to_doc(case, sc.memo)
         row.doc, row.doc_sha256 = doc, _sha256(doc)
+        # cached at once, so a later write of this batch on the same case finds it; harmless
+        # if the batch rolls back, since a cache entry is used only when its text is stored
+        self._remember_case(case.case_id, doc, sc)
         row.state, row.version = case.state.value, case.version
         head = self._head(s)
         for change in changes:
@@ -410,7 +564,7 @@ class CaseStore:
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def open_case(
+    def submit_open(
         self,
         *,
         principal: Principal,
@@ -420,74 +574,78 @@ class CaseStore:
         fields: OpenFields,
         now: datetime,
         respond: Respond,
-    ) -> bytes:
+    ) -> Future[bytes]:
         """Opens a case once per task; a second open of the same task returns that case."""
         key = idem.make_key(request_id, principal.subject, "OpenCase")
-        try:
-            with self._write() as s:
-                replay = self._idempotency(s, key, fingerprint, now)
-                if replay is not None:
-                    return replay
+
+        def run(s: Session) -> bytes:
+            replay = self._idempotency(s, key, fingerprint, now)
+            if replay is not None:
+                return replay
+            try:
                 row = s.exec(
                     select(CaseFileRow).where(CaseFileRow.task_id == fields.task_id)
                 ).first()
                 if row is not None:
-                    existing = stored(row)
+                    existing = self._stored(row)
                     decision = authorize(principal, Action.OPEN_CASE, existing.case)
                     if not decision.allowed:
                         raise Denied(decision.reason)
                     result = respond(existing, decision.scope)
                     self._remember(s, key, fingerprint, result, now)
-                    s.commit()
                     return result
                 case, changes = apply(None, command, principal.subject, now, calendar=self.calendar)
                 decision = authorize(principal, Action.OPEN_CASE, case)
                 if not decision.allowed:
                     raise Denied(decision.reason)
-                row = CaseFileRow(
-                    case_id=case.case_id,
-                    task_id=fields.task_id,
-                    state=case.state.value,
-                    county=case.county_code,
-                    enterprise_id=case.enterprise_id,
-                    outlet_id=case.outlet_id,
-                    alert_ids_json=json.dumps(fields.alert_ids, ensure_ascii=False),
-                    team_json=json.dumps(fields.team, ensure_ascii=False),
-                    summary=fields.summary,
-                    opened_by=fields.opened_by or principal.subject,
-                    discovered_at=case.discovered_at,
-                    opened_at=case.opened_at,
-                    version=case.version,
-                    event_seq=0,
-                    doc="",
-                    doc_sha256="",
+            except Denied as denied:
+                self._deny(
+                    s, principal, "OpenCase", command.case_id, denied.reason, request_id, now
                 )
-                s.add(row)
-                for person in dict.fromkeys((*case.officers, *case.monitoring_staff)):
-                    s.add(CaseMemberRow(case_id=case.case_id, person_id=person))
-                self._record(s, row, case, changes, now)
-                result = respond(
-                    StoredCase(
-                        case,
-                        fields.task_id,
-                        fields.alert_ids,
-                        fields.team,
-                        fields.summary,
-                        row.opened_by,
-                    ),
-                    decision.scope,
-                )
-                self._remember(s, key, fingerprint, result, now)
-                s.commit()
-        except Denied as denied:
-            self.record_denial(
-                principal, "OpenCase", command.case_id, denied.reason, request_id, now
+                raise
+            self._dirty = True
+            row = CaseFileRow(
+                case_id=case.case_id,
+                task_id=fields.task_id,
+                state=case.state.value,
+                county=case.county_code,
+                enterprise_id=case.enterprise_id,
+                outlet_id=case.outlet_id,
+                alert_ids_json=json.dumps(fields.alert_ids, ensure_ascii=False),
+                team_json=json.dumps(fields.team, ensure_ascii=False),
+                summary=fields.summary,
+                opened_by=fields.opened_by or principal.subject,
+                discovered_at=case.discovered_at,
+                opened_at=case.opened_at,
+                version=case.version,
+                event_seq=0,
+                doc="",
+                doc_sha256="",
             )
-            raise
-        self._notify({command.case_id})
-        return result
+            s.add(row)
+            for person in dict.fromkeys((*case.officers, *case.monitoring_staff)):
+                s.add(CaseMemberRow(case_id=case.case_id, person_id=person))
+            sc = StoredCase(
+                case,
+                fields.task_id,
+                fields.alert_ids,
+                fields.team,
+                fields.summary,
+                row.opened_by,
+                EncodingMemo(),
+            )
+            self._record(s, row, sc, changes, now)
+            result = respond(sc, decision.scope)
+            self._remember(s, key, fingerprint, result, now)
+            self._touched.add(case.case_id)
+            return result
 
-    def apply_command(
+        return self._submit(run)
+
+    def open_case(self, **kwargs: Any) -> bytes:
+        return self.submit_open(**kwargs).result()  # type: ignore[no-any-return]
+
+    def submit_command(
         self,
         *,
         principal: Principal,
@@ -497,43 +655,64 @@ class CaseStore:
         command: Command,
         now: datetime,
         respond: Respond,
-    ) -> bytes:
+    ) -> Future[bytes]:
         action = Action.for_command(command)
         key = idem.make_key(request_id, principal.subject, action.value)
-        try:
-            with self._write() as s:
-                replay = self._idempotency(s, key, fingerprint, now)
-                if replay is not None:
-                    return replay
-                row = s.get(CaseFileRow, case_id)
-                if row is None:
-                    raise CaseNotFound(f"no case {case_id}")
-                current = stored(row)
-                decision = authorize(principal, action, current.case)
-                if not decision.allowed:
-                    raise Denied(decision.reason)
-                case, changes = apply(
-                    current.case, command, principal.subject, now, calendar=self.calendar
-                )
-                self._record(s, row, case, changes, now)
-                result = respond(
-                    StoredCase(
-                        case,
-                        current.task_id,
-                        current.alert_ids,
-                        current.team,
-                        current.summary,
-                        current.opened_by,
-                    ),
-                    decision.scope,
-                )
-                self._remember(s, key, fingerprint, result, now)
-                s.commit()
-        except Denied as denied:
-            self.record_denial(principal, action.value, case_id, denied.reason, request_id, now)
-            raise
-        self._notify({case_id})
-        return result
+
+        def run(s: Session) -> bytes:
+            replay = self._idempotency(s, key, fingerprint, now)
+            if replay is not None:
+                return replay
+            row = s.get(CaseFileRow, case_id)
+            if row is None:
+                raise CaseNotFound(f"no case {case_id}")
+            current = self._stored(row)
+            decision = authorize(principal, action, current.case)
+            if not decision.allowed:
+                self._deny(s, principal, action.value, case_id, decision.reason, request_id, now)
+                raise Denied(decision.reason)
+            case, changes = apply(
+                current.case, command, principal.subject, now, calendar=self.calendar
+            )
+            sc = StoredCase(
+                case,
+                current.task_id,
+                current.alert_ids,
+                current.team,
+                current.summary,
+                current.opened_by,
+                current.memo,
+            )
+            self._record(s, row, sc, changes, now)
+            result = respond(sc, decision.scope)
+            self._remember(s, key, fingerprint, result, now)
+            self._touched.add(case_id)
+            return result
+
+        return self._submit(run)
+
+    def apply_command(self, **kwargs: Any) -> bytes:
+        return self.submit_command(**kwargs).result()  # type: ignore[no-any-return]
+
+    def _deny(
+        self,
+        s: Session,
+        principal: Principal,
+        method: str,
+        case_id: str,
+        reason: str,
+        request_id: str,
+        now: datetime,
+    ) -> None:
+        payload = {
+            "method": method,
+            "reason": reason,
+            "request_id": request_id,
+            "roles": sorted(r.value for r in principal.roles),
+        }
+        self._append(s, self._head(s), case_id, "AccessDenied", payload, principal.subject, now)
+        # the denial is the job's result in the chain: it commits although the call fails
+        self._dirty = False
 
     def record_denial(
         self,
@@ -545,34 +724,27 @@ class CaseStore:
         now: datetime,
     ) -> None:
         """A refused attempt becomes an audit entry of the case it aimed at."""
-        payload = {
-            "method": method,
-            "reason": reason,
-            "request_id": request_id,
-            "roles": sorted(r.value for r in principal.roles),
-        }
-        with self._write() as s:
-            head = self._head(s)
-            self._append(s, head, case_id, "AccessDenied", payload, principal.subject, now)
-            s.commit()
+        self._submit(
+            lambda s: self._deny(s, principal, method, case_id, reason, request_id, now)
+        ).result()
 
     def check_clocks(self, now: datetime) -> list[tuple[str, LegalClock]]:
         """Announces every clock of an open case that is breached and not yet announced."""
-        out: list[tuple[str, LegalClock]] = []
-        touched: set[str] = set()
-        with self._write() as s:
+
+        def run(s: Session) -> list[tuple[str, LegalClock]]:
+            out: list[tuple[str, LegalClock]] = []
             rows = s.exec(select(CaseFileRow).where(CaseFileRow.state != State.CLOSED.value)).all()
             head = self._head(s)
             for row in rows:
-                case = case_from_doc(row.doc)
+                case = self._stored(row).case
                 fresh = self._breaches(s, head, row, case, now)
                 if fresh:
                     s.add(row)
-                    touched.add(row.case_id)
+                    self._touched.add(row.case_id)
                     out.extend((row.case_id, c) for c in fresh)
-            s.commit()
-        self._notify(touched)
-        return out
+            return out
+
+        return self._submit(run).result()  # type: ignore[no-any-return]
 
     # ---- reads -------------------------------------------------------------------------------
 

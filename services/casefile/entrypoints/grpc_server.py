@@ -9,6 +9,7 @@ FAILED_PRECONDITION with the domain's reason.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import signal
@@ -17,11 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from casefile.adapters.codec import fill_message, from_message
+from casefile.adapters.codec import LIST_FIELDS, fill_message, from_message, list_field_chunks
 from casefile.adapters.store import (
     CaseNotFound,
     CaseStore,
@@ -148,7 +149,16 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         )
         raise AssertionError("unreachable")
 
-    def case_message(self, sc: StoredCase, scope: Scope, now: datetime) -> casefile_pb2.Case:
+    def case_reply(self, sc: StoredCase, scope: Scope, now: datetime) -> bytes:
+        """The encoded Case reply of a write; the list items' encodings come from the memo."""
+        if sc.memo is None or scope is not Scope.FULL:
+            return self.case_message(sc, scope, now).SerializeToString()
+        msg = self.case_message(sc, scope, now, skip=LIST_FIELDS)
+        return msg.SerializeToString() + list_field_chunks(casefile_pb2.Case, sc.case, sc.memo)
+
+    def case_message(
+        self, sc: StoredCase, scope: Scope, now: datetime, skip: frozenset[str] = frozenset()
+    ) -> casefile_pb2.Case:
         case = sc.case
         msg = casefile_pb2.Case(
             task_id=sc.task_id,
@@ -172,16 +182,20 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
                 fill_message(msg.samples.add(), sample)
             legal = [c for c in legal if c.clock is dc.ClockName.SAMPLE_HOLDING]
         else:
-            fill_message(msg, case)
+            fill_message(msg, case, skip)
         for clock in legal:
             fill_message(msg.clocks.add(), clock)
         return msg
 
     async def _run(self, context: grpc.aio.ServicerContext, call: Callable[[], Any]) -> Any:
-        """Runs a store call in a thread and maps domain/store errors to status codes."""
+        """Awaits a store write (a Future from the writer) or runs a store call in a thread,
+        and maps domain/store errors to status codes."""
         code: grpc.StatusCode
         try:
-            return await asyncio.to_thread(call)
+            outcome = call()
+            if isinstance(outcome, concurrent.futures.Future):
+                return await asyncio.wrap_future(outcome)
+            return outcome
         except CaseNotFound as err:
             code, detail = grpc.StatusCode.NOT_FOUND, str(err)
         except Denied as err:
@@ -251,18 +265,18 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         )
         result = await self._run(
             context,
-            lambda: self.store.open_case(
+            lambda: self.store.submit_open(
                 principal=principal,
                 request_id=request.request_id,
                 fingerprint=_fingerprint(request),
                 command=command,
                 fields=fields,
                 now=now,
-                respond=lambda sc, scope: self.case_message(sc, scope, now).SerializeToString(),
+                respond=lambda sc, scope: self.case_reply(sc, scope, now),
             ),
         )
         self.feed.notify([command.case_id])
-        return casefile_pb2.Case.FromString(result)
+        return result  # type: ignore[no-any-return]  # encoded Case, sent as is
 
     async def _write(
         self, name: str, request: Any, context: grpc.aio.ServicerContext
@@ -279,18 +293,18 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         now = self.now()
         result = await self._run(
             context,
-            lambda: self.store.apply_command(
+            lambda: self.store.submit_command(
                 principal=principal,
                 request_id=request.request_id,
                 fingerprint=_fingerprint(request),
                 case_id=request.case_id,
                 command=command,
                 now=now,
-                respond=lambda sc, scope: self.case_message(sc, scope, now).SerializeToString(),
+                respond=lambda sc, scope: self.case_reply(sc, scope, now),
             ),
         )
         self.feed.notify([request.case_id])
-        return casefile_pb2.Case.FromString(result)
+        return result  # type: ignore[no-any-return]  # encoded Case, sent as is
 
     async def GetCase(
         self, request: casefile_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
@@ -457,6 +471,34 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         return await self._write("ResumeClock", request, context)
 
 
+def _serializer(message_type: Any) -> Callable[[Any], bytes]:
+    def serialize(value: Any) -> bytes:
+        # writes answer with the stored, already encoded reply (also what a retry replays)
+        return value if isinstance(value, bytes) else message_type.SerializeToString(value)
+
+    return serialize
+
+
+def add_service(service: CaseFileService, server: grpc.aio.Server) -> None:
+    """Registers the CaseFile methods like the generated add_CaseFileServicer_to_server, but
+    with response serializers that pass encoded replies through unchanged."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in casefile_pb2.DESCRIPTOR.services_by_name["CaseFile"].methods:
+        request_type = message_factory.GetMessageClass(method.input_type)
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = make(
+            getattr(service, method.name),
+            request_deserializer=request_type.FromString,
+            response_serializer=_serializer(message_factory.GetMessageClass(method.output_type)),
+        )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
 async def clock_checker(
     store: CaseStore,
     feed: ChangeFeed,
@@ -493,7 +535,7 @@ async def serve(
     server = grpc.aio.server()
     feed = ChangeFeed()
     service = CaseFileService(store, auth, feed=feed, now=now)
-    casefile_pb2_grpc.add_CaseFileServicer_to_server(service, server)
+    add_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
