@@ -18,6 +18,8 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from casefile.adapters.tokens import AuthConfig
+from casefile.adapters.tokens import issue as casefile_token
 from casefile.bootstrap import build_store
 from casefile.entrypoints.grpc_server import serve as serve_casefile
 from dispatch.adapters.store import DispatchStore, make_engine
@@ -94,8 +96,12 @@ class Dispatch:
 
 @contextlib.asynccontextmanager
 async def casefile(settings: Settings) -> AsyncIterator[None]:
+    """casefile with tokens required; dispatch signs with the same key (LIANDONG_JWT_KEY)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(serve_casefile(build_store(settings), settings.casefile_grpc, stop))
+    auth = AuthConfig(required=True, hs_key=KEY)
+    task = asyncio.create_task(
+        serve_casefile(build_store(settings), settings.casefile_grpc, stop, auth=auth)
+    )
     await asyncio.sleep(0.5)
     try:
         yield
@@ -165,7 +171,8 @@ async def sse(port: int, token: str, last_id: str | None, count: int) -> list[di
 
 
 @pytest.fixture
-def settings(isolated_settings: Settings) -> Settings:
+def settings(isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("LIANDONG_JWT_KEY", KEY)
     return dataclasses.replace(
         isolated_settings, casefile_grpc=f"127.0.0.1:{free_port()}", dispatch_http_port=free_port()
     )
@@ -213,9 +220,11 @@ async def test_alert_to_task_team_case_and_push_then_replays_change_nothing(
             ("p-mon-01", "MONITORING"),
         ]
         case_id = mine[3].case_id
+        admin = casefile_token(KEY, sub="ops", roles=["admin"])
         async with grpc.aio.insecure_channel(settings.casefile_grpc) as channel:
             case = await casefile_pb2_grpc.CaseFileStub(channel).GetCase(
-                casefile_pb2.GetCaseRequest(case_id=case_id)
+                casefile_pb2.GetCaseRequest(case_id=case_id),
+                metadata=(("authorization", f"Bearer {admin}"),),
             )
         assert case.task_id == tid and [p.person_id for p in case.team] == [
             "p-enf-02",
@@ -238,6 +247,28 @@ async def test_alert_to_task_team_case_and_push_then_replays_change_nothing(
                 assert r.status_code == 200, r.text
         (confirmed,) = await asyncio.wait_for(sse(port, officer, offer["id"], 1), 30)
         assert confirmed["event"] == "team_confirmed" and int(confirmed["id"]) > int(offer["id"])
+
+        # the check-in at the outlet reaches the case file as its arrival, made by the
+        # service's casefile call loop on behalf of the officer who checked in
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            auth = {"Authorization": f"Bearer {officer}"}
+            for body in (
+                {"status": "EN_ROUTE"},
+                {"status": "ON_SITE", "lat": 31.9331, "lon": 118.8420},
+            ):
+                r = await client.post(f"/v1/tasks/{tid}/status", headers=auth, json=body)
+                assert r.status_code == 200, r.text
+        recorded = await dispatch_events(settings, until=1, kind="CASE_RECORDED")
+        assert [e.note.split(":")[0] for e in recorded if e.kind == "CASE_RECORDED"] == [
+            "RecordArrival arrival"
+        ]
+        async with grpc.aio.insecure_channel(settings.casefile_grpc) as channel:
+            case = await casefile_pb2_grpc.CaseFileStub(channel).GetCase(
+                casefile_pb2.GetCaseRequest(case_id=case_id),
+                metadata=(("authorization", f"Bearer {admin}"),),
+            )
+        assert case.state == "ON_SITE"
+        assert list(case.arrival.officers_present) == ["p-enf-02", "p-enf-01"]
 
         # the same alert event delivered again, then a new alert to see the consumer passed it
         await produce(settings, first, alert("al-wwtp-1", "out-jn-wwtp-1", "ent-jn-wwtp", at))
