@@ -25,12 +25,21 @@ def auth(
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[Harness, httpx.AsyncClient]]:
-    h = build(tmp_path)
+def phone_db_url() -> str | None:
+    """None: a temporary SQLite file (tests/integration/dispatch reruns these on PostgreSQL)."""
+    return None
+
+
+@pytest.fixture
+async def env(
+    tmp_path: Path, phone_db_url: str | None
+) -> AsyncIterator[tuple[Harness, httpx.AsyncClient]]:
+    h = build(tmp_path, db_url=phone_db_url)
     await h.service.on_alert_event(alert_event("A1"))
     app = create_app(h.service, KEY)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield h, c
+    h.close()
 
 
 ENDPOINTS = [
