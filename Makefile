@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q maturin==1.16.0 && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q --no-build-isolation ./services/gateway/native
 	@touch $@
 
 install: $(STAMP) ## virtual environment with pinned dependencies, Kafka jars

@@ -22,13 +22,42 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
 from gateway.domain.crc import CrcVariant, crc_hex, hj212_crc16, match_crc
 from gateway.domain.factors import CODE_2005_TO_2017
+
+_NativeSplit = tuple[
+    str,
+    str,
+    str,
+    str,
+    str,
+    int,
+    int | None,
+    int | None,
+    str,
+    dict[str, str],
+    list[tuple[str, dict[str, str]]],
+]
+"""What the native extension returns for a clean frame: the header fields, the data area, its
+fields and its factor groups (original code, values by suffix) in the order sent."""
+
+
+def _load_native() -> Callable[[bytes, int], _NativeSplit | None] | None:
+    """The native hot path (services/gateway/native, built by ``make install``); without it the
+    pure-Python decoder does everything."""
+    try:
+        from hj212_native import decode_clean
+    except ImportError:  # pragma: no cover - depends on the installation
+        return None
+    return decode_clean
+
+
+_native_decode_clean = _load_native()
 
 __all__ = [
     "HARD_MAX_SEGMENT",
@@ -43,7 +72,9 @@ __all__ = [
     "build_data_segment",
     "build_frame",
     "decode",
+    "decode_python",
     "encode",
+    "native_available",
     "packet_segment",
     "parse_time",
     "peek_header",
@@ -317,7 +348,77 @@ def decode(
     accepted_crcs: frozenset[CrcVariant] = frozenset(),
     max_segment: int = MAX_SEGMENT,
 ) -> DecodeResult:
-    """Decode one complete frame ``##LLLL<segment>CCCC\\r\\n``.
+    """Decode one complete frame ``##LLLL<segment>CCCC\\r\\n`` (see ``decode_python``).
+
+    A clean frame (no warning in either mode) is split by the native extension when it is
+    installed; everything else, and every error, goes through ``decode_python``. Both give the
+    same result (tests/unit/gateway/test_codec_native.py).
+    """
+    if _native_decode_clean is not None:
+        result = _from_native(_native_decode_clean(frame, max_segment))
+        if result is not None:
+            return result
+    return decode_python(
+        frame, lenient=lenient, accepted_crcs=accepted_crcs, max_segment=max_segment
+    )
+
+
+def native_available() -> bool:
+    """Whether the native decoder extension is installed."""
+    return _native_decode_clean is not None
+
+
+def _from_native(split: _NativeSplit | None) -> DecodeResult | None:
+    """Wrap the native split in the codec's dataclasses; None when Python must decide (a 2005
+    code colliding with its 2017 code, a DataTime that is no valid N14 time)."""
+    if split is None:
+        return None
+    qn, st, cn, pw, mn, flag, pnum, pno, cp, fields, groups = split
+    data_time = fields.get("DataTime")
+    if data_time is not None and (len(data_time) != 14 or parse_time(data_time) is None):
+        return None
+    factors: dict[str, FactorValue] = {}
+    new = object.__new__
+    to_2017 = _TO_2017
+    for original, values in groups:
+        code = to_2017.get(original, original)
+        if code in factors:
+            return None
+        # Same object as the frozen dataclass __init__ builds, without its per-field setattr.
+        factor = new(FactorValue)
+        slots = factor.__dict__
+        slots["code"] = code
+        slots["original_code"] = original
+        slots["fields"] = values
+        factors[code] = factor
+    packet = new(Packet)
+    packet.__dict__.update(
+        qn=qn,
+        st=st,
+        cn=cn,
+        pw=pw,
+        mn=mn,
+        flag=flag,
+        pnum=pnum,
+        pno=pno,
+        cp=cp,
+        fields=fields,
+        factors=factors,
+        header_extra={},
+    )
+    result = new(DecodeResult)
+    result.__dict__.update(packet=packet, warnings=(), crc_variant=CrcVariant.HJ212)
+    return result
+
+
+def decode_python(
+    frame: bytes,
+    *,
+    lenient: bool = False,
+    accepted_crcs: frozenset[CrcVariant] = frozenset(),
+    max_segment: int = MAX_SEGMENT,
+) -> DecodeResult:
+    """Decode one complete frame in pure Python ``##LLLL<segment>CCCC\\r\\n``.
 
     Raises ``FrameError`` with a ``RejectReason``. Lenient mode tolerates, with a warning:
     a length field that disagrees with the segment when the CRC is right; a lower-case CRC;
