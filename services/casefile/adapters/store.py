@@ -59,6 +59,9 @@ class CaseFileRow(SQLModel, table=True):
     event_seq: int  # last per-case event sequence
     doc: str = Field(sa_type=Text)  # canonical JSON of the domain Case
     doc_sha256: str
+    # earliest due instant of a clock that can still breach (running, not yet announced);
+    # NULL when none can. The breach checker reads only rows whose instant has passed.
+    next_due_at: datetime | None = Field(default=None, sa_type=_tz(), index=True)
 
 
 class CaseMemberRow(SQLModel, table=True):
@@ -294,6 +297,7 @@ class CaseStore:
         self._batch_head: AuditHeadRow | None = None
         self._touched: set[str] = set()  # case ids the running job changed
         self._dirty = False  # whether the running job has written to the session
+        self.checked_last = 0  # cases the last check_clocks read (only those with a clock due)
 
     # ---- group commit ------------------------------------------------------------------------
 
@@ -481,7 +485,13 @@ class CaseStore:
     def _breaches(
         self, s: Session, head: AuditHeadRow, row: CaseFileRow, case: Case, now: datetime
     ) -> list[LegalClock]:
-        breached = [c for c in clocks(case, now, self.calendar) if c.state is ClockState.BREACHED]
+        legal = clocks(case, now, self.calendar)
+        pending = [c.due_at for c in legal if c.state in (ClockState.RUNNING, ClockState.EXTENDED)]
+        # A paused clock cannot breach until a ResumeClock write, which recomputes this.
+        due = min(pending).astimezone(UTC) if pending else None
+        if row.next_due_at is None or due is None or utc(row.next_due_at) != due:
+            row.next_due_at = due
+        breached = [c for c in legal if c.state is ClockState.BREACHED]
         if not breached:
             return []
         known = set(s.exec(select(BreachRow.name).where(BreachRow.case_id == case.case_id)).all())
@@ -733,13 +743,20 @@ class CaseStore:
 
         def run(s: Session) -> list[tuple[str, LegalClock]]:
             out: list[tuple[str, LegalClock]] = []
-            rows = s.exec(select(CaseFileRow).where(CaseFileRow.state != State.CLOSED.value)).all()
+            due = (
+                select(CaseFileRow)
+                .where(CaseFileRow.next_due_at <= now.astimezone(UTC))  # type: ignore[operator]
+                .where(CaseFileRow.state != State.CLOSED.value)
+            )
+            self.checked_last = 0
             head = self._head(s)
-            for row in rows:
+            for row in s.exec(due).all():
+                self.checked_last += 1
+                self._dirty = True  # next_due_at moves on
                 case = self._stored(row).case
                 fresh = self._breaches(s, head, row, case, now)
+                s.add(row)
                 if fresh:
-                    s.add(row)
                     self._touched.add(row.case_id)
                     out.extend((row.case_id, c) for c in fresh)
             return out

@@ -253,3 +253,24 @@ async def test_health_and_reflection(server: Server, channel: grpc.aio.Channel) 
         names = {s.name for s in answer.list_services_response.service}
         assert "liandong.v1.CaseFile" in names
         break
+
+
+async def test_breach_checker_reads_only_cases_with_a_clock_due(
+    server: Server, channel: grpc.aio.Channel
+) -> None:
+    stub = server.stub(channel)
+    await walk(server, stub, upto=2)  # discovered 2 March: FILING due end of 17 March CST
+    later_open = open_request("t-later", request_id="open-later")
+    later_open.discovered_at.FromDatetime(utc(2026, 3, 9, 1))  # FILING due end of 24 March
+    server.clock.at = utc(2026, 3, 9, 2)
+    await stub.OpenCase(later_open, metadata=auth("dispatch"))
+    assert server.store.check_clocks(utc(2026, 3, 10)) == []
+    assert server.store.checked_last == 0  # no clock due yet: no case read
+    found = server.store.check_clocks(utc(2026, 3, 17, 16))
+    assert [(c, k.name) for c, k in found] == [(CASE, "FILING")]
+    assert server.store.checked_last == 1  # only the case whose clock fell due
+    assert server.store.check_clocks(utc(2026, 3, 20)) == []
+    assert server.store.checked_last == 0  # its next due instant moved past the breach
+    found = server.store.check_clocks(utc(2026, 3, 24, 16))
+    assert [k.name for _, k in found] == ["FILING"] and server.store.checked_last == 1
+    assert verify_chain(server.store.audit_entries()).ok

@@ -83,3 +83,38 @@ def test_case_message_carries_records() -> None:
     assert msg.samples[0].holding_time.ToTimedelta() == timedelta(days=5)
     assert msg.enforcement[1].HasField("compliant") and msg.enforcement[1].compliant
     assert not msg.enforcement[0].HasField("compliant")
+
+
+def test_memoised_document_is_byte_identical_at_every_step() -> None:
+    # The memo path splices cached item encodings; the reference is the plain canonical
+    # encoder over the whole case, at every version of the main path.
+    from casefile.adapters.codec import EncodingMemo
+    from casefile.domain.canonical import canonical_json
+    from casefile.domain.cases import apply
+
+    memo = EncodingMemo()
+    case = None
+    for command, actor, now in MAIN_PATH:
+        case, _ = apply(case, command, actor, now)
+        assert case_to_doc(case, memo) == canonical_json(case)
+    assert case is not None
+    # the memo now holds exactly the list items of the final case
+    items = [*case.samples, *case.evidence, *case.findings, *case.enforcement]
+    assert len(memo.json) == len(items) + len(case.extensions) + len(case.pauses)
+
+
+def test_reply_spliced_from_cached_chunks_parses_to_the_full_message() -> None:
+    from casefile.adapters.codec import LIST_FIELDS, EncodingMemo, list_field_chunks
+
+    case = run(MAIN_PATH)
+    full = fill_message(casefile_pb2.Case(), case)
+    memo = EncodingMemo()
+    list_field_chunks(casefile_pb2.Case, run(MAIN_PATH[:5]), memo)  # warm with an older version
+    spliced = fill_message(casefile_pb2.Case(), case, LIST_FIELDS).SerializeToString()
+    parsed = casefile_pb2.Case.FromString(
+        spliced + list_field_chunks(casefile_pb2.Case, case, memo)
+    )
+    assert parsed == full
+    assert [e.evidence_id for e in parsed.evidence] == ["E1"]
+    assert [s.sample_id for s in parsed.samples] == ["S1"]
+    assert [str(p.amount) for p in parsed.enforcement] == ["150000", ""]
