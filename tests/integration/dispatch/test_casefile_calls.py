@@ -195,3 +195,22 @@ async def test_the_arrival_call_joins_the_trace_of_the_check_in(harness: Build) 
         await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
     await h.service.call_casefile()  # later, from the retry loop, outside that span
     assert h.casefile.trace_ids[-1] == 0xABC0DE
+
+
+async def test_a_pending_case_stored_before_the_call_queue_existed_is_queued_at_start(
+    harness: Build,
+) -> None:
+    from sqlmodel import Session, delete
+
+    from dispatch.adapters.store import CasefileCallRow
+
+    h = harness()
+    h.casefile.fail = True
+    await h.service.on_alert_event(alert_event("A1"))
+    with Session(h.store.engine) as s:  # as an older version left it: only `case_pending`
+        s.exec(delete(CasefileCallRow))  # type: ignore[call-overload]
+        s.commit()
+    h2 = h.restart()
+    h.casefile.fail = False
+    assert await h2.service.call_casefile() == 1
+    assert h2.service.metas[TID].case_id == CASE
