@@ -187,8 +187,8 @@ class DispatchService:
                     self._reload()
                     raise
         self.hub.wake(n.person_id for n in changes.notifications)
-        if any(c.status is CallStatus.PENDING for c in changes.calls):
-            self._casefile_wake.set()
+        if any(c.status is CallStatus.PENDING and c.attempts == 0 for c in changes.calls):
+            self._casefile_wake.set()  # new calls: the call loop makes them at once
         return StepResult(effects, changes)
 
     # ---- alerts ---------------------------------------------------------------------------
@@ -338,6 +338,8 @@ class DispatchService:
             reason = f"{err.code().name}: {err.details()}"
         except Exception as err:  # unreachable, reset, timed out: all worth another try
             outcome, reason = Outcome.RETRY, f"{type(err).__name__}: {err}"
+        if outcome is Outcome.RETRY:  # casefile itself failed (not merely "waiting for ...")
+            self._casefile_down_until = self.clock() + self.backoff.delay(call.attempts + 1)
         log.warning(
             "casefile %s %s (task %s): %s; %s",
             call.method.value,
@@ -358,9 +360,7 @@ class DispatchService:
         """Commits the attempt's outcome with the dispatch event it produces."""
         now = self.clock()
         settled = call.after(outcome, now, self.backoff, error)
-        if outcome is Outcome.RETRY:
-            self._casefile_down_until = settled.next_attempt_at
-        elif outcome is Outcome.DONE:
+        if outcome is Outcome.DONE:
             self._casefile_down_until = None
         task_id, method = call.task_id, call.method
 

@@ -214,3 +214,28 @@ async def test_a_pending_case_stored_before_the_call_queue_existed_is_queued_at_
     h.casefile.fail = False
     assert await h2.service.call_casefile() == 1
     assert h2.service.metas[TID].case_id == CASE
+
+
+async def test_while_casefile_is_down_new_alerts_leave_their_call_to_the_loop(
+    harness: Build,
+) -> None:
+    h = harness()
+    h.reference.entities["enterprise"]["E2"] = {"id": "E2", "name": "B", "county": "320106"}
+    h.reference.entities["outlet"]["O2"] = {
+        "id": "O2",
+        "enterprise": "E2",
+        "lat": 32.0,
+        "lon": 118.8,
+    }
+    h.reference.changed()
+    h.casefile.fail = True
+    await h.service.on_alert_event(alert_event("A1"))  # tried at once, fails
+    second = alert_event("A2")
+    second.enterprise_id, second.outlet_id = "E2", "O2"
+    await h.service.on_alert_event(second)  # casefile is known down: not tried inline
+    assert h.casefile.attempts == 1
+    assert [c.attempts for c in h.store.calls_for(task_id_for("A2"))] == [0]
+    h.casefile.fail = False
+    h.clock.advance(seconds=1)
+    assert await h.service.call_casefile() == 2  # the loop's pass opens both
+    assert h.service.metas[task_id_for("A2")].case_id == f"case-for-{task_id_for('A2')[:8]}"
