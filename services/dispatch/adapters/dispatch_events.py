@@ -295,7 +295,8 @@ class EventBuilder:
                 changes.notifications.append(
                     self.notification(e.task_id, e.person_id, "reminder", now, reminder=e.count)
                 )
-            elif isinstance(e, Reassign):
+            elif isinstance(e, Reassign) and e.vacated_by is not None:
+                # a retry of a slot that was already empty vacates nothing
                 changes.events.append(
                     self.task_event(e.task_id, "SLOT_VACATED", now, note=f"{e.slot_id}: {e.reason}")
                 )

@@ -211,3 +211,18 @@ async def test_free_text_from_phones_is_stored_whatever_it_contains(
     assert h2.service.acceptance(TID).refused["e2"] == f"declined: {reason}"
     declined = [e for e in h.sink.decoded() if e.kind == "DECLINED"]
     assert [(e.actor, e.note) for e in declined] == [("e2", reason)]
+
+
+async def test_retrying_an_unfilled_slot_vacates_nothing(harness: Build) -> None:
+    h = harness()
+    await h.service.on_alert_event(alert_event("A1"))
+    await h.service.accept(TID, "e1")
+    await h.service.accept(TID, "e2")
+    await h.service.decline(TID, "m1", "sick")  # m2 offered
+    await h.service.decline(TID, "m2", "away")  # nobody left: unfilled, escalated
+    h.clock.advance(minutes=10)  # the unfilled slot is retried, still nobody
+    result = await h.service.tick()
+    kinds = [e.kind for e in result.changes.events]
+    assert "SLOT_VACATED" not in kinds and kinds.count("TEAM_PROPOSED") == 1
+    vacated = [e.note for e in h.sink.decoded() if e.kind == "SLOT_VACATED"]
+    assert vacated == ["MONITORING#1: m1 declined", "MONITORING#1: m2 declined"]
