@@ -260,11 +260,18 @@ class DispatchService:
     def _casefile_down(self, now: datetime) -> bool:
         return self._casefile_down_until is not None and now < self._casefile_down_until
 
-    async def call_casefile(self, request_ids: Iterable[str] | None = None) -> int:
+    async def call_casefile(
+        self, request_ids: Iterable[str] | None = None, *, wait: bool = False
+    ) -> int:
         """Makes the casefile calls that are due (all, or only `request_ids`), oldest first;
         returns how many were attempted. Each outcome is committed: done (OpenCase records
-        CASE_OPENED), retry later with backoff, or dead-lettered as CASEFILE_REJECTED."""
-        if self.casefile is None:
+        CASE_OPENED), retry later with backoff, or dead-lettered as CASEFILE_REJECTED.
+
+        While casefile is failing, a pass stops at the first failure and the next one starts
+        with a single probe after the backoff, so an outage costs one timeout per backoff
+        period, not one per pending call. Unless `wait`, a pass already under way (the call
+        loop's) is not waited for: the alert consumer and the tick are never held up by it."""
+        if self.casefile is None or (self._casefile_lock.locked() and not wait):
             return 0
         wanted = set(request_ids) if request_ids is not None else None
         attempted = 0
@@ -275,8 +282,8 @@ class DispatchService:
                 now = self.clock()
                 if (wanted is not None and call.request_id not in wanted) or not call.due(now):
                     continue
-                if wanted is not None and self._casefile_down(now):
-                    break  # casefile is known to be down: the retry loop makes these calls
+                if self._casefile_down(now):
+                    break  # the rest waits for the next pass after the backoff
                 attempted += 1
                 with tracer.start_as_current_span(
                     f"dispatch casefile {call.method.value}",
@@ -360,7 +367,7 @@ class DispatchService:
         """Commits the attempt's outcome with the dispatch event it produces."""
         now = self.clock()
         settled = call.after(outcome, now, self.backoff, error)
-        if outcome is Outcome.DONE:
+        if outcome is not Outcome.RETRY:  # casefile answered: it is up
             self._casefile_down_until = None
         task_id, method = call.task_id, call.method
 
@@ -397,7 +404,7 @@ class DispatchService:
         while not stop.is_set():
             self._casefile_wake.clear()
             try:
-                await self.call_casefile()
+                await self.call_casefile(wait=True)
                 wait = await self._until_next_call(max_wait_s)
             except Exception:
                 log.exception("casefile calls failed")
@@ -416,6 +423,8 @@ class DispatchService:
             return max_wait_s
         now = self.clock()
         soonest = min(c.next_attempt_at or now for c in pending)
+        if self._casefile_down_until is not None:
+            soonest = max(soonest, self._casefile_down_until)
         return min(max((soonest - now).total_seconds(), 0.0), max_wait_s)
 
     # ---- Kafka ----------------------------------------------------------------------------

@@ -216,6 +216,16 @@ async def test_a_pending_case_stored_before_the_call_queue_existed_is_queued_at_
     assert h2.service.metas[TID].case_id == CASE
 
 
+async def test_a_pass_under_way_is_not_waited_for(harness: Build) -> None:
+    h = harness()
+    h.casefile.fail = True
+    async with h.service._casefile_lock:  # the call loop is in the middle of a pass
+        await h.service.on_alert_event(alert_event("A1"))  # the consumer does not wait
+        assert await h.service.call_casefile() == 0  # nor does the tick
+    assert h.casefile.attempts == 0
+    assert await h.service.call_casefile() == 1
+
+
 async def test_while_casefile_is_down_new_alerts_leave_their_call_to_the_loop(
     harness: Build,
 ) -> None:
@@ -235,7 +245,10 @@ async def test_while_casefile_is_down_new_alerts_leave_their_call_to_the_loop(
     await h.service.on_alert_event(second)  # casefile is known down: not tried inline
     assert h.casefile.attempts == 1
     assert [c.attempts for c in h.store.calls_for(task_id_for("A2"))] == [0]
-    h.casefile.fail = False
     h.clock.advance(seconds=1)
+    assert await h.service.call_casefile() == 1  # one probe per backoff period, not one per call
+    assert [c.attempts for c in h.store.calls_for(task_id_for("A2"))] == [0]
+    h.casefile.fail = False
+    h.clock.advance(seconds=2)
     assert await h.service.call_casefile() == 2  # the loop's pass opens both
     assert h.service.metas[task_id_for("A2")].case_id == f"case-for-{task_id_for('A2')[:8]}"
