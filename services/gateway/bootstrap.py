@@ -93,6 +93,7 @@ def config_from_env(settings: Settings) -> GatewayConfig:
         max_auth_failures=int(num("MAX_AUTH_FAILURES", defaults.max_auth_failures)),
         reassembly_timeout=num("REASSEMBLY_TIMEOUT", defaults.reassembly_timeout),
         command_ttl=num("COMMAND_TTL", defaults.command_ttl),
+        kafka_timeout=num("KAFKA_TIMEOUT", defaults.kafka_timeout),
         replica=env("LIANDONG_GATEWAY_REPLICA", socket.gethostname()),
     )
 
@@ -117,7 +118,7 @@ async def build(settings: Settings, config: GatewayConfig | None = None) -> Runn
     directory = LoggerDirectory()
     view = RegistryView(settings, on_change=directory.on_change)
     await view.start(follow=True)
-    publisher = RecordPublisher(settings)
+    publisher = RecordPublisher(settings, request_timeout_ms=int(config.kafka_timeout * 1000))
     await publisher.start()
     gateway = Gateway(config, publisher, directory)
     commands = CommandConsumer(settings, gateway, config.replica)

@@ -92,6 +92,11 @@ class GatewayConfig:
     command_ttl: float = 300.0
     """Expiry of a command that carries none."""
     read_size: int = 16 * 1024
+    kafka_timeout: float = 8.0
+    """Seconds a record may wait for the broker's acknowledgement before its frame is left
+    un-acked (the producer keeps retrying; a late success is a duplicate with the same event
+    id). Below the logger's 10 s ack timeout (HJ 212 Table 1), so during a broker outage the
+    session keeps reading re-sends instead of hanging on a send that cannot complete."""
     sweep_interval: float = 1.0
     replica: str = "gateway-0"
 
@@ -406,9 +411,10 @@ class Gateway:
             return await self._subpacket(session, result, frame, received_at, span)
 
         ack = await self._enqueue_record(result, frame, session, received_at, known, span)
+        deadline = asyncio.get_running_loop().time() + self.config.kafka_timeout
 
         async def reply() -> None:
-            if not await self._acked(ack, packet, span):
+            if not await self._acked(ack, packet, span, deadline):
                 return
             frames_counter.add(1, {"outcome": "published", "cn": packet.cn})
             if packet.cn == "1013":
@@ -468,18 +474,26 @@ class Gateway:
         )
         span.set_attribute("liandong.record_id", record.meta.event_id)
         try:
-            return await self.publisher.enqueue_record(record)
-        except Exception:
-            log.exception("Kafka refused a record from %s", result.packet.mn)
+            ack = await self.publisher.enqueue_record(record)
+        except Exception as err:
+            log.warning("Kafka refused a record from %s: %r", result.packet.mn, err)
             return None
+        ack.add_done_callback(_retrieve)
+        return ack
 
     async def _acked(
-        self, ack: asyncio.Future[object] | None, packet: Packet, span: trace.Span
+        self,
+        ack: asyncio.Future[object] | None,
+        packet: Packet,
+        span: trace.Span,
+        deadline: float,
     ) -> bool:
         try:
             if ack is None:
                 raise ConnectionError("not enqueued")
-            await ack
+            left = deadline - asyncio.get_running_loop().time()
+            # shield: giving up on the ack must not cancel the producer's own retries.
+            await asyncio.wait_for(asyncio.shield(ack), max(left, 0.0))
             return True
         except Exception as err:
             # Not acked: the logger re-sends it; nothing was lost.
@@ -561,9 +575,10 @@ class Gateway:
         raw = b"".join(h.frame for h in parts)
         first = parts[0]
         ack = await self._enqueue_record(result, raw, first.session, first.received_at, known, span)
+        deadline = asyncio.get_running_loop().time() + self.config.kafka_timeout
 
         async def reply() -> None:
-            if not await self._acked(ack, merged, span):
+            if not await self._acked(ack, merged, span, deadline):
                 return
             frames_counter.add(1, {"outcome": "published", "cn": merged.cn})
             for held in parts:
@@ -735,6 +750,13 @@ class Gateway:
                 await self._expire_commands(now)
             except Exception:
                 log.exception("sweep failed")
+
+
+def _retrieve(ack: asyncio.Future[object]) -> None:
+    """Reads the outcome of an ack the server may have stopped waiting for (no asyncio
+    'exception was never retrieved' noise)."""
+    if not ack.cancelled():
+        ack.exception()
 
 
 class _NullWriter:
