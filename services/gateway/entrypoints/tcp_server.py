@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -92,6 +93,10 @@ class GatewayConfig:
     command_ttl: float = 300.0
     """Expiry of a command that carries none."""
     read_size: int = 16 * 1024
+    send_buffer: int | None = None
+    """Bytes of unsent replies per connection (kernel SO_SNDBUF and asyncio's high-water mark);
+    None keeps the defaults. A peer that leaves more than this unread for ``write_timeout`` is
+    dropped, so it bounds the memory a non-reading peer can pin."""
     kafka_timeout: float = 8.0
     """Seconds a record may wait for the broker's acknowledgement before its frame is left
     un-acked (the producer keeps retrying; a late success is a duplicate with the same event
@@ -211,6 +216,11 @@ class Gateway:
             log.warning("refusing %s: %d connections open", peer, len(self._sessions))
             writer.close()
             return
+        if self.config.send_buffer is not None:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.send_buffer)
+            writer.transport.set_write_buffer_limits(high=self.config.send_buffer)
         session = Session(peer, writer, self.config)
         self._sessions[session.id] = session
         sessions_counter.add(1, {"event": "opened"})

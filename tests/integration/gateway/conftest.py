@@ -26,7 +26,8 @@ async def load_registry(settings: Settings, path: Path) -> list[SimLogger]:
 
 
 async def start_gateway(settings: Settings, **overrides: object) -> Running:
-    config = GatewayConfig(port=0, replica="test", sweep_interval=0.2, **overrides)  # type: ignore[arg-type]
+    options: dict[str, object] = {"port": 0, "replica": "test", "sweep_interval": 0.2}
+    config = GatewayConfig(**{**options, **overrides})  # type: ignore[arg-type]
     running = await build(settings, config)
     await running.gateway.start()
     return running
