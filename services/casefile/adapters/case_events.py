@@ -36,6 +36,8 @@ KINDS: dict[str, str] = {
     "ExtendClock": "CLOCK_EXTENDED",
     "PauseClock": "CLOCK_PAUSED",
     "ResumeClock": "CLOCK_RESUMED",
+    "UpdateTeam": "TEAM_UPDATED",
+    "RecordSiteNote": "SITE_NOTE_RECORDED",
     "SampleFlagged": "SAMPLE_FLAGGED",
     "ClockBreached": CLOCK_BREACHED,
 }

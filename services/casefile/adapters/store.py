@@ -510,8 +510,15 @@ class CaseStore:
         return fresh
 
     def _record(
-        self, s: Session, row: CaseFileRow, sc: StoredCase, changes: list[CaseChange], now: datetime
+        self,
+        s: Session,
+        row: CaseFileRow,
+        sc: StoredCase,
+        changes: list[CaseChange],
+        now: datetime,
+        via: dict[str, str] | None = None,
     ) -> None:
+        """`via`: the service that passed the record on for the actor (both are audited)."""
         self._dirty = True
         case = sc.case
         doc = case_to_doc(case, sc.memo)
@@ -524,6 +531,8 @@ class CaseStore:
         for change in changes:
             # case_sha256 binds the stored case document to the chain (checked by verify).
             payload = {**change.payload, "case_sha256": row.doc_sha256}
+            if via is not None:
+                payload["via"] = via
             entry = self._append(
                 s, head, change.case_id, change.kind, payload, change.actor, change.at
             )
@@ -665,9 +674,11 @@ class CaseStore:
         command: Command,
         now: datetime,
         respond: Respond,
+        team: list[dict[str, str]] | None = None,
     ) -> Future[bytes]:
+        """`team` (UpdateTeam only): the new team with names, stored beside the case."""
         action = Action.for_command(command)
-        key = idem.make_key(request_id, principal.subject, action.value)
+        key = idem.make_key(request_id, principal.key, action.value)
 
         def run(s: Session) -> bytes:
             replay = self._idempotency(s, key, fingerprint, now)
@@ -682,24 +693,41 @@ class CaseStore:
                 self._deny(s, principal, action.value, case_id, decision.reason, request_id, now)
                 raise Denied(decision.reason)
             case, changes = apply(
-                current.case, command, principal.subject, now, calendar=self.calendar
+                current.case, command, principal.actor, now, calendar=self.calendar
             )
+            if team is not None:
+                self._set_members(s, row, case, team)
             sc = StoredCase(
                 case,
                 current.task_id,
                 current.alert_ids,
-                current.team,
+                team if team is not None else current.team,
                 current.summary,
                 current.opened_by,
                 current.memo,
             )
-            self._record(s, row, sc, changes, now)
+            self._record(s, row, sc, changes, now, via=_via(principal))
             result = respond(sc, decision.scope)
             self._remember(s, key, fingerprint, result, now)
             self._touched.add(case_id)
             return result
 
         return self._submit(run)
+
+    def _set_members(
+        self, s: Session, row: CaseFileRow, case: Case, team: list[dict[str, str]]
+    ) -> None:
+        row.team_json = json.dumps(team, ensure_ascii=False)
+        wanted = set((*case.officers, *case.monitoring_staff))
+        have = set(
+            s.exec(select(CaseMemberRow.person_id).where(CaseMemberRow.case_id == row.case_id))
+        )
+        for person in sorted(wanted - have):
+            s.add(CaseMemberRow(case_id=row.case_id, person_id=person))
+        for person in sorted(have - wanted):
+            member = s.get(CaseMemberRow, (row.case_id, person))
+            if member is not None:
+                s.delete(member)
 
     def apply_command(self, **kwargs: Any) -> bytes:
         return self.submit_command(**kwargs).result()  # type: ignore[no-any-return]
@@ -714,13 +742,16 @@ class CaseStore:
         request_id: str,
         now: datetime,
     ) -> None:
-        payload = {
+        payload: dict[str, Any] = {
             "method": method,
             "reason": reason,
             "request_id": request_id,
             "roles": sorted(r.value for r in principal.roles),
         }
-        self._append(s, self._head(s), case_id, "AccessDenied", payload, principal.subject, now)
+        via = _via(principal)
+        if via is not None:
+            payload["via"] = via
+        self._append(s, self._head(s), case_id, "AccessDenied", payload, principal.actor, now)
         # the denial is the job's result in the chain: it commits although the call fails
         self._dirty = False
 
@@ -850,6 +881,18 @@ class CaseStore:
                 query = query.where(AuditRow.case_id == case_id)
             query = query.order_by(AuditRow.seq)  # type: ignore[arg-type]
             return [to_entry(r) for r in s.exec(query).all()]
+
+
+def _via(principal: Principal) -> dict[str, str] | None:
+    """The calling service and the roles it claimed for the person, when it acts for someone."""
+    person = principal.on_behalf_of
+    if person is None:
+        return None
+    return {
+        "service": principal.subject,
+        "on_behalf_of": person.subject,
+        "person_roles": ",".join(sorted(r.value for r in person.roles)),
+    }
 
 
 def authorize_read(principal: Principal, action: Action, case: Case) -> Decision:

@@ -4,7 +4,13 @@ Claims: `sub` (person id, or a service name), `roles` (list) or `role` (one), `j
 (list or comma-separated county code prefixes), `exp`, `iss`, `aud`. Role names are the
 domain's (ENFORCEMENT_OFFICER, MONITORING_STAFF, MANAGER, ADMIN; short forms officer,
 monitoring, manager, admin are accepted) plus `service` for a trusted service such as
-dispatch, which acts as ADMIN (intake and reads, no legal act).
+dispatch (role SERVICE: intake, team changes and reads, no legal act in its own name).
+
+A trusted service passes on a person's field record with an `act` claim naming that person:
+`{"sub": "dispatch", "roles": ["service"], "act": {"sub": "o1", "roles": ["officer"]}}`.
+RFC 8693 spells delegation with the delegate in `act`; here the token's own subject stays
+the authenticated caller (the service) and `act` names the person it acts for, so that
+nothing signed for the service can pass as the person's own token.
 """
 
 from __future__ import annotations
@@ -77,7 +83,9 @@ def issue(
     now: datetime | None = None,
     issuer: str = ISSUER,
     audience: str = AUDIENCE,
+    act: dict[str, Any] | None = None,
 ) -> str:
+    """`act` ({"sub": person, "roles": [...]}) makes a service token act for that person."""
     now = now or datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": sub,
@@ -88,13 +96,24 @@ def issue(
         "iss": issuer,
         "aud": audience,
     }
+    if act is not None:
+        claims["act"] = act
     return jwt.encode(claims, key, algorithm="HS256")
 
 
-def principal_from_claims(claims: dict[str, Any], trusted_services: frozenset[str]) -> Principal:
+def principal_from_claims(
+    claims: dict[str, Any], trusted_services: frozenset[str], *, nested: bool = False
+) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
-        raise Unauthenticated("token has no subject")
+        raise Unauthenticated("token has no subject" if not nested else "act claim has no sub")
+    act = claims.get("act")
+    on_behalf = None
+    if act is not None and not nested:
+        if not isinstance(act, dict):
+            raise Unauthenticated("act claim must be an object")
+        # the person's roles are as the service states them; never a service role
+        on_behalf = principal_from_claims(act, frozenset(), nested=True)
     raw = claims.get("roles", claims.get("role", []))
     names = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
     roles: set[Role] = set()
@@ -103,7 +122,7 @@ def principal_from_claims(claims: dict[str, Any], trusted_services: frozenset[st
             continue
         if name.lower() == SERVICE_ROLE:
             if sub in trusted_services:
-                roles.add(Role.ADMIN)
+                roles.add(Role.SERVICE)
             continue
         role = role_of(name)
         if role is not None:
@@ -112,7 +131,7 @@ def principal_from_claims(claims: dict[str, Any], trusted_services: frozenset[st
     if isinstance(places, str):
         places = [p.strip() for p in places.split(",")]
     codes = tuple(p for p in places if isinstance(p, str) and p)
-    return Principal(sub, frozenset(roles), codes)
+    return Principal(sub, frozenset(roles), codes, on_behalf)
 
 
 class TokenVerifier:

@@ -9,9 +9,14 @@ writes the denied attempt to the audit chain.
 * MANAGER: cases whose county code starts with one of their jurisdiction codes (e.g. "3205"
   covers "320583"); approvals, filing, notice, hearing, decision, closure. Never the field
   record itself (they were not on site).
-* ADMIN (platform operator): opens cases on behalf of the intake (dispatch service identity)
-  and may read, list, stream, verify and export any case, but performs no legal act, so an
-  operator account cannot write evidence into a case file.
+* ADMIN (platform operator): opens cases and may read, list, stream, verify and export any
+  case, but performs no legal act, so an operator account cannot write evidence into a case.
+* SERVICE (a trusted service, the dispatch intake): what ADMIN may do, plus changing the team
+  of a case before its inspection record is signed (a declined member replaced).
+* Acting for a person: a SERVICE principal may carry `on_behalf_of`, the person who did a field
+  record on the phone (authenticated by dispatch's phone API). Only the field records in
+  `FIELD_RECORDS` are accepted that way, and only if that person, with the roles the service
+  names for them, would be allowed the action themselves (on the case team, right role).
 A principal with several roles gets the union.
 """
 
@@ -28,6 +33,7 @@ class Role(StrEnum):
     MONITORING_STAFF = "MONITORING_STAFF"
     MANAGER = "MANAGER"
     ADMIN = "ADMIN"
+    SERVICE = "SERVICE"
 
 
 class Action(StrEnum):
@@ -53,6 +59,8 @@ class Action(StrEnum):
     EXTEND_CLOCK = "ExtendClock"
     PAUSE_CLOCK = "PauseClock"
     RESUME_CLOCK = "ResumeClock"
+    UPDATE_TEAM = "UpdateTeam"
+    RECORD_SITE_NOTE = "RecordSiteNote"
     READ = "Read"
     LIST = "List"
     STREAM = "Stream"
@@ -78,6 +86,17 @@ class Principal:
     subject: str
     roles: frozenset[Role]
     jurisdictions: tuple[str, ...] = ()
+    on_behalf_of: Principal | None = None  # the person a service acts for (token `act`)
+
+    @property
+    def actor(self) -> str:
+        """Who did it in the world: the person acted for, else the caller."""
+        return self.on_behalf_of.subject if self.on_behalf_of is not None else self.subject
+
+    @property
+    def key(self) -> str:
+        """Both identities, for idempotency records ("dispatch>o1")."""
+        return self.subject + (f">{self.actor}" if self.on_behalf_of is not None else "")
 
 
 @dataclass(frozen=True)
@@ -100,12 +119,14 @@ _OFFICER = frozenset(
         Action.REQUEST_HEARING,
         Action.SERVE_DECISION,
         Action.RECORD_ENFORCEMENT,
+        Action.RECORD_SITE_NOTE,
     }
     | _READS
 )
 _MONITORING = frozenset(
     {
         Action.RECORD_SAMPLE,
+        Action.RECORD_SITE_NOTE,
         Action.HAND_OFF_CUSTODY,
         Action.RECORD_LAB_RESULT,
         Action.CONFIRM_RESULT,
@@ -130,10 +151,14 @@ _MANAGER = frozenset(
         Action.EXTEND_CLOCK,
         Action.PAUSE_CLOCK,
         Action.RESUME_CLOCK,
+        Action.UPDATE_TEAM,
     }
     | _READS
 )
 _ADMIN = frozenset({Action.OPEN_CASE} | _READS)
+_SERVICE = _ADMIN | {Action.UPDATE_TEAM}
+# records of what a person did on site that a trusted service may pass on in their name
+FIELD_RECORDS = frozenset({Action.RECORD_ARRIVAL, Action.RECORD_SITE_NOTE, Action.ADD_EVIDENCE})
 
 
 def in_jurisdiction(principal: Principal, county_code: str) -> bool:
@@ -146,6 +171,7 @@ def _by_role(role: Role, principal: Principal, action: Action, case: Case | None
         if action is Action.LIST:
             scope = {
                 Role.ADMIN: Scope.FULL,
+                Role.SERVICE: Scope.FULL,
                 Role.MANAGER: Scope.JURISDICTION,
             }.get(role, Scope.OWN_CASES)
             return Decision(True, f"{role.value} lists within {scope.value}", scope)
@@ -154,6 +180,10 @@ def _by_role(role: Role, principal: Principal, action: Action, case: Case | None
         if action in _ADMIN:
             return Decision(True, "platform operator: read-only access and intake", Scope.FULL)
         return Decision(False, "platform operators perform no legal acts on a case")
+    if role is Role.SERVICE:
+        if action in _SERVICE:
+            return Decision(True, f"trusted service {who}: intake, team and reads", Scope.FULL)
+        return Decision(False, f"service {who} performs no legal act in its own name")
     if role is Role.MANAGER:
         if not in_jurisdiction(principal, case.county_code):
             return Decision(False, f"county {case.county_code} is outside {who}'s jurisdiction")
@@ -173,13 +203,21 @@ def _by_role(role: Role, principal: Principal, action: Action, case: Case | None
     return Decision(False, f"monitoring staff handle samples and results only, not {action.value}")
 
 
-_PRECEDENCE = (Role.ADMIN, Role.MANAGER, Role.ENFORCEMENT_OFFICER, Role.MONITORING_STAFF)
+_PRECEDENCE = (
+    Role.ADMIN,
+    Role.SERVICE,
+    Role.MANAGER,
+    Role.ENFORCEMENT_OFFICER,
+    Role.MONITORING_STAFF,
+)
 
 
 def authorize(principal: Principal, action: Action, case: Case | None) -> Decision:
     """Allowed if any of the principal's roles allows; the widest scope wins.
 
     For OPEN_CASE pass the case the command would create (its county and team)."""
+    if principal.on_behalf_of is not None:
+        return _on_behalf(principal, principal.on_behalf_of, action, case)
     denials: list[str] = []
     best: Decision | None = None
     rank = [Scope.FULL, Scope.JURISDICTION, Scope.SAMPLES_AND_RESULTS, Scope.OWN_CASES]
@@ -197,3 +235,21 @@ def authorize(principal: Principal, action: Action, case: Case | None) -> Decisi
     if not principal.roles:
         return Decision(False, f"{principal.subject} has no role")
     return Decision(False, "; ".join(denials))
+
+
+def _on_behalf(
+    service: Principal, person: Principal, action: Action, case: Case | None
+) -> Decision:
+    """A service passing on a person's field record: both must be entitled."""
+    via = f"{service.subject} on behalf of {person.subject}"
+    if Role.SERVICE not in service.roles:
+        return Decision(False, f"{via}: only a trusted service may act for someone")
+    if action not in FIELD_RECORDS:
+        return Decision(False, f"{via}: {action.value} is not a field record passed on for them")
+    if person.on_behalf_of is not None or not person.subject.strip():
+        return Decision(False, f"{via}: the person acted for must be named once")
+    if case is not None and person.subject not in (*case.officers, *case.monitoring_staff):
+        return Decision(False, f"{via}: {person.subject} is not on the team of {case.case_id}")
+    decision = authorize(person, action, case)
+    reason = f"{via}: {decision.reason}"
+    return Decision(decision.allowed, reason, decision.scope if decision.allowed else Scope.NONE)

@@ -14,7 +14,8 @@
 
 Samples may be taken before the inspection record is signed (both happen on site); the
 record then moves the case straight to the sampling state the samples are in. ExtendClock,
-PauseClock, ResumeClock, AddEvidence and TransferCase record facts without changing state.
+PauseClock, ResumeClock, AddEvidence, TransferCase, RecordSiteNote (from arrival on) and
+UpdateTeam (until the inspection record is signed) record facts without changing state.
 Times reported from the field (arrival, collection, service) are checked against `now` with
 a small allowance for phone clock skew; legal acts done in the system (filing, decision,
 closure) take `now` as their time.
@@ -176,6 +177,25 @@ class RecordArrival:
     arrived_at: datetime
     officers_present: tuple[str, ...]
     position: Position
+
+
+@dataclass(frozen=True)
+class UpdateTeam:
+    """The team changed after the case was opened (a declined or silent member replaced)."""
+
+    officers: tuple[str, ...]
+    monitoring_staff: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordSiteNote:
+    """What a team member noted on site (or on the way), with when and where."""
+
+    at: datetime
+    text: str
+    by: str
+    position: Position | None = None
 
 
 @dataclass(frozen=True)
@@ -370,6 +390,8 @@ Command = (
     | ExtendClock
     | PauseClock
     | ResumeClock
+    | UpdateTeam
+    | RecordSiteNote
 )
 
 
@@ -381,6 +403,16 @@ class Arrival:
     arrived_at: datetime
     officers_present: tuple[str, ...]
     position: Position
+
+
+@dataclass(frozen=True)
+class SiteNote:
+    at: datetime
+    text: str
+    by: str
+    position: Position | None
+    recorded_at: datetime
+    recorded_by: str
 
 
 @dataclass(frozen=True)
@@ -537,6 +569,7 @@ class Case:
     pauses: tuple[ClockPause, ...] = ()
     transfer: Transfer | None = None
     closure: Closure | None = None
+    site_notes: tuple[SiteNote, ...] = ()
 
     def sample(self, sample_id: str) -> Sample | None:
         return next((s for s in self.samples if s.sample_id == sample_id), None)
@@ -670,6 +703,11 @@ _ALLOWED: dict[type, tuple[frozenset[State], str]] = {
         "served (DECISION_SERVED) or enforcement recorded (ENFORCED)",
     ),
     ExtendClock: (_ANY_OPEN, "an open case"),
+    UpdateTeam: (
+        frozenset({State.OPENED, State.ON_SITE}),
+        "the on-site inspection record not yet signed (OPENED or ON_SITE)",
+    ),
+    RecordSiteNote: (_ANY_OPEN - {State.OPENED}, "arrival on site recorded and the case open"),
     PauseClock: (_DECISION_CLOCK_RUNNING, "the decision clock running (FILED to HEARING_HELD)"),
     ResumeClock: (_DECISION_CLOCK_RUNNING, "the decision clock running (FILED to HEARING_HELD)"),
 }
@@ -731,17 +769,22 @@ def _validate_penalties(penalties: tuple[Penalty, ...], what: str) -> None:
 _Handler = Callable[[Case, Any, str, datetime, WorkCalendar], Case]
 
 
+def _check_team(officers: tuple[str, ...], monitoring_staff: tuple[str, ...]) -> None:
+    distinct = set(officers)
+    if len(distinct) < 2 or len(distinct) != len(officers) or not all(o.strip() for o in officers):
+        raise InvalidCommand("a case team needs at least two distinct enforcement officers")
+    staff = set(monitoring_staff)
+    if not staff or distinct & staff or len(staff) != len(monitoring_staff):
+        raise InvalidCommand("monitoring staff are required and distinct from the officers")
+
+
 def _open(command: OpenCase, actor: str, now: datetime) -> Case:
     for field in ("case_id", "source_ref", "enterprise_id", "outlet_id"):
         _required(getattr(command, field), field)
     if not (len(command.county_code) == 6 and command.county_code.isdigit()):
         raise InvalidCommand("county_code must be a 6-digit administrative division code")
     _reported(command.discovered_at, "discovered_at", now, None)
-    officers = set(command.officers)
-    if len(officers) < 2 or len(officers) != len(command.officers):
-        raise InvalidCommand("a case team needs at least two distinct enforcement officers")
-    if not command.monitoring_staff or officers & set(command.monitoring_staff):
-        raise InvalidCommand("monitoring staff are required and distinct from the officers")
+    _check_team(command.officers, command.monitoring_staff)
     return Case(
         case_id=command.case_id,
         source_ref=command.source_ref,
@@ -1248,7 +1291,39 @@ def _resume(case: Case, c: ResumeClock, actor: str, now: datetime, cal: WorkCale
     return replace(case, pauses=_end_pause(case, c.clock, c.at))
 
 
+def _update_team(case: Case, c: UpdateTeam, actor: str, now: datetime, cal: WorkCalendar) -> Case:
+    _required(c.reason, "reason")
+    _check_team(c.officers, c.monitoring_staff)
+    # what is already on record stays attributable to a team member
+    if case.arrival is not None:
+        gone = set(case.arrival.officers_present) - set(c.officers)
+        if gone:
+            names = ", ".join(sorted(gone))
+            raise InvalidCommand(
+                f"officers recorded present on site cannot leave the team: {names}"
+            )
+    collectors = {s.collected_by for s in case.samples} - set(c.monitoring_staff)
+    if collectors:
+        raise InvalidCommand(
+            f"staff who collected samples cannot leave the team: {', '.join(sorted(collectors))}"
+        )
+    return replace(case, officers=c.officers, monitoring_staff=c.monitoring_staff)
+
+
+def _site_note(case: Case, c: RecordSiteNote, actor: str, now: datetime, cal: WorkCalendar) -> Case:
+    _required(c.text, "text")
+    _required(c.by, "by")
+    if c.by not in case.officers and c.by not in case.monitoring_staff:
+        raise InvalidCommand(f"not on the case team: {c.by}")
+    # a note taken on the way may precede the arrival, never the discovery
+    _reported(c.at, "at", now, case.discovered_at)
+    note = SiteNote(c.at, c.text, c.by, c.position, now, actor)
+    return replace(case, site_notes=(*case.site_notes, note))
+
+
 _HANDLERS: dict[type, _Handler] = {
+    UpdateTeam: _update_team,
+    RecordSiteNote: _site_note,
     RecordArrival: _arrival,
     RecordInspection: _inspection,
     AddEvidence: _evidence,
@@ -1340,6 +1415,11 @@ def apply(
         "from_state": case.state.value,
         "to_state": updated.state.value,
     }
+    if isinstance(command, UpdateTeam):  # the chain shows who left and who joined
+        payload["previous_team"] = {
+            "officers": list(case.officers),
+            "monitoring_staff": list(case.monitoring_staff),
+        }
     main = CaseChange(
         case.case_id, name, payload, actor, now, case.state, updated.state, updated.version
     )

@@ -68,6 +68,7 @@ COMMANDS: dict[str, type] = {
         dc.ExtendClock,
         dc.PauseClock,
         dc.ResumeClock,
+        dc.RecordSiteNote,
     )
 }
 OFFICER_ROLES = {"ENFORCEMENT", "ENFORCEMENT_OFFICER"}
@@ -143,7 +144,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         if not write:
             return ANONYMOUS
         if opened_by and opened_by in self.auth.trusted_services:
-            return Principal(opened_by, frozenset({Role.ADMIN}))
+            return Principal(opened_by, frozenset({Role.SERVICE}))
         await context.abort(
             grpc.StatusCode.UNAUTHENTICATED, "writes need a bearer token (LIANDONG_CASEFILE_AUTH)"
         )
@@ -279,15 +280,22 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         return result  # type: ignore[no-any-return]  # encoded Case, sent as is
 
     async def _write(
-        self, name: str, request: Any, context: grpc.aio.ServicerContext
+        self,
+        name: str,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        build: Callable[[Any], Any] | None = None,
+        team: list[dict[str, str]] | None = None,
     ) -> casefile_pb2.Case:
+        """`build` turns the request into the domain command when the generic mapping cannot
+        (UpdateTeam's parties); `team` is stored beside the case (UpdateTeam)."""
         principal = await self._principal(context, write=True)
         if not request.request_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id is required")
         if not request.case_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "case_id is required")
         try:
-            command = from_message(COMMANDS[name], request)
+            command = build(request) if build else from_message(COMMANDS[name], request)
         except InvalidCommand as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         now = self.now()
@@ -301,6 +309,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
                 command=command,
                 now=now,
                 respond=lambda sc, scope: self.case_reply(sc, scope, now),
+                team=team,
             ),
         )
         self.feed.notify([request.case_id])
@@ -469,6 +478,26 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         self, request: Any, context: grpc.aio.ServicerContext
     ) -> casefile_pb2.Case:
         return await self._write("ResumeClock", request, context)
+
+    async def UpdateTeam(
+        self, request: casefile_pb2.UpdateTeamRequest, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        roles = [(p.person_id, p.role.upper()) for p in request.team]
+        team = [{"person_id": p.person_id, "name": p.name, "role": p.role} for p in request.team]
+
+        def build(r: casefile_pb2.UpdateTeamRequest) -> dc.UpdateTeam:
+            return dc.UpdateTeam(
+                officers=tuple(p for p, role in roles if role in OFFICER_ROLES),
+                monitoring_staff=tuple(p for p, role in roles if role in MONITORING_ROLES),
+                reason=r.reason,
+            )
+
+        return await self._write("UpdateTeam", request, context, build, team)
+
+    async def RecordSiteNote(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordSiteNote", request, context)
 
 
 def _serializer(message_type: Any) -> Callable[[Any], bytes]:

@@ -1001,6 +1001,80 @@ class ResumeClockRequest(_message.Message):
 Global___ResumeClockRequest: _TypeAlias = ResumeClockRequest  # noqa: Y015
 
 @_typing.final
+class UpdateTeamRequest(_message.Message):
+    """The whole new team (as in OpenCaseRequest); officers recorded present and staff who collected
+    samples must stay on it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    TEAM_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def team(self) -> _containers.RepeatedCompositeFieldContainer[Global___Party]: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        team: _abc.Iterable[Global___Party] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "reason", b"reason", "request_id", b"request_id", "team", b"team"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateTeamRequest: _TypeAlias = UpdateTeamRequest  # noqa: Y015
+
+@_typing.final
+class RecordSiteNoteRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    text: _builtins.str
+    by: _builtins.str
+    """a member of the case team"""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp:
+        """when it was noted (may precede the arrival: en route)"""
+
+    @_builtins.property
+    def position(self) -> Global___SitePosition:
+        """optional"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        text: _builtins.str = ...,
+        by: _builtins.str = ...,
+        position: Global___SitePosition | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "by", b"by", "case_id", b"case_id", "position", b"position", "request_id", b"request_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSiteNoteRequest: _TypeAlias = RecordSiteNoteRequest  # noqa: Y015
+
+@_typing.final
 class Arrival(_message.Message):
     """---- the case record -----------------------------------------------------------------------"""
 
@@ -1029,6 +1103,43 @@ class Arrival(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Arrival: _TypeAlias = Arrival  # noqa: Y015
+
+@_typing.final
+class SiteNote(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    RECORDED_BY_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    by: _builtins.str
+    recorded_by: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def position(self) -> Global___SitePosition: ...
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        text: _builtins.str = ...,
+        by: _builtins.str = ...,
+        position: Global___SitePosition | None = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        recorded_by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "position", b"position", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "by", b"by", "position", b"position", "recorded_at", b"recorded_at", "recorded_by", b"recorded_by", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SiteNote: _TypeAlias = SiteNote  # noqa: Y015
 
 @_typing.final
 class InspectionRecord(_message.Message):
@@ -1741,6 +1852,7 @@ class Case(_message.Message):
     CLOCKS_FIELD_NUMBER: _builtins.int
     OPENED_BY_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    SITE_NOTES_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     state: _builtins.str
     task_id: _builtins.str
@@ -1797,6 +1909,8 @@ class Case(_message.Message):
     def closure(self) -> Global___Closure: ...
     @_builtins.property
     def clocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___LegalClock]: ...
+    @_builtins.property
+    def site_notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SiteNote]: ...
     def __init__(
         self,
         *,
@@ -1833,10 +1947,11 @@ class Case(_message.Message):
         clocks: _abc.Iterable[Global___LegalClock] | None = ...,
         opened_by: _builtins.str = ...,
         view: _builtins.str = ...,
+        site_notes: _abc.Iterable[Global___SiteNote] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["arrival", b"arrival", "closure", b"closure", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "filed_at", b"filed_at", "hearing", b"hearing", "inspection", b"inspection", "notice", b"notice", "opened_at", b"opened_at", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_ids", b"alert_ids", "arrival", b"arrival", "case_id", b"case_id", "clocks", b"clocks", "closure", b"closure", "county", b"county", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "enforcement", b"enforcement", "enterprise_id", b"enterprise_id", "evidence", b"evidence", "extensions", b"extensions", "filed_at", b"filed_at", "filing_no", b"filing_no", "findings", b"findings", "hearing", b"hearing", "inspection", b"inspection", "monitoring_staff", b"monitoring_staff", "notice", b"notice", "officers", b"officers", "opened_at", b"opened_at", "opened_by", b"opened_by", "outlet_id", b"outlet_id", "pauses", b"pauses", "samples", b"samples", "state", b"state", "summary", b"summary", "task_id", b"task_id", "team", b"team", "transfer", b"transfer", "version", b"version", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_ids", b"alert_ids", "arrival", b"arrival", "case_id", b"case_id", "clocks", b"clocks", "closure", b"closure", "county", b"county", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "enforcement", b"enforcement", "enterprise_id", b"enterprise_id", "evidence", b"evidence", "extensions", b"extensions", "filed_at", b"filed_at", "filing_no", b"filing_no", "findings", b"findings", "hearing", b"hearing", "inspection", b"inspection", "monitoring_staff", b"monitoring_staff", "notice", b"notice", "officers", b"officers", "opened_at", b"opened_at", "opened_by", b"opened_by", "outlet_id", b"outlet_id", "pauses", b"pauses", "samples", b"samples", "site_notes", b"site_notes", "state", b"state", "summary", b"summary", "task_id", b"task_id", "team", b"team", "transfer", b"transfer", "version", b"version", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

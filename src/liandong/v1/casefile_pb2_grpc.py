@@ -164,6 +164,16 @@ class CaseFileStub:
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.ResumeClockRequest.SerializeToString,
                 response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
                 _registered_method=True)
+        self.UpdateTeam = channel.unary_unary(
+                '/liandong.v1.CaseFile/UpdateTeam',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.UpdateTeamRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
+        self.RecordSiteNote = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordSiteNote',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
 
 
 class CaseFileServicer:
@@ -325,6 +335,20 @@ class CaseFileServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateTeam(self, request, context):
+        """A changed team (a declined member replaced), until the inspection record is signed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordSiteNote(self, request, context):
+        """A team member's note from the site (no state change), from arrival on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CaseFileServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -451,6 +475,16 @@ def add_CaseFileServicer_to_server(servicer, server):
             'ResumeClock': grpc.unary_unary_rpc_method_handler(
                     servicer.ResumeClock,
                     request_deserializer=liandong_dot_v1_dot_casefile__pb2.ResumeClockRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'UpdateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTeam,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.UpdateTeamRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordSiteNote': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSiteNote,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.FromString,
                     response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
             ),
     }
@@ -1133,6 +1167,60 @@ class CaseFile:
             target,
             '/liandong.v1.CaseFile/ResumeClock',
             liandong_dot_v1_dot_casefile__pb2.ResumeClockRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/UpdateTeam',
+            liandong_dot_v1_dot_casefile__pb2.UpdateTeamRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSiteNote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordSiteNote',
+            liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.SerializeToString,
             liandong_dot_v1_dot_casefile__pb2.Case.FromString,
             options,
             channel_credentials,

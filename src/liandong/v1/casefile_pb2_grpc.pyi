@@ -64,6 +64,10 @@ class CaseFileStub:
     ExtendClock: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ExtendClockRequest, _casefile_pb2.Case]
     PauseClock: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.PauseClockRequest, _casefile_pb2.Case]
     ResumeClock: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ResumeClockRequest, _casefile_pb2.Case]
+    UpdateTeam: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.UpdateTeamRequest, _casefile_pb2.Case]
+    """A changed team (a declined member replaced), until the inspection record is signed."""
+    RecordSiteNote: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordSiteNoteRequest, _casefile_pb2.Case]
+    """A team member's note from the site (no state change), from arrival on."""
 
 @_typing.type_check_only
 class CaseFileAsyncStub(CaseFileStub):
@@ -101,6 +105,10 @@ class CaseFileAsyncStub(CaseFileStub):
     ExtendClock: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ExtendClockRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     PauseClock: _aio.UnaryUnaryMultiCallable[_casefile_pb2.PauseClockRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     ResumeClock: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ResumeClockRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    UpdateTeam: _aio.UnaryUnaryMultiCallable[_casefile_pb2.UpdateTeamRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    """A changed team (a declined member replaced), until the inspection record is signed."""
+    RecordSiteNote: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordSiteNoteRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    """A team member's note from the site (no state change), from arrival on."""
 
 class CaseFileServicer(metaclass=_abc_1.ABCMeta):
     """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
@@ -285,5 +293,21 @@ class CaseFileServicer(metaclass=_abc_1.ABCMeta):
         request: _casefile_pb2.ResumeClockRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateTeam(
+        self,
+        request: _casefile_pb2.UpdateTeamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]:
+        """A changed team (a declined member replaced), until the inspection record is signed."""
+
+    @_abc_1.abstractmethod
+    def RecordSiteNote(
+        self,
+        request: _casefile_pb2.RecordSiteNoteRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]:
+        """A team member's note from the site (no state change), from arrival on."""
 
 def add_CaseFileServicer_to_server(servicer: CaseFileServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,6 +15,13 @@ OTHER_STAFF = Principal("m9", frozenset({Role.MONITORING_STAFF}))
 MANAGER = Principal("mgr", frozenset({Role.MANAGER}), ("3205",))
 FAR_MANAGER = Principal("mgr2", frozenset({Role.MANAGER}), ("1101",))
 ADMIN = Principal("ops", frozenset({Role.ADMIN}))
+SERVICE = Principal("dispatch", frozenset({Role.SERVICE}))
+
+
+def for_person(person: Principal, service: Principal = SERVICE) -> Principal:
+    """The service's token acting for `person` (claim `act`)."""
+    return Principal(service.subject, service.roles, service.jurisdictions, person)
+
 
 A = Action
 # Expected allowed actions per principal on CASE (hand-written matrix).
@@ -28,6 +35,7 @@ OFFICER_ALLOWED = {
     A.REQUEST_HEARING,
     A.SERVE_DECISION,
     A.RECORD_ENFORCEMENT,
+    A.RECORD_SITE_NOTE,
     A.READ,
     A.STREAM,
     A.VERIFY,
@@ -35,6 +43,7 @@ OFFICER_ALLOWED = {
 }
 STAFF_ALLOWED = {
     A.RECORD_SAMPLE,
+    A.RECORD_SITE_NOTE,
     A.HAND_OFF_CUSTODY,
     A.RECORD_LAB_RESULT,
     A.CONFIRM_RESULT,
@@ -57,12 +66,17 @@ MANAGER_ALLOWED = {
     A.EXTEND_CLOCK,
     A.PAUSE_CLOCK,
     A.RESUME_CLOCK,
+    A.UPDATE_TEAM,
     A.READ,
     A.STREAM,
     A.VERIFY,
     A.EXPORT,
 }
 ADMIN_ALLOWED = {A.OPEN_CASE, A.READ, A.STREAM, A.VERIFY, A.EXPORT}
+SERVICE_ALLOWED = {A.OPEN_CASE, A.UPDATE_TEAM, A.READ, A.STREAM, A.VERIFY, A.EXPORT}
+# a service acting for a person: the field records that person may do, nothing else
+FOR_OFFICER_ALLOWED = {A.RECORD_ARRIVAL, A.RECORD_SITE_NOTE, A.ADD_EVIDENCE}
+FOR_STAFF_ALLOWED = {A.RECORD_SITE_NOTE}
 
 MATRIX = [
     (OFFICER, OFFICER_ALLOWED),
@@ -72,10 +86,18 @@ MATRIX = [
     (MANAGER, MANAGER_ALLOWED),
     (FAR_MANAGER, set()),
     (ADMIN, ADMIN_ALLOWED),
+    (SERVICE, SERVICE_ALLOWED),
+    (for_person(OFFICER), FOR_OFFICER_ALLOWED),
+    (for_person(STAFF), FOR_STAFF_ALLOWED),
+    (for_person(OTHER_OFFICER), set()),  # not on the team
+    (for_person(MANAGER), set()),  # not a field role
+    (for_person(OFFICER, ADMIN), set()),  # only a trusted service acts for someone
+    (for_person(Principal("o1", frozenset())), set()),  # on the team, but no role named
+    (for_person(Principal("m1", frozenset({Role.ENFORCEMENT_OFFICER}))), set()),  # wrong role
 ]
 
 
-@pytest.mark.parametrize(("principal", "allowed"), MATRIX, ids=lambda x: getattr(x, "subject", ""))
+@pytest.mark.parametrize(("principal", "allowed"), MATRIX, ids=lambda x: getattr(x, "key", ""))
 def test_access_matrix(principal: Principal, allowed: set[Action]) -> None:
     for action in Action:
         if action is Action.LIST:
@@ -131,3 +153,32 @@ def test_jurisdiction_is_a_prefix_match() -> None:
 def test_action_for_command() -> None:
     assert Action.for_command(FileCase("x")) is Action.FILE_CASE
     assert Action.for_command(SAMPLE) is Action.RECORD_SAMPLE
+
+
+def test_acting_for_someone_names_both_and_says_why() -> None:
+    p = for_person(OFFICER)
+    assert (p.actor, p.key) == ("o1", "dispatch>o1")
+    assert (SERVICE.actor, SERVICE.key) == ("dispatch", "dispatch")
+    allowed = authorize(p, A.RECORD_ARRIVAL, CASE)
+    assert allowed.reason == "dispatch on behalf of o1: officer on case C1"
+    assert allowed.scope is Scope.FULL
+    assert authorize(for_person(OTHER_OFFICER), A.RECORD_ARRIVAL, CASE).reason == (
+        "dispatch on behalf of o9: o9 is not on the team of C1"
+    )
+    assert authorize(p, A.RECORD_FINDING, CASE).reason == (
+        "dispatch on behalf of o1: RecordFinding is not a field record passed on for them"
+    )
+    assert authorize(for_person(OFFICER, ADMIN), A.RECORD_ARRIVAL, CASE).reason == (
+        "ops on behalf of o1: only a trusted service may act for someone"
+    )
+
+
+def test_the_team_is_changed_by_the_service_or_a_manager_of_the_county() -> None:
+    assert authorize(SERVICE, A.UPDATE_TEAM, CASE).allowed
+    assert authorize(MANAGER, A.UPDATE_TEAM, CASE).allowed
+    assert not authorize(FAR_MANAGER, A.UPDATE_TEAM, CASE).allowed
+    assert not authorize(ADMIN, A.UPDATE_TEAM, CASE).allowed
+    assert not authorize(OFFICER, A.UPDATE_TEAM, CASE).allowed
+    assert authorize(SERVICE, A.RECORD_ARRIVAL, CASE).reason == (
+        "service dispatch performs no legal act in its own name"
+    )

@@ -46,7 +46,7 @@ def test_expired_wrong_key_and_wrong_audience_are_refused() -> None:
 def test_service_role_only_for_trusted_services() -> None:
     trusted = frozenset({"dispatch"})
     assert principal_from_claims({"sub": "dispatch", "role": "service"}, trusted).roles == {
-        Role.ADMIN
+        Role.SERVICE
     }
     assert principal_from_claims({"sub": "mallory", "role": "service"}, trusted).roles == set()
 
@@ -59,3 +59,24 @@ def test_claim_shapes() -> None:
     assert p.roles == {Role.MONITORING_STAFF} and p.jurisdictions == ("3205", "3301")
     with pytest.raises(Unauthenticated):
         principal_from_claims({"roles": ["admin"]}, frozenset())
+
+
+def test_act_claim_names_the_person_a_service_acts_for() -> None:
+    trusted = frozenset({"dispatch"})
+    token = issue(KEY, sub="dispatch", roles=["service"], act={"sub": "o1", "roles": ["officer"]})
+    p = VERIFIER.verify(token)
+    assert (p.subject, p.roles) == ("dispatch", {Role.SERVICE})
+    assert p.on_behalf_of is not None
+    assert (p.on_behalf_of.subject, p.on_behalf_of.roles) == ("o1", {Role.ENFORCEMENT_OFFICER})
+    # the person acted for never gets a service role, and acts do not nest
+    nested = principal_from_claims(
+        {"sub": "dispatch", "roles": ["service"],
+         "act": {"sub": "dispatch", "roles": ["service"], "act": {"sub": "boss"}}},
+        trusted,
+    )  # fmt: skip
+    assert nested.on_behalf_of is not None
+    assert nested.on_behalf_of.roles == set() and nested.on_behalf_of.on_behalf_of is None
+    with pytest.raises(Unauthenticated):
+        principal_from_claims({"sub": "dispatch", "act": "o1"}, trusted)
+    with pytest.raises(Unauthenticated):
+        principal_from_claims({"sub": "dispatch", "act": {"roles": ["officer"]}}, trusted)
