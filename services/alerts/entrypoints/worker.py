@@ -2,10 +2,12 @@
 
 Fault tolerance (at-least-once; faust's exactly-once mode has open duplicate bugs):
 - each outlet's judgement state lives in the `judge-state` table (changelog topic), written
-  once per batch of records for every outlet the batch touched, re-assigned, never mutated;
+  (re-assigned, never mutated) at a checkpoint about every second for every outlet judged
+  since the last one;
 - the alert events a batch produced are acknowledged by the broker (acks=all) BEFORE the
-  state that records them as published is written, and the batch's offsets are acked only
-  after both; faust flushes the producer before it commits offsets;
+  state that records them as published is written, and records are acked (so their offsets
+  become committable) only after the checkpoint that holds their effect; faust flushes the
+  producer before it commits offsets;
 - after a crash the worker recovers the table and re-reads records from the last commit:
   minutes already in the state are duplicates to the judge, and a change that was published
   but not yet recorded is re-derived with the same deterministic event id (episode id from
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -47,8 +50,11 @@ bad_records = meter.create_counter(
 alert_events = meter.create_counter("alerts.events.published", description="alert events sent")
 
 STATE_TABLE = "judge-state"
-BATCH_MAX = 500
-BATCH_WITHIN_S = 0.05
+BATCH_MAX = int(os.environ.get("LIANDONG_ALERTS_BATCH", "1000"))
+BATCH_WITHIN_S = float(os.environ.get("LIANDONG_ALERTS_BATCH_WITHIN_S", "0.05"))
+# State is written at most this often (and the records judged since then acked after it):
+# alert events go out with every batch, state writes are coalesced across batches.
+PERSIST_EVERY_S = float(os.environ.get("LIANDONG_ALERTS_PERSIST_S", "1.0"))
 
 
 def tick_interval() -> float:
@@ -75,6 +81,8 @@ class AlertsRuntime:
         self._registry_dirty = False
         self._mark_outlets: dict[str, str] = {}
         self._revoked: set[int] = set()
+        self.unacked: list[tuple[Any, Any]] = []  # (stream, event) judged, not yet acked
+        self.last_checkpoint = time.monotonic()
 
     # ---- registry --------------------------------------------------------------------
 
@@ -183,7 +191,7 @@ class AlertsRuntime:
 
     # ---- the agent's batch and the timer ----------------------------------------------
 
-    async def process(self, events: list[Any]) -> None:
+    async def process(self, stream: Any, events: list[Any]) -> None:
         await self.ready.wait()
         assert self.pj is not None
         now = datetime.now(UTC)
@@ -208,7 +216,25 @@ class AlertsRuntime:
                 if changes:
                     outgoing += self._events(changes, record.meta.event_id, event.headers)
             await self.publish(outgoing)
+            self.unacked += [(stream, event) for event in events]
+
+    async def checkpoint(self) -> None:
+        """Write the state of every outlet judged since the last checkpoint, then ack the
+        records judged since then (their offsets become committable)."""
+        if self.pj is None:
+            return
+        async with self.lock:
             self.persist(self.pj.take_dirty())
+            unacked, self.unacked = self.unacked, []
+            self.last_checkpoint = time.monotonic()
+        for stream, event in unacked:
+            await stream.ack(event)
+
+    def checkpoint_due(self) -> bool:
+        return bool(self.unacked) and (
+            time.monotonic() - self.last_checkpoint >= PERSIST_EVERY_S
+            or len(self.unacked) >= 20 * BATCH_MAX
+        )
 
     async def tick(self) -> None:
         if self.pj is None or not self.ready.is_set() or self.app.rebalancing:
@@ -276,10 +302,19 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(records)
     async def judge(stream: Any) -> Any:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await rt.process(events)
+        # Manual acks: a record's offset may be committed only once the state it changed is
+        # written (checkpoint), and its alert events were acked by the broker (process).
+        async for events in stream.noack_take(BATCH_MAX, within=BATCH_WITHIN_S):
+            await rt.process(stream, events)
+            if rt.checkpoint_due():
+                await rt.checkpoint()
             for event in events:
-                yield event.value
+                yield event.value  # "judged" (for agent.test_context; no sink is attached)
+
+    @app.timer(interval=PERSIST_EVERY_S)
+    async def checkpoint_when_idle() -> None:
+        if rt.checkpoint_due():
+            await rt.checkpoint()
 
     @app.timer(interval=tick_interval())
     async def wall_clock() -> None:

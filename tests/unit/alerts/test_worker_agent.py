@@ -25,6 +25,8 @@ from .test_worker_state import LIMITS
 @pytest.fixture()
 async def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     monkeypatch.setattr("alerts.entrypoints.worker.BATCH_WITHIN_S", 0.001)
+    # put() waits for the ack, which comes after the checkpoint: checkpoint every batch here.
+    monkeypatch.setattr("alerts.entrypoints.worker.PERSIST_EVERY_S", 0.0)
     settings = Settings(
         kafka_bootstrap="127.0.0.1:1", topic_prefix="unit.", alerts_data_dir=str(tmp_path)
     )
