@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ from dispatch.domain.casefile_calls import (
     CasefileCall,
     Outcome,
     outcome_of_status,
+    same_team,
 )
 from dispatch.domain.dispatcher import Dispatcher, UnknownTask
 from dispatch.domain.effects import DecisionRecorded, Effect
@@ -72,6 +73,23 @@ class CaseFile(Protocol):
         officers_present: Sequence[str],
         position: tuple[float, float] | None,
         on_behalf_of: str,
+        role: str = "ENFORCEMENT",
+    ) -> Any: ...
+
+    async def update_team(
+        self, *, request_id: str, case_id: str, team: list[dict[str, str]], reason: str
+    ) -> Any: ...
+
+    async def record_site_note(
+        self,
+        *,
+        request_id: str,
+        case_id: str,
+        at: datetime,
+        text: str,
+        by: str,
+        role: str,
+        position: tuple[float, float] | None,
     ) -> Any: ...
 
 
@@ -129,6 +147,7 @@ class DispatchService:
         # after a failed attempt, until its retry: new calls wait for the retry loop rather
         # than hold up the step that asked for them
         self._casefile_down_until: datetime | None = None
+        self._sent_team: dict[str, list[dict[str, str]]] = {}  # OpenCase request id -> team
         self._queue_unrecorded_opens()
 
     def _queue_unrecorded_opens(self) -> None:
@@ -278,12 +297,20 @@ class DispatchService:
         async with self._casefile_lock:
             pending = await asyncio.to_thread(self.store.pending_calls)
             refused_opens: set[str] = set()
+            # task -> its oldest call still pending: a case's records go in the order asked for
+            # (an arrival never overtakes the team change that lets its officers in)
+            ahead: dict[str, CasefileCall] = {}
             for call in pending:
                 now = self.clock()
+                first = ahead.setdefault(call.task_id, call)
                 if (wanted is not None and call.request_id not in wanted) or not call.due(now):
                     continue
                 if self._casefile_down(now):
                     break  # the rest waits for the next pass after the backoff
+                if first is not call and call.method is not CallMethod.OPEN_CASE:
+                    holding = f"waiting for {first.method.value} {first.request_id}"
+                    await self._settle(call, Outcome.RETRY, holding, None)
+                    continue
                 attempted += 1
                 with tracer.start_as_current_span(
                     f"dispatch casefile {call.method.value}",
@@ -294,7 +321,11 @@ class DispatchService:
                     },
                 ):
                     outcome, error, case = await self._attempt(call, refused_opens)
+                if outcome is Outcome.DONE and case is None:
+                    attempted -= 1  # nothing was sent (the case already had this team)
                 await self._settle(call, outcome, error, case)
+                if outcome is not Outcome.RETRY and ahead[call.task_id] is call:
+                    del ahead[call.task_id]  # the next call of the task may go in this pass
                 if outcome is Outcome.REFUSED and call.method is CallMethod.OPEN_CASE:
                     refused_opens.add(call.task_id)
         if attempted:
@@ -314,6 +345,7 @@ class DispatchService:
                 team = self._team(self.dispatcher.state.acceptance[call.task_id])
                 if not team:  # casefile needs the team; retried once someone is offered
                     return Outcome.RETRY, "waiting for a team", None
+                self._sent_team[call.request_id] = team
                 case = await self.casefile.open_case(
                     task_id=call.task_id,
                     alert_ids=list(task.alert_ids),
@@ -331,13 +363,36 @@ class DispatchService:
                 return Outcome.RETRY, "waiting for the case to be opened", None
             body = call.body
             position = body.get("position")
+            where = (float(position[0]), float(position[1])) if position else None
+            if call.method is CallMethod.UPDATE_TEAM:
+                if same_team(body["team"], self._case_team(call.task_id)):
+                    return Outcome.DONE, "", None  # the case has this team: nothing to send
+                case = await self.casefile.update_team(
+                    request_id=call.request_id,
+                    case_id=meta.case_id,
+                    team=list(body["team"]),
+                    reason=str(body.get("reason", "")),
+                )
+                return Outcome.DONE, "", case
+            if call.method is CallMethod.RECORD_SITE_NOTE:
+                case = await self.casefile.record_site_note(
+                    request_id=call.request_id,
+                    case_id=meta.case_id,
+                    at=datetime.fromisoformat(body["at"]),
+                    text=str(body["text"]),
+                    by=str(body["by"]),
+                    role=str(body.get("role", "")),
+                    position=where,
+                )
+                return Outcome.DONE, "", case
             case = await self.casefile.record_arrival(
                 request_id=call.request_id,
                 case_id=meta.case_id,
                 arrived_at=datetime.fromisoformat(body["arrived_at"]),
                 officers_present=list(body.get("officers_present", [])),
-                position=(float(position[0]), float(position[1])) if position else None,
+                position=where,
                 on_behalf_of=str(body.get("checked_in_by", "")),
+                role=str(body.get("role") or "ENFORCEMENT"),
             )
             return Outcome.DONE, "", case
         except grpc.aio.AioRpcError as err:
@@ -357,6 +412,14 @@ class DispatchService:
         )
         return outcome, reason, None
 
+    def _case_team(self, task_id: str) -> list[dict[str, str]]:
+        """The team casefile last answered with for this task's case (OpenCase, UpdateTeam)."""
+        team: list[dict[str, str]] = []
+        for c in self.store.calls_for(task_id):
+            if c.status is CallStatus.DONE and "case_team" in c.body:
+                team = c.body["case_team"]
+        return team
+
     def _open_refused(self, task_id: str) -> bool:
         return any(
             c.method is CallMethod.OPEN_CASE and c.status is CallStatus.DEAD
@@ -370,6 +433,23 @@ class DispatchService:
         if outcome is not Outcome.RETRY:  # casefile answered: it is up
             self._casefile_down_until = None
         task_id, method = call.task_id, call.method
+        if outcome is Outcome.DONE and method in (CallMethod.OPEN_CASE, CallMethod.UPDATE_TEAM):
+            # what the case's team now is, to tell whether the accepted team must be sent
+            sent = call.body.get("team") or self._sent_team.pop(call.request_id, [])
+            answered = [
+                {"person_id": p.person_id, "name": p.name, "role": p.role}
+                for p in getattr(case, "team", ())
+            ]
+            settled = replace(settled, body={**call.body, "case_team": answered or sent})
+        released: list[CasefileCall] = []
+        if outcome is not Outcome.RETRY:  # calls of the task that waited for this one go now
+            released = [
+                replace(c, next_attempt_at=None)
+                for c in await asyncio.to_thread(self.store.calls_for, task_id)
+                if c.status is CallStatus.PENDING
+                and c.request_id != call.request_id
+                and c.last_error.startswith("waiting for ")
+            ]
 
         def record(b: EventBuilder, now: datetime) -> list[OutgoingEvent]:
             meta = self.metas.get(task_id)
@@ -378,6 +458,8 @@ class DispatchService:
             if outcome is Outcome.DONE and method is CallMethod.OPEN_CASE:
                 meta.case_id, meta.case_pending = str(case.case_id), False
                 return [b.task_event(task_id, "CASE_OPENED", now, note=f"case {case.case_id}")]
+            if outcome is Outcome.DONE and case is None:
+                return []  # nothing had to be sent (the case already has this team)
             if outcome is Outcome.DONE:
                 note = f"{method.value} {call.request_id}: case {meta.case_id} is {case.state}"
                 return [b.task_event(task_id, "CASE_RECORDED", now, note=note)]
@@ -393,7 +475,7 @@ class DispatchService:
             lambda now: [],
             touched=[task_id] if known and outcome is not Outcome.RETRY else [],
             extra=record,
-            calls=[settled],
+            calls=[settled, *released],
         )
 
     async def run_casefile_calls(self, stop: asyncio.Event, max_wait_s: float = 30) -> None:

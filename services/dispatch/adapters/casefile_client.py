@@ -1,12 +1,13 @@
-"""gRPC client for casefile: opening the case of an inspection task and recording what the
-team does on site.
+"""gRPC client for casefile: opening the case of an inspection task, keeping its team, and
+recording what the team does on site.
 
 Authorisation (docs/casefile.md): every call carries `authorization: Bearer <JWT>` when a
-signing key is configured. OpenCase goes out under the service identity (`sub=dispatch`,
-role `service`: intake only). A field act such as RecordArrival is a legal act casefile accepts
-only from an enforcement officer on the case, so dispatch sends it on behalf of the officer who
-checked in on the phone (their identity was verified by the phone API), in a short-lived token
-with that officer as subject: the case's audit chain then names the person who acted.
+signing key is configured, always with dispatch's own identity (`sub=dispatch`, role
+`service`). OpenCase and UpdateTeam go out in that name. A field record (RecordArrival,
+RecordSiteNote) is something a team member did, so its token also names that person and the
+role the phone API authenticated them in (`act: {sub, roles}`); casefile accepts it only if
+that person is on the case team in that role, and its audit chain keeps both identities.
+Dispatch never signs a token in an officer's own name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_SUBJECT = "dispatch"
 _TTL = timedelta(minutes=5)  # one call (with its gRPC deadline), never a session
+# roster roles -> casefile roles
+CASEFILE_ROLES = {"ENFORCEMENT": "officer", "MONITORING": "monitoring"}
 
 
 class CasefileTokens:
@@ -48,16 +52,25 @@ class CasefileTokens:
         except FileExistsError:  # casefile created the key file at the same moment
             return cls(key_file().read_text().strip())
 
-    def _token(self, sub: str, roles: list[str]) -> str:
+    def _token(self, act: dict[str, Any] | None = None) -> str:
         from casefile.adapters.tokens import issue
 
-        return issue(self.key, sub=sub, roles=roles, ttl=_TTL, now=datetime.now(UTC))
+        return issue(
+            self.key,
+            sub=SERVICE_SUBJECT,
+            roles=["service"],
+            ttl=_TTL,
+            now=datetime.now(UTC),
+            act=act,
+        )
 
     def service(self) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self._token(SERVICE_SUBJECT, ['service'])}"),)
+        return (("authorization", f"Bearer {self._token()}"),)
 
-    def officer(self, person_id: str) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self._token(person_id, ['officer'])}"),)
+    def on_behalf(self, person_id: str, role: str) -> tuple[tuple[str, str], ...]:
+        """The service's token acting for `person_id` in `role` (ENFORCEMENT, MONITORING)."""
+        act = {"sub": person_id, "roles": [CASEFILE_ROLES.get(role.upper(), role)]}
+        return (("authorization", f"Bearer {self._token(act)}"),)
 
 
 class CaseFileClient:
@@ -108,6 +121,7 @@ class CaseFileClient:
         officers_present: Sequence[str],
         position: tuple[float, float] | None,
         on_behalf_of: str,
+        role: str = "ENFORCEMENT",
     ) -> casefile_pb2.Case:
         request = casefile_pb2.RecordArrivalRequest(
             request_id=request_id,
@@ -117,8 +131,43 @@ class CaseFileClient:
         )
         if position is not None:
             request.position.CopyFrom(casefile_pb2.SitePosition(lat=position[0], lon=position[1]))
-        metadata = self.tokens.officer(on_behalf_of) if self.tokens else None
+        metadata = self.tokens.on_behalf(on_behalf_of, role) if self.tokens else None
         return await self._stub.RecordArrival(
+            request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
+        )
+
+    async def update_team(
+        self, *, request_id: str, case_id: str, team: list[dict[str, str]], reason: str
+    ) -> casefile_pb2.Case:
+        request = casefile_pb2.UpdateTeamRequest(
+            request_id=request_id,
+            case_id=case_id,
+            team=[casefile_pb2.Party(**p) for p in team],
+            reason=reason,
+        )
+        metadata = self.tokens.service() if self.tokens else None
+        return await self._stub.UpdateTeam(
+            request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
+        )
+
+    async def record_site_note(
+        self,
+        *,
+        request_id: str,
+        case_id: str,
+        at: datetime,
+        text: str,
+        by: str,
+        role: str,
+        position: tuple[float, float] | None,
+    ) -> casefile_pb2.Case:
+        request = casefile_pb2.RecordSiteNoteRequest(
+            request_id=request_id, case_id=case_id, at=to_timestamp(at), text=text, by=by
+        )
+        if position is not None:
+            request.position.CopyFrom(casefile_pb2.SitePosition(lat=position[0], lon=position[1]))
+        metadata = self.tokens.on_behalf(by, role) if self.tokens else None
+        return await self._stub.RecordSiteNote(
             request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
         )
 

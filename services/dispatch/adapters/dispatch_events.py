@@ -216,6 +216,7 @@ class EventBuilder:
         body: dict[str, Any] = {
             "arrived_at": e.at.isoformat(),
             "checked_in_by": e.actor,
+            "role": self._role_of(e.task_id, e.actor) or "",
             "officers_present": officers,
             "position": list(e.position) if e.position is not None else None,
         }
@@ -223,6 +224,75 @@ class EventBuilder:
             f"arrival:{event_id}", e.task_id, CallMethod.RECORD_ARRIVAL, e.at, body, current_trace()
         )
         return [call]
+
+    def _role_of(self, task_id: str, person_id: str) -> str | None:
+        acc = self.state.acceptance[task_id]
+        return next((s.role.value for s in acc.slots if s.person_id == person_id), None)
+
+    def team_of(self, task_id: str) -> list[dict[str, str]]:
+        """The people holding the task's slots, as casefile parties."""
+        return [
+            {"person_id": s.person_id, "name": self._name(s.person_id), "role": s.role.value}
+            for s in self.state.acceptance[task_id].slots
+            if s.person_id is not None
+        ]
+
+    def team_call(self, e: TaskEvent, event_id: str) -> CasefileCall:
+        """When every role has accepted: the accepted team for the case. Sent only if it differs
+        from the case's team (decided when it is due, against what casefile last answered)."""
+        acc = self.state.acceptance[e.task_id]
+        replaced = "; ".join(f"{pid} {why}" for pid, why in sorted(acc.refused.items()))
+        body = {
+            "team": self.team_of(e.task_id),
+            "reason": "accepted team" + (f"; replaced: {replaced}" if replaced else ""),
+        }
+        return CasefileCall(
+            f"team:{event_id}", e.task_id, CallMethod.UPDATE_TEAM, e.at, body, current_trace()
+        )
+
+    def note_call(self, e: TaskEvent, text: str) -> list[CasefileCall]:
+        """A team member's status note for the case, sent in their name. The request id is the
+        lifecycle event's own id, the same on every retry and after a restart."""
+        role = self._role_of(e.task_id, e.actor)
+        if role is None or not text.strip():
+            return []  # only the team's notes belong in the case file
+        body: dict[str, Any] = {
+            "at": e.at.isoformat(),
+            "text": text,
+            "by": e.actor,
+            "role": role,
+            "status": e.to_state.value,
+            "position": list(e.position) if e.position is not None else None,
+        }
+        return [
+            CasefileCall(
+                f"note:{e.event_id}", e.task_id, CallMethod.RECORD_SITE_NOTE, e.at, body,
+                current_trace(),
+            )
+        ]  # fmt: skip
+
+    def case_calls(self, e: TaskEvent, event_id: str) -> list[CasefileCall]:
+        """What a lifecycle step of a joint inspection passes on to its case file."""
+        task = self.state.tasks[e.task_id]
+        if task.route is not Route.JOINT_INSPECTION:
+            return []  # only joint inspections have a case
+        if e.to_state is TaskState.ASSIGNED:
+            return [self.team_call(e, event_id)]
+        if e.to_state is TaskState.ON_SITE:
+            # notes taken on the way wait for the arrival: a case takes notes from then on
+            earlier = [
+                c
+                for h in task.history
+                if h.seq < e.seq and h.to_state is TaskState.EN_ROUTE
+                for c in self.note_call(h, h.note)
+            ]
+            return [*self.arrival_call(e, event_id), *earlier, *self.note_call(e, e.note)]
+        if e.to_state is TaskState.SAMPLING:
+            return self.note_call(e, e.note)
+        if e.to_state is TaskState.COMPLETED:
+            done = "inspection completed on site" + (f": {e.note}" if e.note.strip() else "")
+            return self.note_call(e, done)
+        return []
 
     def translate(
         self, effects: Iterable[Effect], now: datetime, origin: AlertOrigin | None = None
@@ -267,8 +337,7 @@ class EventBuilder:
                     causation_id=cause, status=e.to_state.value,
                 )  # fmt: skip
                 changes.events.append(event)
-                if e.to_state is TaskState.ON_SITE:
-                    changes.calls += self.arrival_call(e, event.event_id)
+                changes.calls += self.case_calls(e, event.event_id)
             elif isinstance(e, TeamProposed):
                 a = e.assignment
                 notes = [*a.widened]

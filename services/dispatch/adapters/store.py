@@ -350,6 +350,7 @@ class DispatchStore:
                 updated_at=now,
             )
         row.status = call.status.value
+        row.body = json.dumps(call.body, ensure_ascii=False)  # e.g. the team casefile answered
         row.attempts = call.attempts
         row.next_attempt_at = call.next_attempt_at
         row.last_error = call.last_error

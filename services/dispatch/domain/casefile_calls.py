@@ -1,4 +1,5 @@
-"""Calls dispatch owes casefile (open the case, record the arrival): a durable queue entry per
+"""Calls dispatch owes casefile (open the case, update its team, record the arrival and the
+team's site notes): a durable queue entry per
 call, retried with capped exponential backoff while casefile is unreachable, and dead-lettered
 when casefile refuses the call itself, because repeating a refused call can never succeed.
 
@@ -17,6 +18,8 @@ from typing import Any
 class CallMethod(StrEnum):
     OPEN_CASE = "OpenCase"
     RECORD_ARRIVAL = "RecordArrival"
+    UPDATE_TEAM = "UpdateTeam"
+    RECORD_SITE_NOTE = "RecordSiteNote"
 
 
 class CallStatus(StrEnum):
@@ -97,3 +100,12 @@ class CasefileCall:
             next_attempt_at=now + backoff.delay(attempts),
             last_error=error,
         )
+
+
+def same_team(a: list[dict[str, str]], b: list[dict[str, str]]) -> bool:
+    """Whether two teams ({person_id, role, ...} each) have the same people in the same roles."""
+
+    def members(team: list[dict[str, str]]) -> set[tuple[str, str]]:
+        return {(p.get("person_id", ""), p.get("role", "").upper()) for p in team}
+
+    return members(a) == members(b)

@@ -117,7 +117,9 @@ async def test_check_in_records_the_arrival_in_the_case(harness: Build) -> None:
     await h.service.on_alert_event(alert_event("A1"))
     await on_site(h)
     assert h.casefile.arrivals == []  # made by the retry loop, woken by the step
-    assert await h.service.call_casefile() == 1
+    # the arrival and the check-in's note; the accepted team is the case's: no UpdateTeam
+    assert await h.service.call_casefile() == 2
+    assert h.casefile.teams == []
     on_site_event = deterministic_id("dispatch-event", TID, "10")
     assert h.casefile.arrivals == [
         {
@@ -127,14 +129,28 @@ async def test_check_in_records_the_arrival_in_the_case(harness: Build) -> None:
             "officers_present": ["e1", "e2"],
             "position": OUTLET,
             "on_behalf_of": "e1",
+            "role": "ENFORCEMENT",
+        }
+    ]
+    check_in = h.service.task(TID).history[-1]
+    assert h.casefile.notes == [
+        {
+            "request_id": f"note:{check_in.event_id}",
+            "case_id": CASE,
+            "at": T0 + timedelta(minutes=20),
+            "text": "gate 2",
+            "by": "e1",
+            "role": "ENFORCEMENT",
+            "position": OUTLET,
         }
     ]
     events = h.sink.decoded()
-    assert events[-2].meta.event_id == on_site_event and events[-2].status == "ON_SITE"
-    assert (events[-1].kind, events[-1].note) == (
+    assert events[-3].meta.event_id == on_site_event and events[-3].status == "ON_SITE"
+    assert (events[-2].kind, events[-2].note) == (
         "CASE_RECORDED",
         f"RecordArrival arrival:{on_site_event}: case {CASE} is ON_SITE",
     )
+    assert events[-1].kind == "CASE_RECORDED" and "RecordSiteNote note:" in events[-1].note
     assert await h.service.call_casefile() == 0  # made once
 
 
@@ -152,7 +168,9 @@ async def test_arrival_survives_an_outage_and_a_restart_with_the_same_request_id
     await h2.service.tick()
     (arrival,) = h.casefile.arrivals
     assert arrival["request_id"] == f"arrival:{deterministic_id('dispatch-event', TID, '10')}"
-    assert [c.status for c in h2.store.calls_for(TID)] == [CallStatus.DONE, CallStatus.DONE]
+    # open, team (unchanged: not sent), arrival, note
+    assert [c.status for c in h2.store.calls_for(TID)] == [CallStatus.DONE] * 4
+    assert len(h.casefile.notes) == 1
 
 
 async def test_arrival_waits_for_the_case_and_is_dead_lettered_if_it_never_opens(
@@ -167,8 +185,13 @@ async def test_arrival_waits_for_the_case_and_is_dead_lettered_if_it_never_opens
     await h.service.call_casefile()
     assert h.casefile.arrivals == []
     notes = [e.note for e in h.sink.decoded() if e.kind == "CASEFILE_REJECTED"]
-    assert [n.split(":")[0] for n in notes] == ["OpenCase open", "RecordArrival arrival"]
-    assert notes[1].endswith("the task's case was never opened")
+    assert [n.split(":")[0] for n in notes] == [
+        "OpenCase open",
+        "UpdateTeam team",
+        "RecordArrival arrival",
+        "RecordSiteNote note",
+    ]
+    assert all(n.endswith("the task's case was never opened") for n in notes[1:])
 
 
 async def test_a_refused_arrival_is_dead_lettered_with_casefiles_reason(harness: Build) -> None:
@@ -181,7 +204,9 @@ async def test_a_refused_arrival_is_dead_lettered_with_casefiles_reason(harness:
     assert rejected.note.endswith("PERMISSION_DENIED: RecordArrival refused")
     h.clock.advance(hours=1)
     await h.service.tick()
-    assert h.casefile.attempts == 2  # the open and one arrival attempt
+    # the open, one arrival attempt and the note (this fake takes it; casefile would refuse it
+    # too, the case not being ON_SITE, and it would be dead-lettered the same way)
+    assert h.casefile.attempts == 3
 
 
 async def test_the_arrival_call_joins_the_trace_of_the_check_in(harness: Build) -> None:

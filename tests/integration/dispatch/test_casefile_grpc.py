@@ -1,13 +1,17 @@
 """Dispatch against a real casefile gRPC server in this process, with tokens required: the
-case is opened under the service identity, the geofenced check-in is recorded as the case's
-arrival on behalf of the officer who checked in, and what casefile refuses is dead-lettered."""
+case is opened under the service identity, a replaced member reaches the case by UpdateTeam,
+the geofenced check-in is recorded as the case's arrival and the team's status notes as site
+notes, each sent by the service acting for the person who did it, and what casefile refuses
+is dead-lettered."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -30,14 +34,20 @@ Build = Callable[..., Harness]
 
 
 @pytest.fixture
-async def casefile_address(tmp_path: Path) -> AsyncIterator[str]:
+def casefile_store(tmp_path: Path) -> Iterator[CaseStore]:
     engine = casefile_engine(f"sqlite:///{tmp_path / 'casefile.db'}")
     migrations.upgrade(engine)
+    yield CaseStore(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+async def casefile_address(casefile_store: CaseStore) -> AsyncIterator[str]:
     stop = asyncio.Event()
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     server = asyncio.create_task(
         serve(
-            CaseStore(engine),
+            casefile_store,
             "127.0.0.1:0",
             stop,
             auth=AuthConfig(required=True, hs_key=KEY),
@@ -47,7 +57,6 @@ async def casefile_address(tmp_path: Path) -> AsyncIterator[str]:
     yield f"127.0.0.1:{await asyncio.wait_for(port, 10)}"
     stop.set()
     await server
-    engine.dispose()
 
 
 @pytest.fixture
@@ -89,8 +98,10 @@ async def test_case_opened_and_check_in_recorded_as_the_arrival(
     assert case.arrival.arrived_at.ToDatetime().isoformat() == "2026-03-02T02:20:00"
     assert (case.arrival.position.lat, case.arrival.position.lon) == (32.001, 118.8)
     arrival_id = f"arrival:{deterministic_id('dispatch-event', TID, '10')}"
+    team_id = f"team:{deterministic_id('dispatch-event', TID, '8')}"
     assert [(c.request_id, c.status) for c in h.store.calls_for(TID)] == [
         (f"open:{TID}", CallStatus.DONE),
+        (team_id, CallStatus.DONE),  # the accepted team is the case's: nothing sent
         (arrival_id, CallStatus.DONE),
     ]
     assert h.sink.kinds(TID)[-1] == "CASE_RECORDED"
@@ -98,7 +109,7 @@ async def test_case_opened_and_check_in_recorded_as_the_arrival(
 
     # an unknown outcome (say the answer was lost) is retried with the same request id:
     # casefile answers from its idempotency record and writes nothing twice
-    arrival = h.store.calls_for(TID)[1]
+    arrival = h.store.calls_for(TID)[2]
     again = await h.service.casefile.record_arrival(  # type: ignore[union-attr]
         request_id=arrival.request_id,
         case_id=case_id,
@@ -111,25 +122,141 @@ async def test_case_opened_and_check_in_recorded_as_the_arrival(
     assert (await get_case(casefile_address, case_id)).version == version
 
 
-async def test_arrival_with_a_replacement_not_on_the_case_team_is_dead_lettered(
-    dispatch: Harness, casefile_address: str
+async def audit(store: CaseStore, case_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (e.kind, e.actor, json.loads(e.payload_json))
+        for e in await asyncio.to_thread(store.audit_entries, case_id)
+    ]
+
+
+async def test_a_replacement_reaches_the_case_and_their_arrival_is_accepted(
+    dispatch: Harness, casefile_address: str, casefile_store: CaseStore
 ) -> None:
-    # the case was opened with the first proposed team (e1, e2, m1); e2 declines and e3 takes
-    # the slot, but casefile has no call to change a case's team: it refuses the arrival
+    # the case is opened with the first proposed team (e1, e2, m1); e2 declines and e3 takes
+    # the slot; once everyone accepted, dispatch sends the accepted team (UpdateTeam) before
+    # the arrival, which names e3
     h = dispatch
     await h.service.on_alert_event(alert_event("A1"))
+    case_id = h.service.metas[TID].case_id
     await h.service.decline(TID, "e2", "in court")
     for pid in ("e1", "e3", "m1"):
+        await h.service.accept(TID, pid)
+    await h.service.update_status(TID, "e3", TaskState.EN_ROUTE, None)
+    h.clock.advance(minutes=20)
+    await h.service.update_status(TID, "e3", TaskState.ON_SITE, OUTLET)
+    assert await h.service.call_casefile() == 2  # UpdateTeam, then RecordArrival
+
+    case = await get_case(casefile_address, case_id)
+    assert (case.state, list(case.officers), list(case.monitoring_staff)) == (
+        "ON_SITE",
+        ["e1", "e3"],
+        ["m1"],
+    )
+    assert [(p.person_id, p.name, p.role) for p in case.team] == [
+        ("e1", "name of e1", "ENFORCEMENT"),
+        ("e3", "name of e3", "ENFORCEMENT"),
+        ("m1", "name of m1", "MONITORING"),
+    ]
+    assert list(case.arrival.officers_present) == ["e1", "e3"]
+    assert [c.status for c in h.store.calls_for(TID)] == [CallStatus.DONE] * 3
+    assert "CASEFILE_REJECTED" not in h.sink.kinds(TID)
+    # (the server runs on the wall clock, so a ClockBreached entry may come between)
+    entries = [e for e in await audit(casefile_store, case_id) if e[0] != "ClockBreached"]
+    kind, actor, payload = entries[1]
+    assert (kind, actor) == ("UpdateTeam", "dispatch")
+    assert payload["command"]["officers"] == ["e1", "e3"]
+    assert payload["command"]["reason"] == "accepted team; replaced: e2 declined: in court"
+    assert payload["previous_team"]["officers"] == ["e1", "e2"]
+    kind, actor, payload = entries[2]
+    assert (kind, actor) == ("RecordArrival", "e3")  # the person; the service beside them
+    assert payload["via"] == {
+        "service": "dispatch",
+        "on_behalf_of": "e3",
+        "person_roles": "ENFORCEMENT_OFFICER",
+    }
+
+
+async def test_status_notes_and_completion_become_site_notes(
+    dispatch: Harness, casefile_address: str, casefile_store: CaseStore
+) -> None:
+    h = dispatch
+    await h.service.on_alert_event(alert_event("A1"))
+    case_id = h.service.metas[TID].case_id
+    for pid in ("e1", "e2", "m1"):
+        await h.service.accept(TID, pid)
+    near = (OUTLET[0] + 0.001, OUTLET[1])
+    await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, (32.05, 118.8), "traffic on G42")
+    await h.service.call_casefile()  # the en-route note waits for the arrival
+    assert (await get_case(casefile_address, case_id)).site_notes == []
+    h.clock.advance(minutes=20)
+    await h.service.update_status(TID, "e2", TaskState.ON_SITE, near, "gate 2 locked")
+    h.clock.advance(minutes=30)
+    await h.service.update_status(TID, "m1", TaskState.SAMPLING, near, "outfall sampled")
+    h.clock.advance(minutes=40)
+    await h.service.update_status(TID, "e1", TaskState.COMPLETED, near)
+    await h.service.call_casefile()
+
+    case = await get_case(casefile_address, case_id)
+    assert case.state == "ON_SITE"  # notes change no state
+    assert [
+        (n.by, n.text, n.at.ToDatetime(), (n.position.lat, n.position.lon)) for n in case.site_notes
+    ] == [
+        ("e1", "traffic on G42", datetime(2026, 3, 2, 2, 0), (32.05, 118.8)),
+        ("e2", "gate 2 locked", datetime(2026, 3, 2, 2, 20), near),
+        ("m1", "outfall sampled", datetime(2026, 3, 2, 2, 50), near),
+        ("e1", "inspection completed on site", datetime(2026, 3, 2, 3, 30), near),
+    ]
+    notes = [e for e in await audit(casefile_store, case_id) if e[0] == "RecordSiteNote"]
+    assert [(actor, p["via"]["person_roles"]) for _, actor, p in notes] == [
+        ("e1", "ENFORCEMENT_OFFICER"),
+        ("e2", "ENFORCEMENT_OFFICER"),
+        ("m1", "MONITORING_STAFF"),
+        ("e1", "ENFORCEMENT_OFFICER"),
+    ]
+    statuses = [c.status for c in h.store.calls_for(TID)]
+    assert statuses == [CallStatus.DONE] * 7  # open, team, arrival, 4 notes
+    # a retry of a note with the same request id writes nothing twice
+    note = h.store.calls_for(TID)[-1]
+    again = await h.service.casefile.record_site_note(  # type: ignore[union-attr]
+        request_id=note.request_id,
+        case_id=case_id,
+        at=datetime.fromisoformat(note.body["at"]),
+        text=note.body["text"],
+        by="e1",
+        role="ENFORCEMENT",
+        position=near,
+    )
+    assert again.version == case.version
+
+
+async def test_a_note_for_someone_not_on_the_case_is_refused_and_dead_lettered(
+    dispatch: Harness, casefile_address: str
+) -> None:
+    # casefile checks the person dispatch acts for: a member it does not know is refused
+    h = dispatch
+    await h.service.on_alert_event(alert_event("A1"))
+    for pid in ("e1", "e2", "m1"):
         await h.service.accept(TID, pid)
     await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, None)
     await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
     await h.service.call_casefile()
-    (rejected,) = [e for e in h.sink.decoded() if e.kind == "CASEFILE_REJECTED"]
-    assert "RecordArrival" in rejected.note and "INVALID_ARGUMENT" in rejected.note
-    assert "e3" in rejected.note
-    assert [c.status for c in h.store.calls_for(TID)] == [CallStatus.DONE, CallStatus.DEAD]
-    case = await get_case(casefile_address, h.service.metas[TID].case_id)
-    assert case.state == "OPENED"
+    case_id = h.service.metas[TID].case_id
+    client = h.service.casefile
+    assert isinstance(client, CaseFileClient)
+    code = None
+    try:
+        await client.record_site_note(
+            request_id="note:stranger",
+            case_id=case_id,
+            at=T0,
+            text="not mine to write",
+            by="e9",
+            role="ENFORCEMENT",
+            position=None,
+        )
+    except grpc.aio.AioRpcError as err:
+        code = err.code()
+    assert code is grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_without_a_token_casefile_refuses_and_dispatch_keeps_retrying(

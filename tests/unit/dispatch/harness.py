@@ -121,6 +121,8 @@ class FakeCaseFile:
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     arrivals: list[dict[str, Any]] = field(default_factory=list)
+    teams: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
     fail: bool = False
     fail_times: int = 0  # the next n calls fail as if casefile were down
     refuse: dict[str, grpc.StatusCode] = field(default_factory=dict)
@@ -147,6 +149,16 @@ class FakeCaseFile:
     async def record_arrival(self, **kwargs: Any) -> FakeCase:
         self._answer("RecordArrival")
         self.arrivals.append(kwargs)
+        return FakeCase(kwargs["case_id"], "ON_SITE")
+
+    async def update_team(self, **kwargs: Any) -> FakeCase:
+        self._answer("UpdateTeam")
+        self.teams.append(kwargs)
+        return FakeCase(kwargs["case_id"])
+
+    async def record_site_note(self, **kwargs: Any) -> FakeCase:
+        self._answer("RecordSiteNote")
+        self.notes.append(kwargs)
         return FakeCase(kwargs["case_id"], "ON_SITE")
 
 
