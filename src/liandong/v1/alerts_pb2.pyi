@@ -105,7 +105,7 @@ class AlertEvent(_message.Message):
     kind: _builtins.str
     """EXCEEDANCE, PREWARNING, DEVICE_FAULT, OFFLINE, CONSTANT_VALUE, ..."""
     severity: _builtins.str
-    """INFO, WARNING, MAJOR, CRITICAL"""
+    """LOW, MEDIUM, HIGH, CRITICAL (dispatch routes on it)"""
     outlet_id: _builtins.str
     enterprise_id: _builtins.str
     mn: _builtins.str
