@@ -32,10 +32,20 @@ install() {
 
 running() { [ -n "$(bindir)" ] && [ -f "$state/data/postmaster.pid" ] && as_owner "$(bindir)/pg_ctl" -D "$state/data" status >/dev/null 2>&1; }
 
+ensure_db() {
+  "$1/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+    || "$1/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $db"
+}
+
 up() {
   install
   local bin; bin=$(bindir)
   if running; then log "already running on 127.0.0.1:$port"; return 0; fi
+  if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
+    # A server not started from here (another checkout) serves this port: use it, never stop it.
+    log "a server not started from here already answers on 127.0.0.1:$port; using it"
+    ensure_db "$bin"; return 0
+  fi
   mkdir -p "$state"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$state"
   if [ ! -f "$state/data/PG_VERSION" ]; then
@@ -43,8 +53,7 @@ up() {
   fi
   as_owner "$bin/pg_ctl" -D "$state/data" -l "$state/postgres.log" -w -t 60 \
     -o "-p $port -k $state -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
-  as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
-    || as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE $db"
+  ensure_db "$bin"
   log "ready on 127.0.0.1:$port"
 }
 
