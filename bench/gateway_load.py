@@ -33,6 +33,8 @@ from liandong.v1 import records_pb2
 
 LOGGERS = int(os.environ.get("LIANDONG_BENCH_LOGGERS", "500"))
 FRAMES_PER_LOGGER = int(os.environ.get("LIANDONG_BENCH_FRAMES", "30"))
+GATEWAYS = int(os.environ.get("LIANDONG_BENCH_GATEWAYS", "2"))
+"""Gateway processes sharing the port (SO_REUSEPORT), as one would run one per core."""
 
 
 def _free_port() -> int:
@@ -116,6 +118,12 @@ async def _load(settings: Settings, registry: Path, port: int) -> dict[str, Any]
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_gateway_load() -> list[dict[str, Any]]:
     settings = Settings(topic_prefix=f"bench{uuid.uuid4().hex[:8]}.")
     ensure_topics(settings)
@@ -126,28 +134,42 @@ def bench_gateway_load() -> list[dict[str, Any]]:
     registry = write_synthetic_registry(tmp / "registry.yaml", LOGGERS)
     raw = registry.read_bytes()
     asyncio.run(publish(settings, RegistryDocument.model_validate(yaml.safe_load(raw)), raw))
-    env = os.environ | {
-        "LIANDONG_TOPIC_PREFIX": settings.topic_prefix,
-        "LIANDONG_GATEWAY_PORT": str(port),
-        "LIANDONG_GATEWAY_REPLICA": "bench",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from gateway.bootstrap import run; from liandong.settings import load; run(load())",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "gateway.log", "w"),  # noqa: SIM115
-    )
+    procs = []
+    for n in range(GATEWAYS):
+        env = os.environ | {
+            "LIANDONG_TOPIC_PREFIX": settings.topic_prefix,
+            "LIANDONG_GATEWAY_PORT": str(port),
+            "LIANDONG_GATEWAY_REPLICA": f"bench-{n}",
+            "LIANDONG_GATEWAY_REUSE_PORT": "1",
+        }
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from gateway.bootstrap import run; from liandong.settings import load; "
+                    "run(load())",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(tmp / f"gateway-{n}.log", "w"),  # noqa: SIM115
+            )
+        )
     try:
         asyncio.run(_wait_port(port))
-        time.sleep(1.0)
+        time.sleep(2.0)  # every process listening (the port answers once the first does)
+        cpu_before = sum(_cpu_seconds(p.pid) for p in procs)
         result = asyncio.run(_load(settings, registry, port))
+        # CPU of the gateway processes per acked frame: less sensitive than the rate to other
+        # work on the machine.
+        cpu = sum(_cpu_seconds(p.pid) for p in procs) - cpu_before
+        result["gateway_cpu_us_per_frame"] = round(cpu / max(result["acked"], 1) * 1e6, 1)
+        result["gateway_processes"] = GATEWAYS
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
         delete_prefixed_topics(settings)
     rate = result["acked"] / result["elapsed"]
     command = "make bench (python -m bench.run gateway_load)"

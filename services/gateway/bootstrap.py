@@ -94,6 +94,7 @@ def config_from_env(settings: Settings) -> GatewayConfig:
         reassembly_timeout=num("REASSEMBLY_TIMEOUT", defaults.reassembly_timeout),
         command_ttl=num("COMMAND_TTL", defaults.command_ttl),
         kafka_timeout=num("KAFKA_TIMEOUT", defaults.kafka_timeout),
+        reuse_port=env("LIANDONG_GATEWAY_REUSE_PORT", "0") == "1",
         send_buffer=int(env("LIANDONG_GATEWAY_SEND_BUFFER", "0")) or None,
         replica=env("LIANDONG_GATEWAY_REPLICA", socket.gethostname()),
     )

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, tzinfo
+import re
+from datetime import UTC, datetime, tzinfo
 
-from gateway.domain.codec import DecodeResult, Packet
-from liandong.events import deterministic_id, new_meta, to_timestamp
-from liandong.v1 import records_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from gateway.domain.codec import DecodeResult, FactorValue, Packet
+from liandong.events import SCHEMA_VERSION, deterministic_id
+from liandong.v1 import envelope_pb2, records_pb2
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)").fullmatch
 
 _NUMERIC = {
     "Rtd": "rtd",
@@ -25,6 +31,31 @@ def record_event_id(mn: str, frame: bytes) -> str:
     return deterministic_id("record", mn, hashlib.sha256(frame).hexdigest())
 
 
+def _timestamp(moment: datetime) -> Timestamp:
+    """``liandong.events.to_timestamp`` in integer arithmetic (exact, and no astimezone/
+    FromDatetime on the hot path)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: event times must carry a time zone")
+    delta = moment - _EPOCH
+    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
+
+
+def _reading(factor: FactorValue) -> records_pb2.FactorReading:
+    numbers: dict[str, float] = {}
+    for suffix, raw in factor.fields.items():
+        attr = _NUMERIC.get(suffix)
+        # Same rule as FactorValue.number: a plain decimal, anything else is kept as text only.
+        if attr is not None and _PLAIN_NUMBER(raw):
+            numbers[attr] = float(raw)
+    return records_pb2.FactorReading(
+        code=factor.code,
+        original_code=factor.original_code,
+        fields=factor.fields,
+        flag=factor.fields.get("Flag", ""),
+        **numbers,
+    )
+
+
 def to_record(
     result: DecodeResult,
     frame: bytes,
@@ -38,12 +69,15 @@ def to_record(
     # DataTime is the station's local clock (HJ 212 carries no zone): localise, then UTC.
     local = packet.data_time
     data_time = local.replace(tzinfo=station_tz) if local is not None else received_at
-    record = records_pb2.MonitoringRecord(
-        meta=new_meta(
-            key=packet.mn,
-            event_time=data_time,
-            producer="gateway",
+    event_time = _timestamp(data_time)
+    return records_pb2.MonitoringRecord(
+        meta=envelope_pb2.EventMeta(
             event_id=record_event_id(packet.mn, frame),
+            key=packet.mn,
+            event_time=event_time,
+            processing_time=_timestamp(datetime.now(UTC)),
+            producer="gateway",
+            schema_version=SCHEMA_VERSION,
         ),
         mn=packet.mn,
         st=packet.st or "",
@@ -51,25 +85,13 @@ def to_record(
         qn=packet.qn or "",
         flag=packet.flag if packet.flag is not None else -1,
         protocol_version=packet.version.value,
-        data_time=to_timestamp(data_time),
-        fields=dict(packet.fields),
+        data_time=event_time,
+        fields=packet.fields,
         raw_frame=frame,
-        received_at=to_timestamp(received_at),
+        received_at=_timestamp(received_at),
         peer=peer,
-        warnings=list(result.warnings),
+        warnings=result.warnings,
         crc_variant=result.crc_variant.name,
         outlet_id=outlet_id,
+        factors=[_reading(factor) for factor in packet.factors.values()],
     )
-    for factor in packet.factors.values():
-        reading = records_pb2.FactorReading(
-            code=factor.code,
-            original_code=factor.original_code,
-            fields=dict(factor.fields),
-            flag=factor.fields.get("Flag", ""),
-        )
-        for suffix, attr in _NUMERIC.items():
-            value = factor.number(suffix)
-            if value is not None:
-                setattr(reading, attr, value)
-        record.factors.append(reading)
-    return record

@@ -93,6 +93,9 @@ class GatewayConfig:
     command_ttl: float = 300.0
     """Expiry of a command that carries none."""
     read_size: int = 16 * 1024
+    reuse_port: bool = False
+    """Listen with SO_REUSEPORT, so several gateway processes (one per core, each its own
+    ``replica``) share one port and the kernel spreads the connections over them."""
     send_buffer: int | None = None
     """Bytes of unsent replies per connection (kernel SO_SNDBUF and asyncio's high-water mark);
     None keeps the defaults. A peer that leaves more than this unread for ``write_timeout`` is
@@ -186,7 +189,11 @@ class Gateway:
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(
-            self._handle, self.config.host, self.config.port, limit=self.config.read_size
+            self._handle,
+            self.config.host,
+            self.config.port,
+            limit=self.config.read_size,
+            reuse_port=self.config.reuse_port or None,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         self._sweeper = asyncio.create_task(self._sweep_forever())
@@ -229,9 +236,9 @@ class Gateway:
         try:
             while not session.closed:
                 try:
-                    data = await asyncio.wait_for(
-                        reader.read(self.config.read_size), self.config.idle_timeout
-                    )
+                    # asyncio.timeout, not wait_for: no extra task per read on the hot path.
+                    async with asyncio.timeout(self.config.idle_timeout):
+                        data = await reader.read(self.config.read_size)
                 except TimeoutError:
                     sessions_counter.add(1, {"event": "idle_timeout"})
                     break
@@ -259,7 +266,8 @@ class Gateway:
 
     async def _drain(self, session: Session) -> bool:
         try:
-            await asyncio.wait_for(session.writer.drain(), self.config.write_timeout)
+            async with asyncio.timeout(self.config.write_timeout):
+                await session.writer.drain()
         except TimeoutError:
             sessions_counter.add(1, {"event": "write_timeout"})
             log.warning(
@@ -501,9 +509,11 @@ class Gateway:
         try:
             if ack is None:
                 raise ConnectionError("not enqueued")
-            left = deadline - asyncio.get_running_loop().time()
-            # shield: giving up on the ack must not cancel the producer's own retries.
-            await asyncio.wait_for(asyncio.shield(ack), max(left, 0.0))
+            if not ack.done():
+                # shield: giving up on the ack must not cancel the producer's own retries.
+                async with asyncio.timeout_at(deadline):
+                    await asyncio.shield(ack)
+            ack.result()  # raises what the producer raised
             return True
         except Exception as err:
             # Not acked: the logger re-sends it; nothing was lost.

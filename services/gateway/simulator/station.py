@@ -318,7 +318,8 @@ class LoggerConnection:
             self.report.sent += 1
             self.report.resent += 1 if attempt else 0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no extra task per frame
+                    await event.wait()
             if qn in self.report.acked_qns:
                 self.acks.pop(qn, None)
                 self.report.acked += 1
