@@ -141,7 +141,9 @@ def scenario_values(logger: SimLogger, scenario: str, minute: int) -> dict[str, 
     """
     rng = random.Random(f"{logger.mn}:{minute}")
     values: dict[str, float] = {}
-    o2 = 7.5
+    # Real analysers never repeat a value exactly for an hour: a little noise keeps the
+    # constant-value detector (a tampering signature) quiet except in ``flatline``.
+    o2 = round(7.5 + rng.uniform(-0.2, 0.2), 2)
     if scenario == "dilution":
         o2 = min(19.5, 7.5 + 1.2 * minute)
     if logger.medium == "gas":
@@ -150,7 +152,7 @@ def scenario_values(logger: SimLogger, scenario: str, minute: int) -> dict[str, 
         wave = 1 + 0.08 * math.sin(minute / 7 + n) + rng.uniform(-0.03, 0.03)
         base = limit * 0.55 * wave
         if scenario == "exceedance" and n == 0 and minute >= 1:
-            base = limit * 1.6
+            base = limit * 1.6 * (1 + rng.uniform(-0.02, 0.02))
         elif scenario == "flatline":
             base = round(limit * 0.42, 2)
         elif scenario == "zero":
