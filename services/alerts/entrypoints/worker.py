@@ -37,7 +37,7 @@ from alerts.domain.registry import Registry, RegistryError, registry_from_dict
 from alerts.entrypoints.judging import PartitionedJudge
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
-from liandong.telemetry import context_from_headers
+from liandong.telemetry import context_from_headers, trace_headers
 from liandong.topics import ALERTS_EVENTS, MONITORING_RECORDS
 from liandong.v1 import alerts_pb2, records_pb2
 
@@ -174,9 +174,13 @@ class AlertsRuntime:
                     "outlet.id": event.outlet_id,
                 },
             ):
+                # Trace context injected here, in the judge span: the process does not
+                # instrument aiokafka (that would trace every changelog write as well).
                 pending.append(
                     await self.out.send(
-                        key=event.outlet_id.encode(), value=event.SerializeToString()
+                        key=event.outlet_id.encode(),
+                        value=event.SerializeToString(),
+                        headers=trace_headers(),
                     )
                 )
         for fut in pending:
@@ -269,9 +273,9 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
     )
-    from faust.contrib.opentelemetry import setup_opentelemetry
-
-    setup_opentelemetry(app)
+    # No faust OpenTelemetry sensor: a span per record cost more than judging the record.
+    # The trace is continued only where it leads somewhere: the `alerts judge` span of an
+    # alert event is parented on the headers of the record that caused it (publish).
     records = app.topic(
         settings.topic(MONITORING_RECORDS),
         key_type=bytes,
@@ -332,7 +336,9 @@ def create_app(settings: Settings) -> faust.App:
 def run(settings: Settings) -> None:
     from liandong.telemetry import setup_telemetry
 
-    telemetry = setup_telemetry("alerts")
+    # Kafka sends are not instrumented: alert events carry the judge span's context
+    # themselves (publish), changelog writes carry none.
+    telemetry = setup_telemetry("alerts", instrument_kafka=False)
     app = create_app(settings)
     try:
         app.main()

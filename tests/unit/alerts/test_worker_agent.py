@@ -40,7 +40,7 @@ async def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     rt.ready.set()
     sent: list[alerts_pb2.AlertEvent] = []
 
-    async def send(*, key: bytes, value: bytes) -> asyncio.Future[None]:
+    async def send(*, key: bytes, value: bytes, headers: Any = None) -> asyncio.Future[None]:
         sent.append(alerts_pb2.AlertEvent.FromString(value))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
