@@ -138,7 +138,7 @@ def stage_table(seen: Observed) -> Table:
         )
         table.add_row(
             "2 alert",
-            f"{alert.kind} {alert.factor} {alert.value:g} > {alert.limit:g} {alert.unit} "
+            f"{alert.kind} {alert.factor} {alert.value:.1f} > {alert.limit:g} {alert.unit} "
             f"({alert.clause})",
             judged.strftime("%H:%M:%S.%f")[:-3],
             _ms(judged, received),
@@ -222,6 +222,13 @@ async def demo_async(stack: Stack) -> int:
         console.print("[red]no case was opened[/red]; logs are in " + str(stack.state_dir))
         return 1
     console.print(stage_table(seen))
+    from liandong.response_times import summarise, timelines
+
+    for row in summarise(timelines(seen.alerts, seen.dispatch), by="all"):
+        console.print(
+            f"response time, {row.stage}: {row.count} task(s), p50 {row.p50_s * 1000:,.0f} ms "
+            "(what `liandong response-times` reports to managers)"
+        )
     for line in trace_summary(stack.traces_file or Path("/nonexistent"))[:3]:
         console.print(line)
     console.print(
