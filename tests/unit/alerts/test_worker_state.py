@@ -46,6 +46,19 @@ def test_a_minute_record_becomes_one_reading_per_factor() -> None:
     assert readings[0].received_at == T0 + timedelta(minutes=1)
 
 
+def test_only_the_numbers_a_factor_carries_are_set_and_zero_is_a_value() -> None:
+    [rec] = records(T0, range(1), 80.0)
+    nox = rec.factors[1]
+    nox.ClearField("avg")
+    nox.rtd = 0.0  # present and zero: not the same as absent
+    nox.zs_avg = 61.25
+    rec.received_at.FromDatetime(datetime(2024, 3, 1, 8, 1, 2, 345678))  # naive = UTC
+    [_, reading] = readings_from_record(rec, datetime.now(UTC))
+    assert (reading.rtd, reading.avg, reading.zs_avg) == (0.0, None, 61.25)
+    assert (reading.min, reading.max, reading.cou, reading.zs_rtd) == (None, None, None, None)
+    assert reading.received_at == datetime(2024, 3, 1, 8, 1, 2, 345678, tzinfo=UTC)
+
+
 def test_a_command_record_carries_no_readings() -> None:
     [rec] = records(T0, range(1), 80.0)
     rec.cn = "9014"
