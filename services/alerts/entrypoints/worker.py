@@ -31,6 +31,7 @@ from typing import Any
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from opentelemetry import metrics, trace
 
 from alerts.adapters.codec import event_from_change
@@ -80,11 +81,15 @@ class _PromptFetchConsumer(AIOKafkaDriverConsumer):
         return _PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class _PromptFetchTransport(AIOKafkaTransport):
+    Consumer = _PromptFetchConsumer
+
+
 class _AlertsApp(faust.App):
     def _new_transport(self) -> Any:
         transport = super()._new_transport()
-        if transport.Consumer is AIOKafkaDriverConsumer:
-            transport.Consumer = _PromptFetchConsumer
+        if type(transport) is AIOKafkaTransport:
+            return _PromptFetchTransport(self.conf.broker_consumer, self)
         return transport
 
 
