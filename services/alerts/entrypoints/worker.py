@@ -382,8 +382,10 @@ def create_app(settings: Settings) -> faust.App:
     async def wall_clock() -> None:
         await rt.tick()
 
-    @app.on_partitions_revoked.connect
-    async def forget_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode types receivers narrowly
+    async def forget_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        # mode's signal calls receivers as (sender, revoked, signal=...).
+        revoked = args[0] if args else kwargs["revoked"]
         await rt.on_revoked(revoked)
 
     app.liandong_runtime = rt  # type: ignore[attr-defined]
