@@ -158,9 +158,47 @@ def judge_hour(
         )
     if result.valid_minutes:
         summary += f"; {result.valid_minutes} valid minutes"
-    if result.exempting_marks:
+    return _over_limit(
+        kind,
+        result,
+        outlet,
+        summary,
+        values,
+        common,
+        value,
+        ratio,
+        revision,
+        ledger,
+        cfg,
+        year,
+        key,
+        bool(result.exempting_marks),
+        1.0,
+    )
+
+
+def _over_limit(
+    kind: Any,
+    result: Any,
+    outlet: Outlet,
+    summary: str,
+    values: dict[str, Any],
+    common: Any,
+    value: float,
+    ratio: float,
+    revision: Any,
+    ledger: ExemptionLedger,
+    cfg: ExceedanceConfig,
+    year: int,
+    key: Any,
+    exempting: bool,
+    exempt_hours: float,
+) -> list[Finding]:
+    """An hour or day over its limit: exempt while approved start-up/shut-down hours remain
+    under the annual cap (charged once per key), otherwise an exceedance."""
+    if exempting:
         cap = cfg.cap_for(outlet)
-        if ledger.charge(year, key, 1.0, cap):
+        if ledger.charge(year, key, exempt_hours, cap):
             values = {**values, "exemption_used_hours": ledger.total(year), "exemption_cap": cap}
             return [
                 _finding(
@@ -381,41 +419,23 @@ def judge_day(
         f"{limit.unit} ({limit.kind.value}, {limit.clause}); {ratio:.2f}x limit; "
         f"{result.valid_hours} valid hours"
     )
-    if exempting_marks:
-        cap = cfg.cap_for(outlet)
-        if ledger.charge(year, key, exempt_hours, cap):
-            values["exemption_used_hours"] = ledger.total(year)
-            f = _exempted(result, outlet, True, values, common, revision, ledger, cfg, summary)
-            return [
-                _finding(
-                    kind,
-                    result,
-                    False,
-                    Severity.INFO,
-                    "exempt: " + summary,
-                    values,
-                    common,
-                    value,
-                    ratio,
-                    revision,
-                ),
-                f,
-            ]
-        values["exemption_cap_exhausted"] = True
-    return [
-        _finding(
-            kind,
-            result,
-            True,
-            _severity(ratio, cfg),
-            summary,
-            values,
-            common,
-            value,
-            ratio,
-            revision,
-        )
-    ]
+    return _over_limit(
+        kind,
+        result,
+        outlet,
+        summary,
+        values,
+        common,
+        value,
+        ratio,
+        revision,
+        ledger,
+        cfg,
+        year,
+        key,
+        bool(exempting_marks),
+        exempt_hours,
+    )
 
 
 @dataclass(slots=True)
