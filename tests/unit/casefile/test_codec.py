@@ -100,7 +100,8 @@ def test_memoised_document_is_byte_identical_at_every_step() -> None:
     assert case is not None
     # the memo now holds exactly the list items of the final case
     items = [*case.samples, *case.evidence, *case.findings, *case.enforcement]
-    assert len(memo.json) == len(items) + len(case.extensions) + len(case.pauses)
+    kept = sum(len(field.by_id) for field in memo.json.values())
+    assert kept == len(items) + len(case.extensions) + len(case.pauses) + len(case.site_notes)
 
 
 def test_reply_spliced_from_cached_chunks_parses_to_the_full_message() -> None:
