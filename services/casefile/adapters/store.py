@@ -1,147 +1,76 @@
-"""Case persistence with sqlmodel (SQLite WAL by default, PostgreSQL by URL).
+"""Case persistence (SQLite WAL by default, PostgreSQL by URL); tables in `tables`.
 
-One write = one transaction holding the new case document, its hash-chained audit entries,
-its outbox events (case_events, published later by the relay), any clock breach it caused and
-the idempotency record of the request. Writers are serialised: a process lock plus the audit
-head row (SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite), because the global
-audit chain has exactly one head. The schema comes from Alembic (`migrations`), never from
-create_all in production paths.
+One write = the new case document, its hash-chained audit entries, its outbox events
+(case_events, published later by the relay), any clock breach it caused and the idempotency
+record of the request, all in one transaction. Writes are grouped (group commit): the writes
+that arrive while a transaction runs share the next one (`run_batch`), which is buffered and
+sent once per table (`write_tx`). Writers are serialised: a process lock plus the audit head
+row (SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite), because the global
+audit chain has exactly one head; the chain order is the commit order. The schema comes from
+Alembic (`migrations`), never from create_all in production paths.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import queue
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, LargeBinary, Text, UniqueConstraint, event, or_
+from sqlalchemy import event, or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine, select
 
-from casefile.adapters import case_events
-from casefile.adapters.codec import EncodingMemo, case_from_doc, case_to_doc
+from casefile.adapters.codec import EncodingMemo, case_to_doc
+from casefile.adapters.tables import (
+    AuditHeadRow,
+    AuditRow,
+    BreachRow,
+    CaseFileRow,
+    CaseMemberRow,
+    EventRow,
+    RequestRow,
+    SQLModel,
+)
+from casefile.adapters.write_tx import (
+    EVENTS,
+    CaseState,
+    RequestKey,
+    StoredCase,
+    WriteCache,
+    WriteTx,
+    sha256_text,
+    stored_from_row,
+    utc,
+)
 from casefile.domain import requests as idem
 from casefile.domain.access import Action, Decision, Principal, Scope, authorize
-from casefile.domain.audit import AuditEntry, chain_entry
+from casefile.domain.audit import AuditEntry
 from casefile.domain.cases import Case, CaseChange, Command, OpenCase, State, apply
 from casefile.domain.clocks import ClockState, LegalClock, clocks
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar
 
-
-def _tz() -> Any:
-    return DateTime(timezone=True)
-
-
-class CaseFileRow(SQLModel, table=True):
-    __tablename__ = "case_files"
-
-    case_id: str = Field(primary_key=True)
-    task_id: str = Field(unique=True, index=True)
-    state: str = Field(index=True)
-    county: str = Field(index=True)
-    enterprise_id: str = Field(index=True)
-    outlet_id: str = Field(index=True)
-    alert_ids_json: str = Field(sa_type=Text)
-    team_json: str = Field(sa_type=Text)
-    summary: str = Field(sa_type=Text)
-    opened_by: str
-    discovered_at: datetime = Field(sa_type=_tz())
-    opened_at: datetime = Field(sa_type=_tz())
-    version: int
-    event_seq: int  # last per-case event sequence
-    doc: str = Field(sa_type=Text)  # canonical JSON of the domain Case
-    doc_sha256: str
-    # earliest due instant of a clock that can still breach (running, not yet announced);
-    # NULL when none can. The breach checker reads only rows whose instant has passed.
-    next_due_at: datetime | None = Field(default=None, sa_type=_tz(), index=True)
-
-
-class CaseMemberRow(SQLModel, table=True):
-    """The team, for listing a person's own cases."""
-
-    __tablename__ = "case_members"
-
-    case_id: str = Field(primary_key=True)
-    person_id: str = Field(primary_key=True, index=True)
-
-
-class AuditRow(SQLModel, table=True):
-    __tablename__ = "audit_entries"
-    __table_args__ = (UniqueConstraint("case_id", "case_seq", name="uq_audit_case_seq"),)
-
-    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    case_id: str
-    case_seq: int
-    kind: str
-    payload_json: str = Field(sa_type=Text)
-    actor: str
-    at: str
-    prev_hash: str
-    case_prev_hash: str
-    hash: str
-
-
-class AuditHeadRow(SQLModel, table=True):
-    """The single head of the global chain; locking it serialises writers."""
-
-    __tablename__ = "audit_head"
-
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    seq: int
-    hash: str
-
-
-class RequestRow(SQLModel, table=True):
-    """Answered writes: (request id, principal, method) -> fingerprint and first response."""
-
-    __tablename__ = "request_results"
-
-    request_id: str = Field(primary_key=True)
-    principal: str = Field(primary_key=True)
-    method: str = Field(primary_key=True)
-    fingerprint: str
-    result: bytes = Field(sa_type=LargeBinary)
-    at: datetime = Field(sa_type=_tz())
-
-
-class EventRow(SQLModel, table=True):
-    """Outbox and change feed: every committed change as its serialised CaseEvent."""
-
-    __tablename__ = "case_events"
-    __table_args__ = (
-        UniqueConstraint("case_id", "sequence", name="uq_event_case_sequence"),
-        Index("ix_case_events_unpublished", "published_at", "id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(unique=True)
-    case_id: str
-    sequence: int
-    version: int
-    kind: str
-    at: datetime = Field(sa_type=_tz())
-    event_bytes: bytes = Field(sa_type=LargeBinary)
-    published_at: datetime | None = Field(default=None, sa_type=_tz())
-
-
-class BreachRow(SQLModel, table=True):
-    """Clock breaches already announced: each clock of a case breaches once."""
-
-    __tablename__ = "clock_breaches"
-
-    case_id: str = Field(primary_key=True)
-    name: str = Field(primary_key=True)
-    due_at: datetime = Field(sa_type=_tz())
-    recorded_at: datetime = Field(sa_type=_tz())
-
+__all__ = [
+    "AuditHeadRow",
+    "AuditRow",
+    "BreachRow",
+    "CaseFileRow",
+    "CaseMemberRow",
+    "CaseNotFound",
+    "CaseStore",
+    "Denied",
+    "EventRow",
+    "OpenFields",
+    "RequestConflict",
+    "RequestRow",
+    "SQLModel",
+    "StoredCase",
+    "WriteJob",
+    "make_engine",
+    "to_entry",
+]
 
 # ---- errors the gRPC layer maps to status codes --------------------------------------------
 
@@ -160,34 +89,17 @@ class Denied(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class StoredCase:
-    case: Case
-    task_id: str
-    alert_ids: list[str]
-    team: list[dict[str, str]]
-    summary: str
-    opened_by: str
-    # encodings of the list items, kept between writes (write path only)
-    memo: EncodingMemo | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass
-class _Cached:
-    """The decoded form of a stored case document; valid while the stored text is `doc`."""
-
-    doc: str
-    stored: StoredCase
-
-
 class _BatchBroken(Exception):
     """A job failed after it had written: the whole batch is rolled back and rerun one by one."""
 
 
 @dataclass
-class _Job:
-    run: Callable[[Session], Any]
-    future: Future[Any] = field(default_factory=Future)
+class WriteJob:
+    """One write of a batch. `request_key` and `case_id` let the batch read its rows up front."""
+
+    run: Callable[[WriteTx], Any]
+    request_key: RequestKey | None = None
+    case_id: str | None = None
     touched: set[str] = field(default_factory=set)
 
 
@@ -202,8 +114,9 @@ class OpenFields:
     opened_by: str = ""
 
 
-Respond = Callable[[StoredCase, Scope], bytes]
-
+# encodes the reply of a write from the case, the caller's view of it and its legal clocks
+Respond = Callable[[StoredCase, Scope, list[LegalClock]], bytes]
+Outcome = tuple[bool, Any]  # (succeeded, result or exception)
 
 WRITE_OPTION = "casefile_write"
 
@@ -234,10 +147,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def to_entry(row: AuditRow) -> AuditEntry:
     return AuditEntry(
         row.seq,
@@ -254,250 +163,140 @@ def to_entry(row: AuditRow) -> AuditEntry:
 
 
 def stored(row: CaseFileRow) -> StoredCase:
-    return StoredCase(
-        case_from_doc(row.doc),
-        row.task_id,
-        json.loads(row.alert_ids_json),
-        json.loads(row.team_json),
-        row.summary,
-        row.opened_by,
-    )
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-CACHED_CASES = 4096
-MAX_BATCH = 256
+    return stored_from_row(row)
 
 
 class CaseStore:
-    """Writes go through one writer thread that drains a queue of pending writes and commits
-    them together (group commit): one transaction, one read of the chain head, one commit for
-    every write that arrived meanwhile; the chain order is the commit order. Each caller gets
-    its own result (or error) once the transaction holding its write has committed."""
+    """Writes run in batches (`run_batch`): one transaction, one read of the chain head and
+    one commit for every write of the batch; each write gets its own result or error once the
+    transaction holding it has committed. The sync helpers (`open_case`, `apply_command`, ...)
+    run a batch of one; the gRPC server groups concurrent calls (`group_commit`)."""
 
     def __init__(self, engine: Engine, calendar: WorkCalendar = WEEKENDS_ONLY) -> None:
         self.engine = engine
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._lock_head = engine.dialect.name != "sqlite"  # SQLite locks with BEGIN IMMEDIATE
         self.calendar = calendar
         self._lock = threading.Lock()
-        self._seen: RequestRow | None = None
-        # Called (from the writer's thread) with the case ids a commit touched.
-        self.on_commit: Callable[[set[str]], None] | None = None
-        self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._writer_start = threading.Lock()
-        self._cases: OrderedDict[str, _Cached] = OrderedDict()
-        # Last audit entry of each case, valid while nobody else moved the chain head:
-        # `_last_head` is the head this process committed; another writer changes it.
-        self._case_heads: dict[str, AuditEntry] = {}
-        self._last_head: tuple[int, str] | None = None
-        self._batch_head: AuditHeadRow | None = None
+        self._cache = WriteCache()
         self._touched: set[str] = set()  # case ids the running job changed
-        self._dirty = False  # whether the running job has written to the session
+        # Called (from the writing thread) with the case ids a commit touched.
+        self.on_commit: Callable[[set[str]], None] | None = None
         self.checked_last = 0  # cases the last check_clocks read (only those with a clock due)
 
     # ---- group commit ------------------------------------------------------------------------
 
-    def _submit(self, run: Callable[[Session], Any]) -> Future[Any]:
-        job = _Job(run)
-        if self._writer is None:
-            with self._writer_start:
-                if self._writer is None:
-                    self._writer = threading.Thread(
-                        target=self._write_loop, name="casefile-writer", daemon=True
-                    )
-                    self._writer.start()
-        self._queue.put(job)
-        return job.future
-
-    def _write_loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+    def run_batch(self, jobs: list[WriteJob]) -> list[Outcome]:
+        """Runs `jobs` in one transaction; a job that fails before writing fails alone, one
+        that fails after writing makes the batch roll back and rerun one job at a time."""
+        with self._lock:
             try:
-                self._commit_batch(batch)
+                outcomes = self._attempt(jobs, alone=False)
             except _BatchBroken:
-                for job in batch:  # alone, a failing write fails only its own caller
-                    if not job.future.done():
-                        self._commit_batch([job], alone=True)
-            except Exception as err:  # the commit itself failed: nothing of the batch is stored
-                self._forget()
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(err)
-
-    def _commit_batch(self, batch: list[_Job], alone: bool = False) -> None:
-        results: list[tuple[_Job, bool, Any]] = []
-        try:
-            with self._write() as s:
-                head = self._head(s)
-                if self._last_head != (head.seq, head.hash):
-                    self._case_heads.clear()  # another process wrote: re-read case heads
-                self._batch_head = head
-                for job in batch:
-                    self._touched = job.touched
-                    self._dirty = False
-                    try:
-                        results.append((job, True, job.run(s)))
-                    except Exception as err:
-                        if self._dirty and not alone:
-                            raise _BatchBroken from err
-                        if self._dirty:
-                            raise
-                        results.append((job, False, err))
-                s.commit()
-                self._last_head = (head.seq, head.hash)
-        except _BatchBroken:
-            self._forget()
-            raise
-        except Exception as err:
-            self._forget()
-            if not alone:
-                raise
-            batch[0].future.set_exception(err)
-            return
-        finally:
-            self._batch_head = None
+                outcomes = [self._attempt([job], alone=True)[0] for job in jobs]
         touched: set[str] = set()
-        for job, ok, value in results:
-            touched |= job.touched
+        for job, (ok, _) in zip(jobs, outcomes, strict=True):
             if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
-        self._notify(touched)
+                touched |= job.touched
+        if self.on_commit is not None and touched:
+            self.on_commit(touched)
+        return outcomes
 
-    def _forget(self) -> None:
-        # a rolled-back batch may have cached entries that were never committed
-        self._case_heads.clear()
-        self._last_head = None
+    def _attempt(self, jobs: list[WriteJob], *, alone: bool) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        try:
+            with self._write_engine.connect() as conn, conn.begin():
+                tx = WriteTx(conn, self._cache, lock_head=self._lock_head)
+                tx.prefetch(
+                    [j.request_key for j in jobs if j.request_key],
+                    [j.case_id for j in jobs if j.case_id],
+                )
+                for job in jobs:
+                    self._touched = job.touched
+                    tx.dirty = False
+                    try:
+                        outcomes.append((True, job.run(tx)))
+                    except Exception as err:
+                        if tx.dirty and not alone:
+                            raise _BatchBroken from err
+                        if tx.dirty:
+                            raise
+                        outcomes.append((False, err))
+                tx.flush()
+            tx.keep()
+        except _BatchBroken:
+            self._cache.forget()
+            raise
+        except Exception as err:  # the commit failed: nothing of the batch is stored
+            self._cache.forget()
+            return [(False, err) for _ in jobs]
+        return outcomes
 
-    def _stored(self, row: CaseFileRow) -> StoredCase:
-        """The decoded case, from the cache when the stored text is the one decoded before."""
-        hit = self._cases.get(row.case_id)
-        if hit is not None and hit.doc == row.doc:
-            self._cases.move_to_end(row.case_id)
-            return hit.stored
-        sc = stored(row)
-        sc = StoredCase(
-            sc.case, sc.task_id, sc.alert_ids, sc.team, sc.summary, sc.opened_by, EncodingMemo()
-        )
-        self._remember_case(row.case_id, row.doc, sc)
-        return sc
+    def write(self, job: WriteJob) -> Any:
+        """Runs one write in a batch of its own; returns its result or raises its error."""
+        ok, value = self.run_batch([job])[0]
+        if not ok:
+            raise value
+        return value
 
-    def _remember_case(self, case_id: str, doc: str, sc: StoredCase) -> None:
-        self._cases[case_id] = _Cached(doc, sc)
-        self._cases.move_to_end(case_id)
-        while len(self._cases) > CACHED_CASES:
-            self._cases.popitem(last=False)
+    # ---- the parts of a write ----------------------------------------------------------------
 
-    # ---- transactions ------------------------------------------------------------------------
+    def _idempotency(
+        self, tx: WriteTx, key: RequestKey, fingerprint: str, now: datetime
+    ) -> bytes | None:
+        check = idem.check(tx.request(key), idem.IdempotencyKey(*key), fingerprint, now)
+        if check.outcome is idem.Outcome.REPLAY:
+            return check.result
+        if check.outcome is idem.Outcome.CONFLICT:
+            raise RequestConflict(check.reason)
+        return None
 
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with self._lock, Session(self._write_engine, expire_on_commit=False) as session:
-            yield session
-
-    def _notify(self, case_ids: set[str]) -> None:
-        if self.on_commit is not None and case_ids:
-            self.on_commit(case_ids)
-
-    def _head(self, s: Session) -> AuditHeadRow:
-        if self._batch_head is not None:
-            return self._batch_head
-        head = s.exec(select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()).first()
-        if head is None:
-            head = AuditHeadRow(id=1, seq=0, hash="0" * 64)
-            s.add(head)
-        return head
-
-    def _append(
+    def _record(
         self,
-        s: Session,
-        head: AuditHeadRow,
-        case_id: str,
-        kind: str,
-        payload: dict[str, Any],
-        actor: str,
-        at: datetime,
-    ) -> AuditEntry:
-        # chain_entry needs only the predecessor's seq and hash: the head row has both
-        self._dirty = True
-        prev = (
-            AuditEntry(head.seq, "", 0, "", "{}", "", "", "", "", head.hash) if head.seq else None
-        )
-        case_prev = self._case_heads.get(case_id)
-        if case_prev is None:
-            case_row = s.exec(
-                select(AuditRow)
-                .where(AuditRow.case_id == case_id)
-                .order_by(AuditRow.case_seq.desc())  # type: ignore[attr-defined]
-                .limit(1)
-            ).first()
-            case_prev = to_entry(case_row) if case_row else None
-        entry = chain_entry(
-            prev,
-            case_prev=case_prev,
-            case_id=case_id,
-            kind=kind,
-            payload=payload,
-            actor=actor,
-            at=at,
-        )
-        s.add(AuditRow(**{f: getattr(entry, f) for f in AuditRow.model_fields}))
-        head.seq, head.hash = entry.seq, entry.hash
-        self._case_heads[case_id] = entry
-        return entry
-
-    def _event(self, s: Session, row: CaseFileRow, entry: AuditEntry, at: datetime) -> None:
-        row.event_seq += 1
-        message = case_events.build(
-            case_id=row.case_id,
-            sequence=row.event_seq,
-            entry_kind=entry.kind,
-            state=row.state,
-            version=row.version,
-            actor=entry.actor,
-            task_id=row.task_id,
-            county=row.county,
-            at=at,
-            payload_json=entry.payload_json,
-        )
-        s.add(
-            EventRow(
-                event_id=message.meta.event_id,
-                case_id=row.case_id,
-                sequence=row.event_seq,
-                version=row.version,
-                kind=message.kind,
-                at=at,
-                event_bytes=message.SerializeToString(),
-            )
-        )
+        tx: WriteTx,
+        cs: CaseState,
+        sc: StoredCase,
+        changes: list[CaseChange],
+        now: datetime,
+        via: dict[str, str] | None = None,
+    ) -> list[LegalClock]:
+        """The new case version with its audit entries and events; returns its legal clocks.
+        `via`: the service that passed the record on for the actor (both are audited)."""
+        tx.dirty = True
+        case = sc.case
+        cs.doc = case_to_doc(case, sc.memo)
+        cs.doc_sha256 = sha256_text(cs.doc)
+        cs.stored = sc
+        cs.state, cs.version, cs.changed = case.state.value, case.version, True
+        for change in changes:
+            # case_sha256 binds the stored case document to the chain (checked by verify).
+            payload = {**change.payload, "case_sha256": cs.doc_sha256}
+            if via is not None:
+                payload["via"] = via
+            entry = tx.append(change.case_id, change.kind, payload, change.actor, change.at)
+            tx.add_event(cs, entry, change.at)
+        legal, _ = self._breaches(tx, cs, case, now)
+        return legal
 
     def _breaches(
-        self, s: Session, head: AuditHeadRow, row: CaseFileRow, case: Case, now: datetime
-    ) -> list[LegalClock]:
+        self, tx: WriteTx, cs: CaseState, case: Case, now: datetime
+    ) -> tuple[list[LegalClock], list[LegalClock]]:
+        """The case's clocks and those newly breached (each announced once, audited)."""
         legal = clocks(case, now, self.calendar)
         pending = [c.due_at for c in legal if c.state in (ClockState.RUNNING, ClockState.EXTENDED)]
         # A paused clock cannot breach until a ResumeClock write, which recomputes this.
         due = min(pending).astimezone(UTC) if pending else None
-        if row.next_due_at is None or due is None or utc(row.next_due_at) != due:
-            row.next_due_at = due
+        if cs.next_due_at is None or due is None or utc(cs.next_due_at) != due:
+            if cs.next_due_at != due:
+                cs.changed = True
+            cs.next_due_at = due
         breached = [c for c in legal if c.state is ClockState.BREACHED]
         if not breached:
-            return []
-        known = set(s.exec(select(BreachRow.name).where(BreachRow.case_id == case.case_id)).all())
+            return legal, []
+        known = tx.known_breaches(case.case_id)
         fresh = [c for c in breached if c.name not in known]
         for c in fresh:
-            s.add(BreachRow(case_id=case.case_id, name=c.name, due_at=c.due_at, recorded_at=now))
+            tx.add_breach(case.case_id, c.name, c.due_at, now)
             payload = {
                 "clock": c.name,
                 "holder": c.holder.value,
@@ -505,85 +304,13 @@ class CaseStore:
                 "due_at": c.due_at,
                 "met_at": c.met_at,
             }
-            entry = self._append(s, head, case.case_id, "ClockBreached", payload, "casefile", now)
-            self._event(s, row, entry, now)
-        return fresh
-
-    def _record(
-        self,
-        s: Session,
-        row: CaseFileRow,
-        sc: StoredCase,
-        changes: list[CaseChange],
-        now: datetime,
-        via: dict[str, str] | None = None,
-    ) -> None:
-        """`via`: the service that passed the record on for the actor (both are audited)."""
-        self._dirty = True
-        case = sc.case
-        doc = case_to_doc(case, sc.memo)
-        row.doc, row.doc_sha256 = doc, _sha256(doc)
-        # cached at once, so a later write of this batch on the same case finds it; harmless
-        # if the batch rolls back, since a cache entry is used only when its text is stored
-        self._remember_case(case.case_id, doc, sc)
-        row.state, row.version = case.state.value, case.version
-        head = self._head(s)
-        for change in changes:
-            # case_sha256 binds the stored case document to the chain (checked by verify).
-            payload = {**change.payload, "case_sha256": row.doc_sha256}
-            if via is not None:
-                payload["via"] = via
-            entry = self._append(
-                s, head, change.case_id, change.kind, payload, change.actor, change.at
-            )
-            self._event(s, row, entry, change.at)
-        self._breaches(s, head, row, case, now)
-        s.add(row)
-
-    def _idempotency(
-        self, s: Session, key: idem.IdempotencyKey, fingerprint: str, now: datetime
-    ) -> bytes | None:
-        row = s.get(RequestRow, (key.request_id, key.principal, key.method))
-        self._seen = row
-        previous = (
-            idem.IdempotencyRecord(
-                idem.IdempotencyKey(row.request_id, row.principal, row.method),
-                row.fingerprint,
-                row.result,
-                utc(row.at),
-            )
-            if row
-            else None
-        )
-        check = idem.check(previous, key, fingerprint, now)
-        if check.outcome is idem.Outcome.REPLAY:
-            return check.result
-        if check.outcome is idem.Outcome.CONFLICT:
-            raise RequestConflict(check.reason)
-        return None
-
-    def _remember(
-        self, s: Session, key: idem.IdempotencyKey, fingerprint: str, result: bytes, now: datetime
-    ) -> None:
-        seen = self._seen  # the row read by _idempotency in this transaction (writers are serial)
-        if seen is not None:  # expired record of a reused id: replaced
-            seen.fingerprint, seen.result, seen.at = fingerprint, result, now
-            s.add(seen)
-            return
-        s.add(
-            RequestRow(
-                request_id=key.request_id,
-                principal=key.principal,
-                method=key.method,
-                fingerprint=fingerprint,
-                result=result,
-                at=now,
-            )
-        )
+            entry = tx.append(case.case_id, "ClockBreached", payload, "casefile", now)
+            tx.add_event(cs, entry, now)
+        return legal, fresh
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def submit_open(
+    def open_job(
         self,
         *,
         principal: Principal,
@@ -593,25 +320,24 @@ class CaseStore:
         fields: OpenFields,
         now: datetime,
         respond: Respond,
-    ) -> Future[bytes]:
+    ) -> WriteJob:
         """Opens a case once per task; a second open of the same task returns that case."""
         key = idem.make_key(request_id, principal.subject, "OpenCase")
+        request_key = (key.request_id, key.principal, key.method)
 
-        def run(s: Session) -> bytes:
-            replay = self._idempotency(s, key, fingerprint, now)
+        def run(tx: WriteTx) -> bytes:
+            replay = self._idempotency(tx, request_key, fingerprint, now)
             if replay is not None:
                 return replay
             try:
-                row = s.exec(
-                    select(CaseFileRow).where(CaseFileRow.task_id == fields.task_id)
-                ).first()
-                if row is not None:
-                    existing = self._stored(row)
-                    decision = authorize(principal, Action.OPEN_CASE, existing.case)
+                existing = tx.case_for_task(fields.task_id)
+                if existing is not None:
+                    decision = authorize(principal, Action.OPEN_CASE, existing.stored.case)
                     if not decision.allowed:
                         raise Denied(decision.reason)
-                    result = respond(existing, decision.scope)
-                    self._remember(s, key, fingerprint, result, now)
+                    sc = existing.stored
+                    result = respond(sc, decision.scope, clocks(sc.case, now, self.calendar))
+                    tx.remember_request(request_key, fingerprint, result, now)
                     return result
                 case, changes = apply(None, command, principal.subject, now, calendar=self.calendar)
                 decision = authorize(principal, Action.OPEN_CASE, case)
@@ -619,52 +345,57 @@ class CaseStore:
                     raise Denied(decision.reason)
             except Denied as denied:
                 self._deny(
-                    s, principal, "OpenCase", command.case_id, denied.reason, request_id, now
+                    tx, principal, "OpenCase", command.case_id, denied.reason, request_id, now
                 )
                 raise
-            self._dirty = True
-            row = CaseFileRow(
-                case_id=case.case_id,
-                task_id=fields.task_id,
-                state=case.state.value,
-                county=case.county_code,
-                enterprise_id=case.enterprise_id,
-                outlet_id=case.outlet_id,
-                alert_ids_json=json.dumps(fields.alert_ids, ensure_ascii=False),
-                team_json=json.dumps(fields.team, ensure_ascii=False),
-                summary=fields.summary,
-                opened_by=fields.opened_by or principal.subject,
-                discovered_at=case.discovered_at,
-                opened_at=case.opened_at,
-                version=case.version,
-                event_seq=0,
-                doc="",
-                doc_sha256="",
-            )
-            s.add(row)
-            for person in dict.fromkeys((*case.officers, *case.monitoring_staff)):
-                s.add(CaseMemberRow(case_id=case.case_id, person_id=person))
+            team_json = json.dumps(fields.team, ensure_ascii=False)
             sc = StoredCase(
                 case,
                 fields.task_id,
                 fields.alert_ids,
                 fields.team,
                 fields.summary,
-                row.opened_by,
+                fields.opened_by or principal.subject,
                 EncodingMemo(),
             )
-            self._record(s, row, sc, changes, now)
-            result = respond(sc, decision.scope)
-            self._remember(s, key, fingerprint, result, now)
+            cs = CaseState(
+                case_id=case.case_id,
+                task_id=fields.task_id,
+                county=case.county_code,
+                state=case.state.value,
+                version=case.version,
+                event_seq=0,
+                doc="",
+                doc_sha256="",
+                next_due_at=None,
+                team_json=team_json,
+                stored=sc,
+            )
+            tx.add_case(
+                cs,
+                dict.fromkeys((*case.officers, *case.monitoring_staff)),
+                {
+                    "enterprise_id": case.enterprise_id,
+                    "outlet_id": case.outlet_id,
+                    "alert_ids_json": json.dumps(fields.alert_ids, ensure_ascii=False),
+                    "summary": fields.summary,
+                    "opened_by": sc.opened_by,
+                    "discovered_at": case.discovered_at,
+                    "opened_at": case.opened_at,
+                },
+            )
+            legal = self._record(tx, cs, sc, changes, now)
+            result = respond(sc, decision.scope, legal)
+            tx.remember_request(request_key, fingerprint, result, now)
             self._touched.add(case.case_id)
             return result
 
-        return self._submit(run)
+        return WriteJob(run, request_key, command.case_id)
 
     def open_case(self, **kwargs: Any) -> bytes:
-        return self.submit_open(**kwargs).result()  # type: ignore[no-any-return]
+        return self.write(self.open_job(**kwargs))  # type: ignore[no-any-return]
 
-    def submit_command(
+    def command_job(
         self,
         *,
         principal: Principal,
@@ -675,28 +406,29 @@ class CaseStore:
         now: datetime,
         respond: Respond,
         team: list[dict[str, str]] | None = None,
-    ) -> Future[bytes]:
+    ) -> WriteJob:
         """`team` (UpdateTeam only): the new team with names, stored beside the case."""
         action = Action.for_command(command)
         key = idem.make_key(request_id, principal.key, action.value)
+        request_key = (key.request_id, key.principal, key.method)
 
-        def run(s: Session) -> bytes:
-            replay = self._idempotency(s, key, fingerprint, now)
+        def run(tx: WriteTx) -> bytes:
+            replay = self._idempotency(tx, request_key, fingerprint, now)
             if replay is not None:
                 return replay
-            row = s.get(CaseFileRow, case_id)
-            if row is None:
+            cs = tx.case(case_id)
+            if cs is None:
                 raise CaseNotFound(f"no case {case_id}")
-            current = self._stored(row)
+            current = cs.stored
             decision = authorize(principal, action, current.case)
             if not decision.allowed:
-                self._deny(s, principal, action.value, case_id, decision.reason, request_id, now)
+                self._deny(tx, principal, action.value, case_id, decision.reason, request_id, now)
                 raise Denied(decision.reason)
             case, changes = apply(
                 current.case, command, principal.actor, now, calendar=self.calendar
             )
             if team is not None:
-                self._set_members(s, row, case, team)
+                self._set_members(tx, cs, case, team)
             sc = StoredCase(
                 case,
                 current.task_id,
@@ -706,35 +438,29 @@ class CaseStore:
                 current.opened_by,
                 current.memo,
             )
-            self._record(s, row, sc, changes, now, via=_via(principal))
-            result = respond(sc, decision.scope)
-            self._remember(s, key, fingerprint, result, now)
+            legal = self._record(tx, cs, sc, changes, now, via=_via(principal))
+            result = respond(sc, decision.scope, legal)
+            tx.remember_request(request_key, fingerprint, result, now)
             self._touched.add(case_id)
             return result
 
-        return self._submit(run)
+        return WriteJob(run, request_key, case_id)
 
     def _set_members(
-        self, s: Session, row: CaseFileRow, case: Case, team: list[dict[str, str]]
+        self, tx: WriteTx, cs: CaseState, case: Case, team: list[dict[str, str]]
     ) -> None:
-        row.team_json = json.dumps(team, ensure_ascii=False)
+        cs.team_json = json.dumps(team, ensure_ascii=False)
+        cs.changed = True
         wanted = set((*case.officers, *case.monitoring_staff))
-        have = set(
-            s.exec(select(CaseMemberRow.person_id).where(CaseMemberRow.case_id == row.case_id))
-        )
-        for person in sorted(wanted - have):
-            s.add(CaseMemberRow(case_id=row.case_id, person_id=person))
-        for person in sorted(have - wanted):
-            member = s.get(CaseMemberRow, (row.case_id, person))
-            if member is not None:
-                s.delete(member)
+        have = tx.members(cs.case_id)
+        tx.change_members(cs.case_id, sorted(wanted - have), sorted(have - wanted))
 
     def apply_command(self, **kwargs: Any) -> bytes:
-        return self.submit_command(**kwargs).result()  # type: ignore[no-any-return]
+        return self.write(self.command_job(**kwargs))  # type: ignore[no-any-return]
 
     def _deny(
         self,
-        s: Session,
+        tx: WriteTx,
         principal: Principal,
         method: str,
         case_id: str,
@@ -751,9 +477,9 @@ class CaseStore:
         via = _via(principal)
         if via is not None:
             payload["via"] = via
-        self._append(s, self._head(s), case_id, "AccessDenied", payload, principal.actor, now)
+        tx.append(case_id, "AccessDenied", payload, principal.actor, now)
         # the denial is the job's result in the chain: it commits although the call fails
-        self._dirty = False
+        tx.dirty = False
 
     def record_denial(
         self,
@@ -765,34 +491,42 @@ class CaseStore:
         now: datetime,
     ) -> None:
         """A refused attempt becomes an audit entry of the case it aimed at."""
-        self._submit(
-            lambda s: self._deny(s, principal, method, case_id, reason, request_id, now)
-        ).result()
+        self.write(
+            WriteJob(lambda tx: self._deny(tx, principal, method, case_id, reason, request_id, now))
+        )
 
     def check_clocks(self, now: datetime) -> list[tuple[str, LegalClock]]:
         """Announces every clock of an open case that is breached and not yet announced."""
 
-        def run(s: Session) -> list[tuple[str, LegalClock]]:
+        def run(tx: WriteTx) -> list[tuple[str, LegalClock]]:
             out: list[tuple[str, LegalClock]] = []
-            due = (
-                select(CaseFileRow)
+            due = tx.conn.execute(
+                select(CaseFileRow.case_id)
                 .where(CaseFileRow.next_due_at <= now.astimezone(UTC))  # type: ignore[operator]
                 .where(CaseFileRow.state != State.CLOSED.value)
-            )
+                .order_by(CaseFileRow.case_id)  # type: ignore[arg-type]
+            ).all()
             self.checked_last = 0
-            head = self._head(s)
-            for row in s.exec(due).all():
+            for (case_id,) in due:
+                cs = tx.case(case_id)
+                if cs is None:
+                    continue
                 self.checked_last += 1
-                self._dirty = True  # next_due_at moves on
-                case = self._stored(row).case
-                fresh = self._breaches(s, head, row, case, now)
-                s.add(row)
+                tx.dirty = True  # next_due_at moves on
+                cs.changed = True
+                _, fresh = self._breaches(tx, cs, cs.stored.case, now)
                 if fresh:
-                    self._touched.add(row.case_id)
-                    out.extend((row.case_id, c) for c in fresh)
+                    self._touched.add(case_id)
+                    out.extend((case_id, c) for c in fresh)
             return out
 
-        return self._submit(run).result()  # type: ignore[no-any-return]
+        return self.write(WriteJob(run))  # type: ignore[no-any-return]
+
+    def mark_published(self, ids: list[int], now: datetime) -> None:
+        if not ids:
+            return
+        with self._lock, self._write_engine.connect() as conn, conn.begin():
+            conn.execute(update(EVENTS).where(EVENTS.c.id.in_(ids)).values(published_at=now))
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -864,15 +598,6 @@ class CaseStore:
                 .limit(limit)
             ).all()
             return [(int(i or 0), str(c), bytes(b)) for i, c, b in rows]
-
-    def mark_published(self, ids: list[int], now: datetime) -> None:
-        if not ids:
-            return
-        with self._write() as s:
-            for row in s.exec(select(EventRow).where(EventRow.id.in_(ids))).all():  # type: ignore[union-attr]
-                row.published_at = now
-                s.add(row)
-            s.commit()
 
     def audit_entries(self, case_id: str | None = None) -> list[AuditEntry]:
         with Session(self.engine) as s:

@@ -3,7 +3,9 @@
 A key is (request_id, principal, method): the same request id from another principal or for
 another method is a different request, so one caller can neither replay nor probe another's
 results. The request payload is fingerprinted with SHA-256 over its canonical JSON
-(`canonical`). Reusing a key with a *different* payload is a client bug, answered with
+(`canonical`), or over encoded bytes the caller made canonical (the gRPC server passes the
+request's deterministic protobuf encoding without its request id).
+Reusing a key with a *different* payload is a client bug, answered with
 INVALID_ARGUMENT rather than ALREADY_EXISTS: nothing the client asked for exists yet, the
 argument (a request id bound to other content) is wrong, and a retry will never succeed.
 Records older than the retention window are forgotten by the adapter; a key seen again after
@@ -52,9 +54,11 @@ class Check:
     reason: str = ""
 
 
-def fingerprint(payload: Mapping[str, Any] | Any) -> str:
-    """SHA-256 hex of the payload's canonical JSON (the request id itself is excluded)."""
-    return hashlib.sha256(canonical_bytes(payload)).hexdigest()
+def fingerprint(payload: Mapping[str, Any] | bytes | Any) -> str:
+    """SHA-256 hex of the payload's canonical JSON, or of `payload` itself when it is bytes
+    (the request id itself is excluded by the caller)."""
+    encoded = payload if isinstance(payload, bytes) else canonical_bytes(payload)
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def make_key(request_id: str, principal: str, method: str) -> IdempotencyKey:

@@ -9,7 +9,6 @@ FAILED_PRECONDITION with the domain's reason.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import signal
@@ -18,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, message_factory
+from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from casefile.adapters.codec import LIST_FIELDS, fill_message, from_message, list_field_chunks
+from casefile.adapters.group_commit import GroupCommitter
 from casefile.adapters.store import (
     CaseNotFound,
     CaseStore,
@@ -30,11 +30,12 @@ from casefile.adapters.store import (
     OpenFields,
     RequestConflict,
     StoredCase,
+    WriteJob,
 )
 from casefile.adapters.tokens import AuthConfig, TokenVerifier, Unauthenticated
 from casefile.domain import cases as dc
 from casefile.domain.access import Action, Principal, Role, Scope, authorize
-from casefile.domain.clocks import clocks
+from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
 from casefile.domain.requests import fingerprint
 from liandong.events import deterministic_id
@@ -100,9 +101,12 @@ class ChangeFeed:
 
 
 def _fingerprint(request: Any) -> str:
-    body = json_format.MessageToDict(request, preserving_proto_field_name=True)
-    body.pop("request_id", None)
-    return fingerprint(body)
+    """SHA-256 of the request without its request id, in protobuf's deterministic encoding
+    (same message type and field values -> same bytes, within one schema version)."""
+    body = type(request)()
+    body.CopyFrom(request)
+    body.ClearField("request_id")
+    return fingerprint(body.SerializeToString(deterministic=True))
 
 
 class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
@@ -121,6 +125,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         self.feed = feed or ChangeFeed()
         self.now = now
         self.watch_poll_s = watch_poll_s
+        self.committer = GroupCommitter(store)
 
     # ---- helpers ----------------------------------------------------------------------------
 
@@ -150,15 +155,23 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         )
         raise AssertionError("unreachable")
 
-    def case_reply(self, sc: StoredCase, scope: Scope, now: datetime) -> bytes:
-        """The encoded Case reply of a write; the list items' encodings come from the memo."""
+    def case_reply(
+        self, sc: StoredCase, scope: Scope, now: datetime, legal: list[LegalClock] | None = None
+    ) -> bytes:
+        """The encoded Case reply of a write; the list items' encodings come from the memo.
+        `legal`: the case's clocks at `now` when the caller has them already."""
         if sc.memo is None or scope is not Scope.FULL:
-            return self.case_message(sc, scope, now).SerializeToString()
-        msg = self.case_message(sc, scope, now, skip=LIST_FIELDS)
+            return self.case_message(sc, scope, now, legal=legal).SerializeToString()
+        msg = self.case_message(sc, scope, now, skip=LIST_FIELDS, legal=legal)
         return msg.SerializeToString() + list_field_chunks(casefile_pb2.Case, sc.case, sc.memo)
 
     def case_message(
-        self, sc: StoredCase, scope: Scope, now: datetime, skip: frozenset[str] = frozenset()
+        self,
+        sc: StoredCase,
+        scope: Scope,
+        now: datetime,
+        skip: frozenset[str] = frozenset(),
+        legal: list[LegalClock] | None = None,
     ) -> casefile_pb2.Case:
         case = sc.case
         msg = casefile_pb2.Case(
@@ -170,7 +183,8 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             opened_by=sc.opened_by,
             view=scope.value if scope is Scope.SAMPLES_AND_RESULTS else Scope.FULL.value,
         )
-        legal = clocks(case, now, self.store.calendar)
+        if legal is None:
+            legal = clocks(case, now, self.store.calendar)
         if scope is Scope.SAMPLES_AND_RESULTS:
             for name in ("case_id", "state", "enterprise_id", "outlet_id", "version"):
                 value = getattr(case, name)
@@ -188,15 +202,12 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             fill_message(msg.clocks.add(), clock)
         return msg
 
-    async def _run(self, context: grpc.aio.ServicerContext, call: Callable[[], Any]) -> Any:
-        """Awaits a store write (a Future from the writer) or runs a store call in a thread,
-        and maps domain/store errors to status codes."""
+    async def _run(self, context: grpc.aio.ServicerContext, job: Callable[[], WriteJob]) -> Any:
+        """Commits the write `job()` builds (grouped with concurrent ones) and maps
+        domain/store errors to status codes."""
         code: grpc.StatusCode
         try:
-            outcome = call()
-            if isinstance(outcome, concurrent.futures.Future):
-                return await asyncio.wrap_future(outcome)
-            return outcome
+            return await self.committer.write(job())
         except CaseNotFound as err:
             code, detail = grpc.StatusCode.NOT_FOUND, str(err)
         except Denied as err:
@@ -266,14 +277,14 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         )
         result = await self._run(
             context,
-            lambda: self.store.submit_open(
+            lambda: self.store.open_job(
                 principal=principal,
                 request_id=request.request_id,
                 fingerprint=_fingerprint(request),
                 command=command,
                 fields=fields,
                 now=now,
-                respond=lambda sc, scope: self.case_reply(sc, scope, now),
+                respond=lambda sc, scope, legal: self.case_reply(sc, scope, now, legal),
             ),
         )
         self.feed.notify([command.case_id])
@@ -301,14 +312,14 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         now = self.now()
         result = await self._run(
             context,
-            lambda: self.store.submit_command(
+            lambda: self.store.command_job(
                 principal=principal,
                 request_id=request.request_id,
                 fingerprint=_fingerprint(request),
                 case_id=request.case_id,
                 command=command,
                 now=now,
-                respond=lambda sc, scope: self.case_reply(sc, scope, now),
+                respond=lambda sc, scope, legal: self.case_reply(sc, scope, now, legal),
                 team=team,
             ),
         )
@@ -600,6 +611,7 @@ async def serve(
     await stop.wait()
     await health_servicer.enter_graceful_shutdown()
     await server.stop(grace=5)
+    service.committer.close()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

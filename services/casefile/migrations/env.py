@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from casefile.adapters import store
+from casefile.adapters import tables
 from casefile.migrations import VERSION_TABLE
 
-target_metadata = store.SQLModel.metadata
+target_metadata = tables.SQLModel.metadata
 
 
 def run() -> None:

@@ -7,8 +7,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect
 
 from casefile import migrations
-from casefile.adapters import store
-from casefile.adapters.store import SQLModel, make_engine
+from casefile.adapters import tables
+from casefile.adapters.store import make_engine
+from casefile.adapters.tables import SQLModel
 
 
 def casefile_metadata() -> MetaData:
@@ -16,10 +17,10 @@ def casefile_metadata() -> MetaData:
     (dispatch) once they are imported in the same process, as in one pytest run."""
     names = {
         cls.__tablename__
-        for cls in vars(store).values()
+        for cls in vars(tables).values()
         if isinstance(cls, type)
         and issubclass(cls, SQLModel)
-        and cls.__module__ == store.__name__
+        and cls.__module__ == tables.__name__
         and hasattr(cls, "__table__")
     }
     assert "audit_entries" in names and "case_files" in names

@@ -58,5 +58,7 @@ def test_fingerprint_is_stable_sha256() -> None:
     assert fingerprint({"a": 1}) == (
         "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862"
     )
+    # bytes are hashed as given: sha256 of b'{"a":1}' again
+    assert fingerprint(b'{"a":1}') == fingerprint({"a": 1})
     with pytest.raises(ValueError):
         make_key(" ", "o1", "m")
