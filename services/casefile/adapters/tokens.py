@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,12 +137,54 @@ def principal_from_claims(
     return Principal(sub, frozenset(roles), codes, on_behalf)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    expires: float  # the token's exp (epoch seconds)
+    recheck: float  # when to verify the signature again (key rotation, JWKS changes)
+
+
 class TokenVerifier:
-    def __init__(self, config: AuthConfig) -> None:
+    """Verifies bearer tokens; a verified token is remembered (bounded, for `recheck_s`) so a
+    client's every call does not pay for the signature again. Expiry is checked on each use."""
+
+    CACHED = 10_000
+
+    def __init__(
+        self,
+        config: AuthConfig,
+        *,
+        recheck_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
         self._jwks = jwt.PyJWKClient(config.jwks_url) if config.jwks_url else None
+        self._verified: dict[str, _Verified] = {}
+        self._lock = threading.Lock()
+        self.recheck_s = recheck_s
+        self.clock = clock
 
     def verify(self, token: str) -> Principal:
+        now = self.clock()
+        hit = self._verified.get(token)
+        if hit is not None:
+            if now >= hit.expires:
+                with self._lock:
+                    self._verified.pop(token, None)
+                raise Unauthenticated("invalid token: Signature has expired")
+            if now < hit.recheck:
+                return hit.principal
+        principal, expires = self._verify(token)
+        with self._lock:
+            self._verified.pop(token, None)
+            self._verified[token] = _Verified(
+                principal, expires, min(expires, now + self.recheck_s)
+            )
+            while len(self._verified) > self.CACHED:  # the oldest first (insertion order)
+                del self._verified[next(iter(self._verified))]
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         options = {"require": ["exp", "sub"], "verify_aud": self.config.audience is not None}
         try:
             if self._jwks is not None:
@@ -160,4 +205,4 @@ class TokenVerifier:
             )
         except (jwt.PyJWTError, jwt.PyJWKClientError) as err:
             raise Unauthenticated(f"invalid token: {err}") from err
-        return principal_from_claims(claims, self.config.trusted_services)
+        return principal_from_claims(claims, self.config.trusted_services), float(claims["exp"])

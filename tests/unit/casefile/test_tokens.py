@@ -80,3 +80,46 @@ def test_act_claim_names_the_person_a_service_acts_for() -> None:
         principal_from_claims({"sub": "dispatch", "act": "o1"}, trusted)
     with pytest.raises(Unauthenticated):
         principal_from_claims({"sub": "dispatch", "act": {"roles": ["officer"]}}, trusted)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def test_a_remembered_token_still_expires_and_is_rechecked() -> None:
+    clock = FakeClock()
+    verifier = TokenVerifier(AuthConfig(hs_key=KEY), recheck_s=60, clock=clock)
+    token = issue(KEY, sub="o1", roles=["officer"], ttl=timedelta(hours=1))
+    assert verifier.verify(token).subject == "o1"
+    clock.at += 30  # remembered: no new signature check needed
+    assert verifier.verify(token).subject == "o1"
+    clock.at += 3600  # past the token's exp: refused although remembered
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(token)
+
+
+def test_a_remembered_token_is_verified_again_after_the_recheck_interval() -> None:
+    clock = FakeClock()
+    config = AuthConfig(hs_key=KEY)
+    verifier = TokenVerifier(config, recheck_s=60, clock=clock)
+    token = issue(KEY, sub="o1", roles=["officer"])
+    verifier.verify(token)
+    # the key is rotated: within the interval the remembered result stands, after it the
+    # signature is checked again and fails
+    verifier.config = AuthConfig(hs_key="rotated-key-0123456789abcdef012345")
+    assert verifier.verify(token).subject == "o1"
+    clock.at += 61
+    with pytest.raises(Unauthenticated, match="Signature"):
+        verifier.verify(token)
+
+
+def test_a_refused_token_is_not_remembered() -> None:
+    verifier = TokenVerifier(AuthConfig(hs_key=KEY))
+    other = issue("another-key-0123456789abcdef0123456", sub="o1", roles=["officer"])
+    for _ in range(2):
+        with pytest.raises(Unauthenticated, match="Signature"):
+            verifier.verify(other)
