@@ -9,6 +9,11 @@ Honesty about the shared cores: the 32 clients run with grpc.aio in a separate p
 their CPU is not the server's event loop), and the server process's CPU time per write is
 reported beside the client process's: both processes share this machine's cores.
 
+The same clients are also run against a no-op server (the same service name and method,
+answering a fixed Case at once): its rate and p99 are the ceiling of grpc.aio with these
+clients on this machine at that moment, so the case-file figures can be read against it.
+The server process tunes its garbage collector as `liandong run casefile` does (`tune_gc`).
+
 Run: `python -m bench.casefile_grpc` or `make bench`."""
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import grpc
 from casefile import migrations
 from casefile.adapters.store import CaseStore, make_engine
 from casefile.adapters.tokens import AuthConfig, issue
-from casefile.entrypoints.grpc_server import serve
+from casefile.entrypoints.grpc_server import SERVICE_NAME, serve, tune_gc
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
 CLIENTS = 32
@@ -86,6 +91,46 @@ def _client_process(address: str, cases: list[str]) -> tuple[list[float], float,
     return asyncio.run(_clients(address, cases))
 
 
+async def _in_client_process(address: str, cases: list[str]) -> tuple[list[float], float, float]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pending = pool.apply_async(_client_process, (address, cases))
+        while not pending.ready():  # keep serving while the client process runs
+            await asyncio.sleep(0.05)
+        return pending.get()  # type: ignore[no-any-return]
+
+
+def _p(latencies: list[float], q: float) -> float:
+    ordered = sorted(latencies)
+    return ordered[max(0, int(len(ordered) * q) - 1)]
+
+
+async def _noop_floor() -> tuple[float, float]:
+    """Rate and p99 (ms) of the same clients against a server that does no work."""
+    reply = casefile_pb2.Case(case_id="case-0", state="OPENED", version=1).SerializeToString()
+
+    async def add_evidence(_request: object, _context: object) -> bytes:
+        return reply
+
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(
+        add_evidence,
+        request_deserializer=casefile_pb2.AddEvidenceRequest.FromString,
+        response_serializer=bytes,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE_NAME, {"AddEvidence": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        latencies, elapsed, _ = await _in_client_process(
+            f"127.0.0.1:{port}", [f"case-{n}" for n in range(CLIENTS)]
+        )
+    finally:
+        await server.stop(None)
+    return len(latencies) / elapsed, _p(latencies, 0.99) * 1000
+
+
 async def _measure() -> tuple[float, float, float, int, float, float]:
     folder = Path(tempfile.mkdtemp(prefix="casefile-bench-"))
     engine = make_engine(f"sqlite:///{folder / 'casefile.db'}")
@@ -112,19 +157,13 @@ async def _measure() -> tuple[float, float, float, int, float, float]:
             for i in range(CLIENTS)
         ]
     server_cpu = time.process_time()
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        pending = pool.apply_async(_client_process, (address, cases))
-        while not pending.ready():  # keep serving while the client process runs
-            await asyncio.sleep(0.05)
-        latencies, elapsed, client_cpu = pending.get()
+    latencies, elapsed, client_cpu = await _in_client_process(address, cases)
     server_cpu = time.process_time() - server_cpu
     stop.set()
     await server
     entries = len(store.audit_entries())
     engine.dispose()
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    p50, p99 = _p(latencies, 0.5), _p(latencies, 0.99)
     writes = len(latencies)
     return (
         writes / elapsed,
@@ -137,7 +176,9 @@ async def _measure() -> tuple[float, float, float, int, float, float]:
 
 
 def run() -> list[dict]:
+    tune_gc()
     rate, p50, p99, entries, server_ms, client_ms = asyncio.run(_measure())
+    floor_rate, floor_p99 = asyncio.run(_noop_floor())
     if entries != CLIENTS * (WRITES_PER_CLIENT + 1):
         raise RuntimeError(f"expected {CLIENTS * (WRITES_PER_CLIENT + 1)} audit entries, {entries}")
     common = {"command": "make bench (python -m bench.run casefile_grpc)"}
@@ -168,6 +209,21 @@ def run() -> list[dict]:
             # one core needs <= 0.5 ms
             "name": "casefile_grpc_server_cpu_per_write",
             "value": round(server_ms, 3),
+            "unit": "ms",
+            "target": None,
+            **common,
+        },
+        {
+            # the ceiling: grpc.aio with the same 32 clients and a handler that does nothing
+            "name": "casefile_grpc_noop_server_rate_32_clients",
+            "value": round(floor_rate, 1),
+            "unit": "calls/s",
+            "target": None,
+            **common,
+        },
+        {
+            "name": "casefile_grpc_noop_server_p99_32_clients",
+            "value": round(floor_p99, 2),
             "unit": "ms",
             "target": None,
             **common,

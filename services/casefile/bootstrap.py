@@ -34,7 +34,7 @@ def run(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s casefile %(levelname)s %(message)s")
     telemetry = setup_telemetry("casefile", instrument_kafka=False, instrument_grpc=True)
     from casefile.adapters.outbox import OutboxRelay
-    from casefile.entrypoints.grpc_server import serve
+    from casefile.entrypoints.grpc_server import serve, tune_gc
 
     config = CasefileConfig.from_env(settings)
     if not config.auth.required:
@@ -49,6 +49,7 @@ def run(settings: Settings) -> None:
         if config.outbox
         else None
     )
+    tune_gc()
     try:
         asyncio.run(
             serve(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -537,6 +538,16 @@ def add_service(service: CaseFileService, server: grpc.aio.Server) -> None:
         )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
+def tune_gc() -> None:
+    """Fewer full collections in the server process. A write allocates many short-lived
+    objects and the caches hold many long-lived ones, so CPython's default thresholds run a
+    full collection every few hundred writes, and each one stalls every waiting call
+    (measured: p99 111 ms with the defaults, 48-55 ms with these, 32 clients on SQLite)."""
+    gc.collect()
+    gc.freeze()  # what is loaded at start-up is never scanned again
+    gc.set_threshold(10_000, 20, 20)
 
 
 async def clock_checker(
