@@ -123,8 +123,17 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+_GIL_HELD_CHUNK = 2047  # hashlib releases the GIL for larger updates
+
+
 def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """SHA-256 hex of the UTF-8 text, fed in chunks hashlib hashes without releasing the GIL:
+    in the writer thread a release means waiting for the event loop to hand it back."""
+    data = memoryview(text.encode("utf-8"))
+    digest = hashlib.sha256()
+    for start in range(0, len(data), _GIL_HELD_CHUNK):
+        digest.update(data[start : start + _GIL_HELD_CHUNK])
+    return digest.hexdigest()
 
 
 def stored_from_row(row: Any, memo: EncodingMemo | None = None) -> StoredCase:
