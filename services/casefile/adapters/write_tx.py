@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,18 +72,8 @@ _MEMBER_DELETE = (
     .where(MEMBERS.c.case_id == bindparam("k_case_id"))
     .where(MEMBERS.c.person_id == bindparam("k_person_id"))
 )
-_ENTRY_FIELDS = (
-    "seq",
-    "case_id",
-    "case_seq",
-    "kind",
-    "payload_json",
-    "actor",
-    "at",
-    "prev_hash",
-    "case_prev_hash",
-    "hash",
-)
+# the audit row columns are the entry's fields, in its order (AuditEntry(*row) rebuilds it)
+_ENTRY_FIELDS = tuple(f.name for f in fields(AuditEntry))
 
 RequestKey = tuple[str, str, str]  # (request id, principal, method)
 
