@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ import yaml
 from gateway.domain.codec import FrameError, Packet, build_data_segment, build_frame, decode
 from gateway.domain.framing import FrameReader
 from gateway.domain.replies import execution_result_9012, request_reply_9011
+from gateway.simulator.hourly import NORMAL, FactorPeriod, summarise_hour
 
 STATION_TZ = ZoneInfo("Asia/Shanghai")
 SCENARIOS = (
@@ -46,6 +47,8 @@ _qn_counter = itertools.count()
 # Typical factors when a synthetic registry is generated: (code, limit, unit).
 GAS_FACTORS = (("a21026", 35.0, "mg/m3"), ("a21002", 50.0, "mg/m3"), ("a34013", 10.0, "mg/m3"))
 WATER_FACTORS = (("w01018", 50.0, "mg/L"), ("w21003", 5.0, "mg/L"), ("w21011", 0.5, "mg/L"))
+# Flow factors' minute total (Cou, m3) per unit of rate: wastewater L/s, flue gas m3/s.
+FLOW_TOTAL_PER_MINUTE = {"w00000": 60 / 1000, "a00000": 60.0}
 
 
 @dataclass(frozen=True)
@@ -96,25 +99,74 @@ def data_frame(
     flags: dict[str, str] | None = None,
     qn: str | None = None,
 ) -> tuple[str, bytes]:
-    """A 2011 (Rtd), 2051/2061 (Min/Avg/Max, Cou for flow) upload asking for an ack."""
+    """A 2011 (Rtd), 2051/2061 (Min/Avg/Max, Cou for flow) upload asking for an ack. For
+    2051/2061 each value is taken as one minute's (see `minute_record`); a 2061 summarising
+    an hour's minutes is `period_frame` of `summarise_hour`."""
+    if cn != "2011":
+        return period_frame(logger, cn, data_time, minute_record(values, flags), qn=qn)
     qn = qn or new_qn(datetime.now(STATION_TZ))
     flags = flags or {}
     pairs: list[tuple[str, str]] = [("DataTime", _time(data_time))]
     for code, value in values.items():
-        flag = flags.get(code, "N")
-        if cn == "2011":
-            pairs += [(f"{code}-Rtd", f"{value:.3f}"), (f"{code}-Flag", flag)]
-        else:
-            pairs += [
-                (f"{code}-Min", f"{value * 0.97:.2f}"),
-                (f"{code}-Avg", f"{value:.2f}"),
-                (f"{code}-Max", f"{value * 1.03:.2f}"),
-                (f"{code}-Flag", flag),
-            ]
+        pairs += [(f"{code}-Rtd", f"{value:.3f}"), (f"{code}-Flag", flags.get(code, NORMAL))]
+    return qn, _upload(logger, cn, qn, pairs)
+
+
+def _sent(value: float, decimals: int = 2) -> float:
+    """The value as the frame prints it, so sums and means use what the platform receives."""
+    return float(f"{value:.{decimals}f}")
+
+
+def minute_record(
+    values: dict[str, float], flags: dict[str, str] | None = None
+) -> dict[str, FactorPeriod]:
+    """The per-factor values of one minute record: Avg the value, Min/Max 3 % below/above
+    it, and for a flow factor the minute's total (Cou) from the rate."""
+    flags = flags or {}
+    record: dict[str, FactorPeriod] = {}
+    for code, value in values.items():
+        per_minute = FLOW_TOTAL_PER_MINUTE.get(code)
+        record[code] = FactorPeriod(
+            avg=_sent(value),
+            min=_sent(value * 0.97),
+            max=_sent(value * 1.03),
+            flag=flags.get(code, NORMAL),
+            cou=None if per_minute is None else _sent(value * per_minute, 3),
+        )
+    return record
+
+
+def period_frame(
+    logger: SimLogger,
+    cn: str,
+    data_time: datetime,
+    record: Mapping[str, FactorPeriod],
+    *,
+    qn: str | None = None,
+) -> tuple[str, bytes]:
+    """A 2051 (minute) or 2061 (hour) upload of ``record``, asking for an ack. ``data_time``
+    is the start of the period (HJ 212 DataTime)."""
+    qn = qn or new_qn(datetime.now(STATION_TZ))
+    pairs: list[tuple[str, str]] = [("DataTime", _time(data_time))]
+    for code, v in record.items():
+        pairs += [
+            (f"{code}-Min", f"{v.min:.2f}"),
+            (f"{code}-Avg", f"{v.avg:.2f}"),
+            (f"{code}-Max", f"{v.max:.2f}"),
+        ]
+        if v.cou is not None:
+            pairs.append((f"{code}-Cou", f"{v.cou:.3f}"))
+        if v.zs_avg is not None:
+            pairs.append((f"{code}-ZsAvg", f"{v.zs_avg:.2f}"))
+        pairs.append((f"{code}-Flag", v.flag))
+    return qn, _upload(logger, cn, qn, pairs)
+
+
+def _upload(logger: SimLogger, cn: str, qn: str, pairs: list[tuple[str, str]]) -> bytes:
     segment = build_data_segment(
         qn=qn, st=logger.st, cn=cn, pw=logger.password, mn=logger.mn, flag=5, cp_fields=pairs
     )
-    return qn, build_frame(segment)
+    return build_frame(segment)
 
 
 def minute_frame(
@@ -366,7 +418,10 @@ def scenario_frames(
     """The uploads of one logger for a scenario, in sending order.
 
     Minute data (2051) every minute, hourly data (2061) at each full hour, real-time data
-    (2011) before each minute record when ``realtime``. ``offline`` sends nothing for the
+    (2011) before each minute record when ``realtime``. The 2061 sent after minute 59
+    summarises the hour that minute ends (DataTime = that hour's start) from its minute
+    records (`summarise_hour`); a run of 60 minutes or more that stops mid-hour also closes
+    with a 2061 of the minutes sent in its last hour. ``offline`` sends nothing for the
     second half, then back-fills it; ``backfill`` sends the same minutes with DataTimes a day
     old, as history re-sent after a gap.
     """
@@ -378,15 +433,20 @@ def scenario_frames(
     if scenario == "offline":
         half = minutes // 2
         order = list(range(half)) + list(range(half, minutes))  # the gap is sent late: see run
+    hours: dict[datetime, list[dict[str, FactorPeriod]]] = {}
     for m in order:
         values = scenario_values(logger, scenario, m)
         flags = scenario_flags(logger, scenario, m)
         if realtime:
             frames.append(data_frame(logger, "2011", times[m], values, flags=flags))
-        frames.append(data_frame(logger, "2051", times[m], values, flags=flags))
+        record = minute_record(values, flags)
+        frames.append(period_frame(logger, "2051", times[m], record))
+        # The hour a minute belongs to starts at its full hour: the 2061 DataTime.
+        hour = times[m].replace(minute=0)
+        hours.setdefault(hour, []).append(record)
         if times[m].minute == 59 or (m == minutes - 1 and minutes >= 60):
-            hour = times[m].replace(minute=0)
-            frames.append(data_frame(logger, "2061", hour, values, flags=flags))
+            summary = summarise_hour(hours.pop(hour), logger.medium)
+            frames.append(period_frame(logger, "2061", hour, summary))
     return frames
 
 
