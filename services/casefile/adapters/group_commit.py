@@ -25,7 +25,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self._waiting: list[tuple[WriteJob, asyncio.Future[Any]]] = []
         self._running = False
-        self._drainer: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "casefile-writer")
         self.batches = 0  # committed batches, for the operators' metrics
 

@@ -286,10 +286,8 @@ class CaseStore:
         pending = [c.due_at for c in legal if c.state in (ClockState.RUNNING, ClockState.EXTENDED)]
         # A paused clock cannot breach until a ResumeClock write, which recomputes this.
         due = min(pending).astimezone(UTC) if pending else None
-        if cs.next_due_at is None or due is None or utc(cs.next_due_at) != due:
-            if cs.next_due_at != due:
-                cs.changed = True
-            cs.next_due_at = due
+        if (utc(cs.next_due_at) if cs.next_due_at is not None else None) != due:
+            cs.next_due_at, cs.changed = due, True
         breached = [c for c in legal if c.state is ClockState.BREACHED]
         if not breached:
             return legal, []
