@@ -121,6 +121,10 @@ class AcceptanceState:
     def members(self) -> tuple[str, ...]:
         return tuple(s.person_id for s in self.slots if s.person_id is not None)
 
+    def roles_of(self, person_id: str) -> frozenset[Role]:
+        """The roles of the slots `person_id` holds on this task."""
+        return frozenset(s.role for s in self.slots if s.person_id == person_id)
+
     def exclusions(self) -> frozenset[str]:
         """Nobody who refused, and nobody already holding another slot."""
         return frozenset(self.refused) | frozenset(self.members())

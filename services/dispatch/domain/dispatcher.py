@@ -29,7 +29,7 @@ from dispatch.domain.effects import (
 )
 from dispatch.domain.marks import DataMark
 from dispatch.domain.policy import ActiveFault, DispatchPolicy, decide
-from dispatch.domain.roster import Roster
+from dispatch.domain.roster import Role, Roster
 from dispatch.domain.routes import SITE_ROUTES, Route
 from dispatch.domain.sla import SlaClocks
 from dispatch.domain.tasks import Task, TaskError, TaskState, new_task, task_id_for
@@ -44,6 +44,20 @@ class UnknownTask(TaskError):
 class NotOnTeam(TaskError):
     def __init__(self, task_id: str, person_id: str) -> None:
         super().__init__(f"task {task_id}: {person_id} is not on the accepted team")
+        self.task_id = task_id
+        self.person_id = person_id
+
+
+class OfficersCheckIn(TaskError):
+    """A joint inspection is on site when its enforcement officers are: the arrival that
+    starts the case's on-site record is theirs (casefile takes it from no one else), so
+    monitoring staff who come first wait for them, and move the task on (SAMPLING) after."""
+
+    def __init__(self, task_id: str, person_id: str) -> None:
+        super().__init__(
+            f"task {task_id}: a joint inspection is checked in by its enforcement officers; "
+            f"{person_id} (monitoring staff) moves it on once an officer has checked in"
+        )
         self.task_id = task_id
         self.person_id = person_id
 
@@ -248,6 +262,13 @@ class Dispatcher:
             raise NotOnTeam(task_id, person_id)
         if status in (TaskState.COMPLETED, TaskState.CANCELLED):
             return self._finish(task, status, person_id, now, position, note)
+        if (
+            status is TaskState.ON_SITE
+            and task.route is Route.JOINT_INSPECTION
+            and person_id != acc.manager_id
+            and Role.ENFORCEMENT not in acc.roles_of(person_id)
+        ):
+            raise OfficersCheckIn(task_id, person_id)
         event = task.transition(status, person_id, now, position, note, self.policy.geofence_m)
         return [event, *self.state.clocks[task_id].on_state(status, now)]
 

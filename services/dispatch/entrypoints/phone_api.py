@@ -4,7 +4,8 @@ Bearer tokens (JWT HS256, see dispatch.adapters.tokens) carry the person id, rol
 jurisdiction. Field staff (ENFORCEMENT, MONITORING, OPERATIONS) see only the tasks they hold
 or were offered; a DUTY_MANAGER sees every task inside their jurisdiction. Status codes:
 401 no or bad token, 403 not yours, 404 unknown task, 409 not allowed in the task's current
-state (with the reason), 422 check-in outside the geofence or an invalid body.
+state (with the reason; also a joint inspection's check-in by monitoring staff, which is the
+enforcement officers'), 422 check-in outside the geofence or an invalid body.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from dispatch.adapters.tokens import InvalidToken, Principal, verify
 from dispatch.domain.acceptance import NotOffered
-from dispatch.domain.dispatcher import NotOnTeam, UnknownTask
+from dispatch.domain.dispatcher import NotOnTeam, OfficersCheckIn, UnknownTask
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
 from dispatch.service import DispatchService, NotAnswerable
@@ -334,6 +335,7 @@ def create_app(service: DispatchService, signing_key: str | None = None) -> Fast
         NotAnswerable,
         IllegalTransition,
         OutsideGeofence,
+        OfficersCheckIn,
     )
 
     @app.post(

@@ -4,7 +4,7 @@ import pytest
 
 from dispatch.domain.alerts import AlertChange, Severity
 from dispatch.domain.decision import CreateTask, Inhibited
-from dispatch.domain.dispatcher import Dispatcher, NotOnTeam
+from dispatch.domain.dispatcher import Dispatcher, NotOnTeam, OfficersCheckIn
 from dispatch.domain.effects import (
     AlertAttached,
     DecisionRecorded,
@@ -17,6 +17,7 @@ from dispatch.domain.effects import (
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.roster import Role
 from dispatch.domain.routes import Priority
+from dispatch.domain.sla import ClockName
 from dispatch.domain.tasks import OutsideGeofence, TaskEvent, TaskState, task_id_for
 from tests.unit.dispatch.factories import NOW, OUTLET, person, roster, signal
 
@@ -124,6 +125,27 @@ def test_full_lifecycle_through_phones() -> None:
     assert d.state.loads == {}
     assert all(c.stopped_at is not None for c in d.state.clocks[tid].clocks.values())
     assert d.on_tick(NOW + timedelta(days=10)) == []
+
+
+def test_a_joint_inspection_is_checked_in_by_its_enforcement_officers() -> None:
+    d = make()
+    d.on_alert(signal("A1"), NOW)
+    tid = task_id_for("A1")
+    for p in ("e1", "e2", "m1"):
+        d.on_accept(tid, p, NOW + MIN)
+    d.on_status(tid, "m1", TaskState.EN_ROUTE, None, NOW + 2 * MIN)
+    # the monitoring staff member arrives first: the task stays EN_ROUTE, the clock runs on
+    with pytest.raises(OfficersCheckIn, match="enforcement officers"):
+        d.on_status(tid, "m1", TaskState.ON_SITE, OUTLET, NOW + 20 * MIN)
+    task = d.state.tasks[tid]
+    assert task.state is TaskState.EN_ROUTE
+    assert d.state.clocks[tid].clocks[ClockName.ARRIVE].stopped_at is None
+    effects = d.on_status(tid, "e2", TaskState.ON_SITE, OUTLET, NOW + 25 * MIN)
+    assert task.state is TaskState.ON_SITE and effects[0].actor == "e2"
+    assert d.state.clocks[tid].clocks[ClockName.ARRIVE].stopped_at == NOW + 25 * MIN
+    # from then on the monitoring staff move the task on (sampling) as before
+    d.on_status(tid, "m1", TaskState.SAMPLING, OUTLET, NOW + 40 * MIN)
+    assert task.state is TaskState.SAMPLING
 
 
 def test_sla_at_risk_escalates_to_duty_manager_once() -> None:

@@ -167,6 +167,13 @@ async def test_status_geofence_and_illegal_transition(env) -> None:
         f"/v1/tasks/{TID}/status", json={"status": "ON_SITE"}, headers=auth("e1")
     )
     assert nowhere.status_code == 422 and "no position given" in nowhere.json()["detail"]["reason"]
+    staff_first = await c.post(
+        f"/v1/tasks/{TID}/status",
+        json={"status": "ON_SITE", "lat": 32.002, "lon": 118.8},
+        headers=auth("m1", "MONITORING"),
+    )
+    assert staff_first.status_code == 409
+    assert "checked in by its enforcement officers" in staff_first.json()["detail"]
     near = await c.post(
         f"/v1/tasks/{TID}/status",
         json={
