@@ -27,7 +27,6 @@ class GroupCommitter:
         self._running = False
         self._drainer: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self._thread = concurrent.futures.ThreadPoolExecutor(1, "casefile-writer")
-        self.batches = 0  # committed batches, for the operators' metrics
 
     async def write(self, job: WriteJob) -> Any:
         """The job's result once the transaction holding it has committed (or its error)."""
@@ -52,7 +51,6 @@ class GroupCommitter:
                 except Exception as err:  # run_batch reports job errors itself: a bug
                     log.exception("write batch failed")
                     outcomes = [(False, err)] * len(batch)
-                self.batches += 1
                 for (_, done), (ok, value) in zip(batch, outcomes, strict=True):
                     if done.done():  # the caller went away; its write is stored all the same
                         continue

@@ -46,7 +46,7 @@ from casefile.adapters.write_tx import (
     utc,
 )
 from casefile.domain import requests as idem
-from casefile.domain.access import Action, Decision, Principal, Scope, authorize
+from casefile.domain.access import Action, Principal, Scope, authorize
 from casefile.domain.audit import AuditEntry
 from casefile.domain.cases import Case, CaseChange, Command, OpenCase, State, apply
 from casefile.domain.clocks import ClockState, LegalClock, clocks
@@ -160,10 +160,6 @@ def to_entry(row: AuditRow) -> AuditEntry:
         row.case_prev_hash,
         row.hash,
     )
-
-
-def stored(row: CaseFileRow) -> StoredCase:
-    return stored_from_row(row)
 
 
 class CaseStore:
@@ -479,7 +475,7 @@ class CaseStore:
         # the denial is the job's result in the chain: it commits although the call fails
         tx.dirty = False
 
-    def record_denial(
+    def denial_job(
         self,
         principal: Principal,
         method: str,
@@ -487,10 +483,10 @@ class CaseStore:
         reason: str,
         request_id: str,
         now: datetime,
-    ) -> None:
+    ) -> WriteJob:
         """A refused attempt becomes an audit entry of the case it aimed at."""
-        self.write(
-            WriteJob(lambda tx: self._deny(tx, principal, method, case_id, reason, request_id, now))
+        return WriteJob(
+            lambda tx: self._deny(tx, principal, method, case_id, reason, request_id, now)
         )
 
     def check_clocks(self, now: datetime) -> list[tuple[str, LegalClock]]:
@@ -531,7 +527,7 @@ class CaseStore:
     def get(self, case_id: str) -> StoredCase | None:
         with Session(self.engine) as s:
             row = s.get(CaseFileRow, case_id)
-            return stored(row) if row else None
+            return stored_from_row(row) if row else None
 
     def list_cases(
         self,
@@ -571,7 +567,7 @@ class CaseStore:
             if after:
                 query = query.where(CaseFileRow.case_id > after)
             query = query.order_by(CaseFileRow.case_id).limit(limit)  # type: ignore[arg-type]
-            return [stored(r) for r in s.exec(query).all()]
+            return [stored_from_row(r) for r in s.exec(query).all()]
 
     def events_after(
         self, case_id: str, after_sequence: int = 0, after_version: int = 0, limit: int = 500
@@ -616,7 +612,3 @@ def _via(principal: Principal) -> dict[str, str] | None:
         "on_behalf_of": person.subject,
         "person_roles": ",".join(sorted(r.value for r in person.roles)),
     }
-
-
-def authorize_read(principal: Principal, action: Action, case: Case) -> Decision:
-    return authorize(principal, action, case)

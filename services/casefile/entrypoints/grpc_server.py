@@ -230,14 +230,10 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         assert sc is not None
         decision = authorize(principal, action, sc.case)
         if not decision.allowed:
-            await asyncio.to_thread(
-                self.store.record_denial,
-                principal,
-                action.value,
-                case_id,
-                decision.reason,
-                "",
-                self.now(),
+            await self.committer.write(
+                self.store.denial_job(
+                    principal, action.value, case_id, decision.reason, "", self.now()
+                )
             )
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, decision.reason)
         return sc, decision.scope
