@@ -14,6 +14,11 @@ answering a fixed Case at once): its rate and p99 are the ceiling of grpc.aio wi
 clients on this machine at that moment, so the case-file figures can be read against it.
 The server process tunes its garbage collector as `liandong run casefile` does (`tune_gc`).
 
+A third run is the real server (auth, request checks, fingerprint, command, group commit and
+its writer thread) on a store that answers AddEvidence at once instead of running its
+transaction: what the server would do with a write path that cost nothing. Its rate and p99
+bound what any faster store could reach in this process design on this machine.
+
 Run: `python -m bench.casefile_grpc` or `make bench`."""
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 import grpc
 
 from casefile import migrations
-from casefile.adapters.store import CaseStore, make_engine
+from casefile.adapters.store import CaseStore, Outcome, WriteJob, make_engine
 from casefile.adapters.tokens import AuthConfig, issue
 from casefile.entrypoints.grpc_server import SERVICE_NAME, serve, tune_gc
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
@@ -131,11 +136,25 @@ async def _noop_floor() -> tuple[float, float]:
     return len(latencies) / elapsed, _p(latencies, 0.99) * 1000
 
 
-async def _measure() -> tuple[float, float, float, int, float, float]:
+class _NoWriteStore(CaseStore):
+    """Runs OpenCase for real and answers every AddEvidence with a fixed reply (no
+    transaction): the server around a write path that costs nothing."""
+
+    reply = casefile_pb2.Case(case_id="case-0", state="OPENED", version=2).SerializeToString()
+
+    def run_batch(self, jobs: list[WriteJob]) -> list[Outcome]:
+        if all(job.request_key and job.request_key[2] == "AddEvidence" for job in jobs):
+            return [(True, self.reply) for _ in jobs]
+        return super().run_batch(jobs)
+
+
+async def _measure(
+    store_type: type[CaseStore] = CaseStore,
+) -> tuple[float, float, float, int, float, float]:
     folder = Path(tempfile.mkdtemp(prefix="casefile-bench-"))
     engine = make_engine(f"sqlite:///{folder / 'casefile.db'}")
     migrations.upgrade(engine)
-    store = CaseStore(engine)
+    store = store_type(engine)
     stop = asyncio.Event()
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     server = asyncio.create_task(
@@ -179,6 +198,9 @@ def run() -> list[dict]:
     tune_gc()
     rate, p50, p99, entries, server_ms, client_ms = asyncio.run(_measure())
     floor_rate, floor_p99 = asyncio.run(_noop_floor())
+    bare_rate, _, bare_p99, bare_entries, bare_ms, _ = asyncio.run(_measure(_NoWriteStore))
+    if bare_entries != CLIENTS:  # only the opens were written
+        raise RuntimeError(f"the no-write run wrote {bare_entries} audit entries, not {CLIENTS}")
     if entries != CLIENTS * (WRITES_PER_CLIENT + 1):
         raise RuntimeError(f"expected {CLIENTS * (WRITES_PER_CLIENT + 1)} audit entries, {entries}")
     common = {"command": "make bench (python -m bench.run casefile_grpc)"}
@@ -224,6 +246,28 @@ def run() -> list[dict]:
         {
             "name": "casefile_grpc_noop_server_p99_32_clients",
             "value": round(floor_p99, 2),
+            "unit": "ms",
+            "target": None,
+            **common,
+        },
+        {
+            # the real server around a store that answers AddEvidence without a transaction
+            "name": "casefile_grpc_server_without_write_path_rate",
+            "value": round(bare_rate, 1),
+            "unit": "calls/s",
+            "target": None,
+            **common,
+        },
+        {
+            "name": "casefile_grpc_server_without_write_path_p99",
+            "value": round(bare_p99, 2),
+            "unit": "ms",
+            "target": None,
+            **common,
+        },
+        {
+            "name": "casefile_grpc_server_without_write_path_cpu_per_call",
+            "value": round(bare_ms, 3),
             "unit": "ms",
             "target": None,
             **common,
