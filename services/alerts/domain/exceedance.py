@@ -1,9 +1,10 @@
 """Exceedance (超标) judgement on the averaging basis the standard specifies.
 
 Gas: valid O2-corrected hourly mean above the limit in force at the start of that hour.
-Daily-basis outlets (water, MSW incineration): valid daily mean above the limit in force at
-the start of the day, so a version that takes effect mid-day governs from the next day
-(no retroactive tightening). pH: a valid hourly value outside [low, high] [domain 1.3, 6].
+Daily-basis outlets (water, MSW incineration): valid daily mean (flow-weighted for water, see
+`days`) above the limit in force at the start of the day, so a version that takes effect
+mid-day governs from the next day (no retroactive tightening). pH: a valid hourly value
+outside [low, high] [domain 1.3, 6].
 An exceedance inside an approved start-up/shut-down mark is charged to the outlet's annual
 exemption cap instead of alerting; once the cap is used up it alerts [domain 1.6].
 """
@@ -383,6 +384,10 @@ def judge_day(
         "valid_hours": result.valid_hours,
         "logger_avg": result.logger_avg,
         "limit": limit.value,
+        "mean_basis": result.mean_basis.value,
+        "mean_note": result.mean_note,
+        "arithmetic_mean": result.arithmetic_mean,
+        "flow_total": result.flow_total,
     }
     common: dict[str, Any] = {
         "rule_id": rule_id,
@@ -401,7 +406,8 @@ def judge_day(
         summary = (
             f"{result.factor}: day not valid, {result.valid_hours} valid hours < 20; not judged"
             if value is None
-            else f"{result.factor} daily mean {value:.4g} within limit {limit.value:g}"
+            else f"{result.factor} daily mean {value:.4g} within limit {limit.value:g} "
+            f"({result.mean_note})"
         )
         ratio = None if value is None else value / limit.value
         out = [
@@ -417,7 +423,7 @@ def judge_day(
     summary = (
         f"{result.factor} daily mean {value:.4g} {limit.unit} > limit {limit.value:g} "
         f"{limit.unit} ({limit.kind.value}, {limit.clause}); {ratio:.2f}x limit; "
-        f"{result.valid_hours} valid hours"
+        f"{result.valid_hours} valid hours; {result.mean_note}"
     )
     return _over_limit(
         kind,

@@ -64,9 +64,13 @@ class HourWindow:
     values: array[float] | None = None  # NaN = record without a value
     flags: bytearray | None = None  # one flag letter per minute, "." = nothing received
     refs: list[str | None] | None = None
+    # Per-minute Cou (flow factors: volume in the minute), NaN = not sent; allocated only
+    # when a minute carries one, so pollutant windows stay as small as before.
+    cous: array[float] | None = None
     received: int = 0
     logger_avg: float | None = None  # the logger's own 2061 hour record
     logger_zs_avg: float | None = None
+    logger_cou: float | None = None
     logger_flag: str | None = None
     logger_ref: str | None = None
     revision: int = -1  # how many times judged; -1 = never
@@ -74,7 +78,12 @@ class HourWindow:
     last_digest: str = ""
 
     def add_minute(
-        self, minute: int, value: float | None, flag: str | None, ref: str
+        self,
+        minute: int,
+        value: float | None,
+        flag: str | None,
+        ref: str,
+        cou: float | None = None,
     ) -> AddOutcome:
         flags = self.flags
         if flags is None:
@@ -92,6 +101,10 @@ class HourWindow:
             values[minute] = v
             refs[minute] = ref
             self.received += 1
+            if cou is not None:
+                if self.cous is None:
+                    self.cous = array("d", [_NAN]) * 60
+                self.cous[minute] = cou
             return AddOutcome.NEW
         old = values[minute]
         if current == code and (old == v or (old != old and v != v)):
@@ -105,17 +118,23 @@ class HourWindow:
         return None if v != v else v
 
     def set_logger_hour(
-        self, avg: float | None, zs_avg: float | None, flag: str | None, ref: str
+        self,
+        avg: float | None,
+        zs_avg: float | None,
+        flag: str | None,
+        ref: str,
+        cou: float | None = None,
     ) -> AddOutcome:
         if self.logger_ref is not None:
             same = (avg, zs_avg, flag) == (self.logger_avg, self.logger_zs_avg, self.logger_flag)
             return AddOutcome.DUPLICATE if same else AddOutcome.CONFLICT
         self.logger_avg, self.logger_zs_avg, self.logger_flag = avg, zs_avg, flag
+        self.logger_cou = cou
         self.logger_ref = ref
         return AddOutcome.NEW
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "outlet_id": self.outlet_id,
             "factor": self.factor,
             "hour": self.hour,
@@ -131,12 +150,19 @@ class HourWindow:
             "closed": self.closed,
             "last_digest": self.last_digest,
         }
+        # Flow windows only: pollutant windows' stored state stays the size it was.
+        if self.cous is not None:
+            doc["cous"] = [None if v != v else v for v in self.cous]
+        if self.logger_cou is not None:
+            doc["logger_cou"] = self.logger_cou
+        return doc
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> HourWindow:
         values = doc.get("values")
         flags = doc.get("flags")
         refs = doc.get("refs")
+        cous = doc.get("cous")  # absent in state written before Cou was kept
         return cls(
             outlet_id=doc["outlet_id"],
             factor=doc["factor"],
@@ -146,9 +172,11 @@ class HourWindow:
             else array("d", [_NAN if v is None else v for v in values]),
             flags=None if flags is None else bytearray(flags.encode("ascii")),
             refs=None if refs is None else list(refs),
+            cous=None if cous is None else array("d", [_NAN if v is None else v for v in cous]),
             received=int(doc.get("received", 0)),
             logger_avg=doc.get("logger_avg"),
             logger_zs_avg=doc.get("logger_zs_avg"),
+            logger_cou=doc.get("logger_cou"),
             logger_flag=doc.get("logger_flag"),
             logger_ref=doc.get("logger_ref"),
             revision=int(doc.get("revision", -1)),
@@ -179,6 +207,8 @@ class HourResult:
     exempting_marks: tuple[str, ...] = ()  # approved start-up/shut-down marks overlapping
     logger_avg: float | None = None
     logger_zs_avg: float | None = None
+    # Flow factors: volume in the hour from Cou (see `close_hour`); None without Cou.
+    volume: float | None = None
 
     @property
     def start(self) -> datetime:
@@ -196,7 +226,9 @@ class HourResult:
         return self.corrected if self.needs_o2 else self.mean
 
     def digest(self) -> str:
-        return f"{self.basis}|{self.valid_minutes}|{self.valid}|{self.value!r}|{self.mean!r}"
+        base = f"{self.basis}|{self.valid_minutes}|{self.valid}|{self.value!r}|{self.mean!r}"
+        # Only flow hours carry a volume; other digests stay as stored before it existed.
+        return base if self.volume is None else f"{base}|{self.volume!r}"
 
 
 def _minute_exclusions(
@@ -257,6 +289,9 @@ def close_hour(
     values = window.values if window else None
     o2_values = o2_window.values if o2_window else None
     window_refs = window.refs if window else None
+    cous = window.cous if window else None
+    cou_total = 0.0
+    cou_complete = cous is not None
     for i in range(60):
         reason = exclusions[i]
         if reason is None and o2_exclusions is not None and o2_exclusions[i] is not None:
@@ -275,6 +310,12 @@ def close_hour(
         if o2_exclusions is not None:
             assert o2_values is not None
             o2_total += o2_values[i]
+        if cous is not None:
+            cou = cous[i]
+            if cou == cou:
+                cou_total += cou
+            else:
+                cou_complete = False
         if window_refs is not None and window_refs[i] is not None:
             refs.append(window_refs[i])  # type: ignore[arg-type]
     mean = total / n if n else None
@@ -288,6 +329,10 @@ def close_hour(
         else:
             corrected = mean
     valid = rules.hour_is_valid(n) and (corrected is not None or not needs_o2)
+    # The hour's volume: Cou of the valid minutes scaled to the full hour, i.e. the minutes
+    # not counted flowed at the counted minutes' rate, as the hourly mean stands for the
+    # whole hour. Only when every valid minute carried Cou.
+    volume = cou_total * 60 / n if valid and cou_complete and n else None
     return HourResult(
         outlet_id=outlet.outlet_id,
         factor=factor,
@@ -309,6 +354,7 @@ def close_hour(
         exempting_marks=exempting,
         logger_avg=window.logger_avg if window else None,
         logger_zs_avg=window.logger_zs_avg if window else None,
+        volume=volume,
     )
 
 
@@ -359,4 +405,5 @@ def _from_logger_hour(
         exempting_marks=exempting,
         logger_avg=window.logger_avg,
         logger_zs_avg=window.logger_zs_avg,
+        volume=window.logger_cou if valid else None,
     )

@@ -295,7 +295,7 @@ class Judge:
             return []
         window = self._window(st, factor, hour)
         outcome = window.add_minute(
-            int(ts - hour * HOUR) // 60, reading.avg, reading.flag, reading.record_ref
+            int(ts - hour * HOUR) // 60, reading.avg, reading.flag, reading.record_ref, reading.cou
         )
         if outcome is AddOutcome.DUPLICATE:
             self.stats.duplicates += 1
@@ -476,7 +476,7 @@ class Judge:
             return
         window = self._window(st, reading.factor, hour)
         outcome = window.set_logger_hour(
-            reading.avg, reading.zs_avg, reading.flag, reading.record_ref
+            reading.avg, reading.zs_avg, reading.flag, reading.record_ref, reading.cou
         )
         if outcome is AddOutcome.NEW and hour <= st.closed_through:
             st.reopened[hour] = now_ts + self.config.reopen_quiet_s
@@ -629,8 +629,17 @@ class Judge:
         day = day_of_hour(result.hour)
         offset = int((result.hour * HOUR - day_start(day)) // HOUR)
         dw = self._day(st, result.factor, day)
-        if dw.set_hour(offset, result.value) and dw.closed:
+        flow_factor = FLOW_FACTORS[outlet.medium]
+        is_flow = result.factor == flow_factor
+        if not dw.set_hour(offset, result.value, result.volume if is_flow else None):
+            return
+        if dw.closed:
             findings += self._day_findings(st, outlet, dw)
+        if is_flow and outlet.medium is Medium.WATER:
+            # A re-judged flow hour changes the weights of the day's closed means.
+            for (factor, d), other in sorted(st.days.items()):
+                if d == day and factor != flow_factor and other.closed:
+                    findings += self._day_findings(st, outlet, other)
 
     def _judge_day(
         self, st: OutletState, outlet: Outlet, day: int, now: datetime
@@ -643,7 +652,10 @@ class Judge:
         return self._apply(st, findings, now)
 
     def _day_findings(self, st: OutletState, outlet: Outlet, dw: DayWindow) -> list[Finding]:
-        result = close_day(dw, self.config.validity)
+        flow_factor = FLOW_FACTORS[outlet.medium]
+        weighted = outlet.medium is Medium.WATER and dw.factor != flow_factor
+        flow = st.days.get((flow_factor, dw.day)) if weighted else None
+        result = close_day(dw, self.config.validity, flow, weighted)
         digest = result.digest()
         if dw.revision >= 0 and digest == dw.last_digest:
             return []
