@@ -21,6 +21,8 @@ from dispatch.domain.decision import CloseOrNote, CreateTask, Ignored, Inhibited
 from dispatch.domain.dispatcher import DispatchState
 from dispatch.domain.effects import (
     AlertAttached,
+    ArrivalDue,
+    CheckedIn,
     DecisionRecorded,
     Effect,
     Escalate,
@@ -32,7 +34,8 @@ from dispatch.domain.effects import (
     SlaBreach,
     TeamProposed,
 )
-from dispatch.domain.roster import Role, Roster
+from dispatch.domain.presence import CheckIn
+from dispatch.domain.roster import Roster
 from dispatch.domain.routes import Route
 from dispatch.domain.tasks import TaskEvent, TaskState
 from liandong.events import deterministic_id, new_meta, to_timestamp
@@ -40,6 +43,8 @@ from liandong.telemetry import trace_headers
 from liandong.v1 import dispatch_pb2
 
 PRODUCER = "dispatch"
+# status notes of a joint inspection taken before its arrival, sent right after it
+_NOTED_BEFORE_ARRIVAL = frozenset({TaskState.EN_ROUTE, TaskState.SAMPLING})
 _HELD = {Inhibited: "ALERT_INHIBITED", Suppressed: "ALERT_SUPPRESSED", Ignored: "ALERT_IGNORED"}
 
 
@@ -156,6 +161,34 @@ class EventBuilder:
             msg.position.CopyFrom(dispatch_pb2.Position(lat=position[0], lon=position[1]))
         return OutgoingEvent(event_id, task_id, kind, seq, msg.SerializeToString())
 
+    def checked_in_event(self, e: CheckedIn) -> OutgoingEvent:
+        c = e.check_in
+        note = f"{c.role.value}, {c.distance_m:.0f} m from the outlet" + (
+            f"; {c.note}" if c.note.strip() else ""
+        )
+        return self.task_event(
+            e.task_id, "CHECKED_IN", c.at, actor=c.person_id, note=note, position=c.position
+        )
+
+    def checked_in_notifications(self, e: CheckedIn, now: datetime) -> list[Notification]:
+        """The rest of the team learns who is on site."""
+        c = e.check_in
+        acc = self.state.acceptance[e.task_id]
+        return [
+            self.notification(
+                e.task_id,
+                member,
+                "checked_in",
+                now,
+                checked_in_by=c.person_id,
+                name=self._name(c.person_id),
+                role=c.role.value,
+                checked_in_at=c.at.isoformat(),
+            )
+            for member in acc.members()
+            if member != c.person_id
+        ]
+
     def held_alert(
         self, decision: DecisionRecorded, origin: AlertOrigin | None, at: datetime
     ) -> OutgoingEvent:
@@ -200,30 +233,55 @@ class EventBuilder:
             body["answer_within_s"] = int(acc.timeout.total_seconds())
         return Notification(person_id, task_id, kind, body | extra)
 
-    def arrival_call(self, e: TaskEvent, event_id: str) -> list[CasefileCall]:
-        """The geofenced check-in of a joint inspection, for the case file: when, where, who
-        of the accepted team's enforcement officers. The request id derives from the
-        STATUS_CHANGED event's id, so it is the same on every retry and after a restart."""
-        task = self.state.tasks[e.task_id]
-        if task.route is not Route.JOINT_INSPECTION:
-            return []  # only joint inspections have a case
-        acc = self.state.acceptance[e.task_id]
-        officers = [
-            s.person_id
-            for s in acc.slots
-            if s.role is Role.ENFORCEMENT and s.status is SlotStatus.ACCEPTED and s.person_id
-        ]
+    def arrival_call(self, e: ArrivalDue) -> CasefileCall:
+        """The case's arrival: when the officers' own check-ins made two (or more) of them
+        present, who they are, and where the one completing it stood; sent in that officer's
+        name. One per task, so the request id is the task's."""
         body: dict[str, Any] = {
             "arrived_at": e.at.isoformat(),
-            "checked_in_by": e.actor,
-            "role": self._role_of(e.task_id, e.actor) or "",
-            "officers_present": officers,
-            "position": list(e.position) if e.position is not None else None,
+            "checked_in_by": e.by,
+            "role": self._role_of(e.task_id, e.by) or "",
+            "officers_present": list(e.officers_present),
+            "position": list(e.position),
         }
-        call = CasefileCall(
-            f"arrival:{event_id}", e.task_id, CallMethod.RECORD_ARRIVAL, e.at, body, current_trace()
-        )
-        return [call]
+        return CasefileCall(
+            f"arrival:{e.task_id}", e.task_id, CallMethod.RECORD_ARRIVAL, e.at, body,
+            current_trace(),
+        )  # fmt: skip
+
+    def check_in_note(self, task_id: str, c: CheckIn) -> CasefileCall:
+        """One person's check-in as a site note in their name: who, when, where, how far from
+        the outlet. One per person per task, so the request id is theirs on this task."""
+        text = (
+            f"checked in on site: {c.person_id} ({c.role.value}) at {c.at.isoformat()}, "
+            f"{c.position[0]:.6f},{c.position[1]:.6f}, {c.distance_m:.0f} m from the outlet"
+        ) + (f"; {c.note}" if c.note.strip() else "")
+        body: dict[str, Any] = {
+            "at": c.at.isoformat(),
+            "text": text,
+            "by": c.person_id,
+            "role": c.role.value,
+            "status": TaskState.ON_SITE.value,
+            "position": list(c.position),
+        }
+        return CasefileCall(
+            f"checkin:{task_id}:{c.person_id}", task_id, CallMethod.RECORD_SITE_NOTE, c.at, body,
+            current_trace(),
+        )  # fmt: skip
+
+    def arrival_calls(self, e: ArrivalDue) -> list[CasefileCall]:
+        """The arrival, then the notes that waited for it (a case takes notes from its
+        arrival on): the team's status notes and the check-ins so far, in time order."""
+        task = self.state.tasks[e.task_id]
+        waited = [
+            (h.at, c)
+            for h in task.history
+            if h.seq <= e.held_through_seq and h.to_state in _NOTED_BEFORE_ARRIVAL
+            for c in self.note_call(h, h.note)
+        ]
+        waited += [(c.at, self.check_in_note(e.task_id, c)) for c in e.held]
+        waited.sort(key=lambda pair: pair[0])  # stable: a status note before a same-time check-in
+        return [self.arrival_call(e), *(c for _, c in waited)]
 
     def _role_of(self, task_id: str, person_id: str) -> str | None:
         acc = self.state.acceptance[task_id]
@@ -278,15 +336,12 @@ class EventBuilder:
             return []  # only joint inspections have a case
         if e.to_state is TaskState.ASSIGNED:
             return [self.team_call(e, event_id)]
-        if e.to_state is TaskState.ON_SITE:
-            # notes taken on the way wait for the arrival: a case takes notes from then on
-            earlier = [
-                c
-                for h in task.history
-                if h.seq < e.seq and h.to_state is TaskState.EN_ROUTE
-                for c in self.note_call(h, h.note)
-            ]
-            return [*self.arrival_call(e, event_id), *earlier, *self.note_call(e, e.note)]
+        if e.to_state in (TaskState.EN_ROUTE, TaskState.ON_SITE):
+            return []  # held for the arrival; an officer's check-in note is their check-in's
+        if not task.arrival_asked():
+            # a case takes notes from its arrival on; they wait for it (and are not sent if
+            # the task ends without two officers having checked in)
+            return []
         if e.to_state is TaskState.SAMPLING:
             return self.note_call(e, e.note)
         if e.to_state is TaskState.COMPLETED:
@@ -352,6 +407,13 @@ class EventBuilder:
             elif isinstance(e, OpenCaseRequest):
                 self.metas[e.task_id].case_pending = True
                 changes.calls.append(open_case_call(e.task_id, now))
+            elif isinstance(e, CheckedIn):
+                changes.events.append(self.checked_in_event(e))
+                changes.notifications += self.checked_in_notifications(e, now)
+                if e.to_case:
+                    changes.calls.append(self.check_in_note(e.task_id, e.check_in))
+            elif isinstance(e, ArrivalDue):
+                changes.calls += self.arrival_calls(e)
             elif isinstance(e, AlertAttached):
                 changes.events.append(
                     self.task_event(

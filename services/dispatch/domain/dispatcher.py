@@ -17,6 +17,8 @@ from dispatch.domain.assignment import Assigner, SlotRequest, TeamRequest
 from dispatch.domain.decision import AttachToTask, CloseOrNote, CreateTask
 from dispatch.domain.effects import (
     AlertAttached,
+    ArrivalDue,
+    CheckedIn,
     DecisionRecorded,
     Effect,
     Escalate,
@@ -29,10 +31,22 @@ from dispatch.domain.effects import (
 )
 from dispatch.domain.marks import DataMark
 from dispatch.domain.policy import ActiveFault, DispatchPolicy, decide
+from dispatch.domain.presence import CheckIn
 from dispatch.domain.roster import Role, Roster
 from dispatch.domain.routes import SITE_ROUTES, Route
 from dispatch.domain.sla import SlaClocks
-from dispatch.domain.tasks import Task, TaskError, TaskState, new_task, task_id_for
+from dispatch.domain.tasks import (
+    IllegalTransition,
+    OutsideGeofence,
+    Task,
+    TaskError,
+    TaskState,
+    new_task,
+    task_id_for,
+)
+
+# where a team member may check in: on the way, or joining colleagues already on site
+CHECK_IN_STATES = frozenset({TaskState.EN_ROUTE, TaskState.ON_SITE, TaskState.SAMPLING})
 
 
 class UnknownTask(TaskError):
@@ -44,20 +58,6 @@ class UnknownTask(TaskError):
 class NotOnTeam(TaskError):
     def __init__(self, task_id: str, person_id: str) -> None:
         super().__init__(f"task {task_id}: {person_id} is not on the accepted team")
-        self.task_id = task_id
-        self.person_id = person_id
-
-
-class OfficersCheckIn(TaskError):
-    """A joint inspection is on site when its enforcement officers are: the arrival that
-    starts the case's on-site record is theirs (casefile takes it from no one else), so
-    monitoring staff who come first wait for them, and move the task on (SAMPLING) after."""
-
-    def __init__(self, task_id: str, person_id: str) -> None:
-        super().__init__(
-            f"task {task_id}: a joint inspection is checked in by its enforcement officers; "
-            f"{person_id} (monitoring staff) moves it on once an officer has checked in"
-        )
         self.task_id = task_id
         self.person_id = person_id
 
@@ -262,15 +262,60 @@ class Dispatcher:
             raise NotOnTeam(task_id, person_id)
         if status in (TaskState.COMPLETED, TaskState.CANCELLED):
             return self._finish(task, status, person_id, now, position, note)
-        if (
-            status is TaskState.ON_SITE
-            and task.route is Route.JOINT_INSPECTION
-            and person_id != acc.manager_id
-            and Role.ENFORCEMENT not in acc.roles_of(person_id)
-        ):
-            raise OfficersCheckIn(task_id, person_id)
+        if status is TaskState.ON_SITE:
+            return self.check_in(task_id, person_id, position, now, note)
         event = task.transition(status, person_id, now, position, note, self.policy.geofence_m)
         return [event, *self.state.clocks[task_id].on_state(status, now)]
+
+    def check_in(
+        self,
+        task_id: str,
+        person_id: str,
+        position: tuple[float, float] | None,
+        now: datetime,
+        note: str = "",
+    ) -> list[Effect]:
+        """A team member's own geofenced check-in, recorded once (a repeat changes nothing).
+
+        The task is ON_SITE from the first check-in that may start it: any member's on an
+        operations task, an enforcement officer's on a joint inspection (monitoring staff
+        arriving first are recorded as present, and the ARRIVE clock runs on). A joint
+        inspection's case gets its arrival when two officers have checked in."""
+        task = self._task(task_id)
+        acc = self.state.acceptance[task_id]
+        if person_id not in acc.members():
+            raise NotOnTeam(task_id, person_id)
+        presence = task.presence
+        if presence.of(person_id) is not None:
+            return []  # the phone sent it again: same answer, nothing recorded twice
+        if task.state not in CHECK_IN_STATES:
+            raise IllegalTransition(task_id, task.state, TaskState.ON_SITE)
+        distance = task.distance_m(position)
+        if position is None or distance is None or distance > self.policy.geofence_m:
+            raise OutsideGeofence(task_id, distance, self.policy.geofence_m)
+        roles = acc.roles_of(person_id)
+        role = Role.ENFORCEMENT if Role.ENFORCEMENT in roles else min(roles)
+        joint = task.route is Route.JOINT_INSPECTION
+        if task.arrived_before_presence():
+            presence.arrival_covers = 0  # the older version sent the arrival already
+        visit = CheckIn(person_id, role, now, position, distance, note)
+        presence.record(visit)
+        effects: list[Effect] = []
+        if task.state is TaskState.EN_ROUTE and (not joint or role is Role.ENFORCEMENT):
+            event = task.transition(
+                TaskState.ON_SITE, person_id, now, position, note, self.policy.geofence_m
+            )
+            effects += [event, *self.state.clocks[task_id].on_state(TaskState.ON_SITE, now)]
+        effects.append(CheckedIn(task_id, visit, to_case=joint and presence.arrival_asked))
+        if joint and presence.arrival_due():
+            presence.arrival_covers = len(presence.check_ins)
+            effects.append(
+                ArrivalDue(
+                    task_id, now, presence.officers(), position, person_id,
+                    tuple(presence.check_ins), task.seq,
+                )
+            )  # fmt: skip
+        return effects
 
     def _finish(
         self,

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from dispatch.domain.assignment import TeamAssignment
 from dispatch.domain.decision import Decision
+from dispatch.domain.presence import CheckIn
 from dispatch.domain.roster import Role
 from dispatch.domain.routes import Priority
 from dispatch.domain.tasks import TaskEvent
@@ -94,6 +95,31 @@ class AlertAttached:
     priority: Priority  # the task's priority after attaching
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedIn:
+    """A team member's own geofenced check-in was recorded (once per person per task)."""
+
+    task_id: str
+    check_in: CheckIn
+    to_case: bool  # the case's arrival was asked for before: the check-in is a site note now
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalDue:
+    """Enough enforcement officers have checked in for the case's arrival (RecordArrival),
+    asked for when the check-in of `by` completed it. The site notes that waited for the
+    arrival go right after it: the check-ins so far (`held`) and the team's status notes up
+    to lifecycle step `held_through_seq`."""
+
+    task_id: str
+    at: datetime
+    officers_present: tuple[str, ...]
+    position: tuple[float, float]
+    by: str
+    held: tuple[CheckIn, ...]
+    held_through_seq: int
+
+
 Effect = (
     Notify
     | Remind
@@ -105,5 +131,7 @@ Effect = (
     | TeamProposed
     | OpenCaseRequest
     | AlertAttached
+    | CheckedIn
+    | ArrivalDue
     | TaskEvent
 )

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from dispatch.domain.geo import haversine_km
+from dispatch.domain.presence import Presence
 from dispatch.domain.routes import Priority, Route
 
 TASK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:liandong:dispatch:task")
@@ -112,10 +113,22 @@ class Task:
     state: TaskState = TaskState.CREATED
     seq: int = 0
     history: list[TaskEvent] = field(default_factory=list)
+    presence: Presence = field(default_factory=Presence)  # who checked in on site
 
     @property
     def open(self) -> bool:
         return self.state not in TERMINAL
+
+    def arrived_before_presence(self) -> bool:
+        """Reached the site under a version that kept no per-person check-ins (every check-in
+        is recorded now): that version sent the case's arrival at the first check-in."""
+        return not self.presence.check_ins and any(
+            h.to_state is TaskState.ON_SITE for h in self.history
+        )
+
+    def arrival_asked(self) -> bool:
+        """Whether the case's arrival has been asked for: notes go to the case from then on."""
+        return self.presence.arrival_asked or self.arrived_before_presence()
 
     def transition(
         self,

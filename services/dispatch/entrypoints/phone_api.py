@@ -3,9 +3,10 @@
 Bearer tokens (JWT HS256, see dispatch.adapters.tokens) carry the person id, role and
 jurisdiction. Field staff (ENFORCEMENT, MONITORING, OPERATIONS) see only the tasks they hold
 or were offered; a DUTY_MANAGER sees every task inside their jurisdiction. Status codes:
-401 no or bad token, 403 not yours, 404 unknown task, 409 not allowed in the task's current
-state (with the reason; also a joint inspection's check-in by monitoring staff, which is the
-enforcement officers'), 422 check-in outside the geofence or an invalid body.
+401 no or bad token, 403 not yours (a check-in only by a member of the team), 404 unknown
+task, 409 not allowed in the task's current state (with the reason), 422 check-in outside the
+geofence or an invalid body. Everyone checks in from their own phone (status ON_SITE): the
+task's presence list is who did, and a repeated check-in answers as the first did.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from dispatch.adapters.tokens import InvalidToken, Principal, verify
 from dispatch.domain.acceptance import NotOffered
-from dispatch.domain.dispatcher import NotOnTeam, OfficersCheckIn, UnknownTask
+from dispatch.domain.dispatcher import NotOnTeam, UnknownTask
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
 from dispatch.service import DispatchService, NotAnswerable
@@ -50,6 +51,15 @@ class TeamMemberView(BaseModel):
     role: str
     slot_id: str
     status: str = Field(description="OFFERED, ACCEPTED")
+
+
+class PresenceView(BaseModel):
+    person_id: str
+    name: str
+    role: str
+    checked_in_at: datetime
+    distance_m: float = Field(description="from the outlet, at the check-in")
+    position: Coordinates
 
 
 class StepView(BaseModel):
@@ -98,6 +108,9 @@ class TaskDetail(TaskSummary):
     coordinates: Coordinates | None
     navigation: Navigation | None
     team: list[TeamMemberView]
+    presence: list[PresenceView] = Field(
+        description="who checked in on site, from their own phone, in the order they came"
+    )
     history: list[StepView]
     sla: list[ClockView]
     policy_version: str
@@ -255,6 +268,17 @@ def create_app(service: DispatchService, signing_key: str | None = None) -> Fast
                 for s in acc.slots
                 if s.person_id is not None
             ],
+            presence=[
+                PresenceView(
+                    person_id=c.person_id,
+                    name=(person.name if (person := roster.get(c.person_id)) else ""),
+                    role=c.role.value,
+                    checked_in_at=c.at,
+                    distance_m=round(c.distance_m, 1),
+                    position=Coordinates(lat=c.position[0], lon=c.position[1]),
+                )
+                for c in task.presence.check_ins
+            ],
             history=[
                 StepView(
                     seq=e.seq,
@@ -335,7 +359,6 @@ def create_app(service: DispatchService, signing_key: str | None = None) -> Fast
         NotAnswerable,
         IllegalTransition,
         OutsideGeofence,
-        OfficersCheckIn,
     )
 
     @app.post(
@@ -368,7 +391,10 @@ def create_app(service: DispatchService, signing_key: str | None = None) -> Fast
         "/v1/tasks/{task_id}/status",
         tags=["answers"],
         responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
-        summary="Move the task on; ON_SITE needs a position inside the outlet's geofence",
+        summary=(
+            "Move the task on; ON_SITE is the caller's own check-in, with a position inside "
+            "the outlet's geofence"
+        ),
     )
     async def update_status(task_id: str, body: StatusBody, p: Caller) -> TaskDetail:
         visible(p, task_id)

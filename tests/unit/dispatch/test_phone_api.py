@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -172,8 +173,9 @@ async def test_status_geofence_and_illegal_transition(env) -> None:
         json={"status": "ON_SITE", "lat": 32.002, "lon": 118.8},
         headers=auth("m1", "MONITORING"),
     )
-    assert staff_first.status_code == 409
-    assert "checked in by its enforcement officers" in staff_first.json()["detail"]
+    # the monitoring staff member arrived first: recorded, no error, the task still EN_ROUTE
+    assert staff_first.status_code == 200 and staff_first.json()["state"] == "EN_ROUTE"
+    assert [p["person_id"] for p in staff_first.json()["presence"]] == ["m1"]
     near = await c.post(
         f"/v1/tasks/{TID}/status",
         json={
@@ -269,3 +271,45 @@ async def test_openapi_documents_every_endpoint(env) -> None:
         "/v1/tasks/{task_id}/status",
         "/v1/events",
     }
+
+
+async def test_each_check_in_is_shown_once_in_the_presence_list(env) -> None:
+    h, c = env
+    for pid, role in (("e1", "ENFORCEMENT"), ("e2", "ENFORCEMENT"), ("m1", "MONITORING")):
+        await c.post(f"/v1/tasks/{TID}/accept", headers=auth(pid, role))
+    await c.post(f"/v1/tasks/{TID}/status", json={"status": "EN_ROUTE"}, headers=auth("e1"))
+    here = {"status": "ON_SITE", "lat": 32.001, "lon": 118.8}  # 111.2 m north of the outlet
+    h.clock.advance(minutes=20)
+    staff = await c.post(f"/v1/tasks/{TID}/status", json=here, headers=auth("m1", "MONITORING"))
+    assert staff.status_code == 200 and staff.json()["state"] == "EN_ROUTE"
+    h.clock.advance(minutes=5)
+    officer = await c.post(f"/v1/tasks/{TID}/status", json=here, headers=auth("e2"))
+    assert officer.status_code == 200 and officer.json()["state"] == "ON_SITE"
+    h.clock.advance(minutes=1)
+    again = await c.post(f"/v1/tasks/{TID}/status", json=here, headers=auth("e2"))
+    assert again.status_code == 200 and again.json() == officer.json()  # same answer
+    presence = officer.json()["presence"]
+    assert [(p["person_id"], p["name"], p["role"], p["checked_in_at"]) for p in presence] == [
+        ("m1", "name of m1", "MONITORING", "2026-03-02T02:20:00Z"),
+        ("e2", "name of e2", "ENFORCEMENT", "2026-03-02T02:25:00Z"),
+    ]
+    assert presence[0]["distance_m"] == pytest.approx(111.2, abs=0.05)
+    # not on the team: 403; the team's manager sees the list too
+    outsider = await c.post(f"/v1/tasks/{TID}/status", json=here, headers=auth("e3"))
+    assert outsider.status_code == 403
+    seen = await c.get(f"/v1/tasks/{TID}", headers=auth("mgr", "MANAGER"))
+    assert [p["person_id"] for p in seen.json()["presence"]] == ["m1", "e2"]
+    checked = [e for e in h.sink.decoded() if e.kind == "CHECKED_IN"]
+    assert [(e.actor, e.status, e.note) for e in checked] == [
+        ("m1", "EN_ROUTE", "MONITORING, 111 m from the outlet"),
+        ("e2", "ON_SITE", "ENFORCEMENT, 111 m from the outlet"),
+    ]
+    # the others are told on their phones who checked in
+    e1 = parse_sse((await c.get("/v1/events?follow=false", headers=auth("e1"))).text)
+    told = [json.loads(e["data"]) for e in e1 if e["event"] == "checked_in"]
+    assert [(t["checked_in_by"], t["role"], t["checked_in_at"]) for t in told] == [
+        ("m1", "MONITORING", "2026-03-02T02:20:00+00:00"),
+        ("e2", "ENFORCEMENT", "2026-03-02T02:25:00+00:00"),
+    ]
+    e2 = parse_sse((await c.get("/v1/events?follow=false", headers=auth("e2"))).text)
+    assert [e["event"] for e in e2 if e["event"] == "checked_in"] == ["checked_in"]  # m1's
