@@ -15,7 +15,6 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from dispatch.domain.casefile_calls import Backoff, CallStatus
 from dispatch.domain.tasks import TaskState, task_id_for
-from liandong.events import deterministic_id
 from tests.unit.dispatch.harness import OUTLET, T0, Harness, alert_event
 
 TID = task_id_for("A1")
@@ -24,13 +23,20 @@ Build = Callable[..., Harness]
 
 
 async def on_site(h: Harness) -> None:
-    """The whole team accepts, sets off and checks in at the outlet (ON_SITE is seq 10:
-    4 events of the alert, 3 ACCEPTED, ASSIGNED, EN_ROUTE)."""
+    """The whole team accepts and sets off; e1 checks in at the outlet 20 minutes later
+    (ON_SITE is seq 10: 4 events of the alert, 3 ACCEPTED, ASSIGNED, EN_ROUTE; then e1's
+    CHECKED_IN), e2 two minutes after: with two officers present the case's arrival is due."""
     for pid in ("e1", "e2", "m1"):
         await h.service.accept(TID, pid)
     await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, None)
     h.clock.advance(minutes=20)
     await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET, "gate 2")
+    h.clock.advance(minutes=2)
+    await h.service.update_status(TID, "e2", TaskState.ON_SITE, NEAR)
+
+
+# 0.001 degree north of the outlet: 111.195 m
+NEAR = (OUTLET[0] + 0.001, OUTLET[1])
 
 
 async def test_open_case_is_retried_with_doubling_backoff(harness: Build) -> None:
@@ -117,41 +123,94 @@ async def test_check_in_records_the_arrival_in_the_case(harness: Build) -> None:
     await h.service.on_alert_event(alert_event("A1"))
     await on_site(h)
     assert h.casefile.arrivals == []  # made by the retry loop, woken by the step
-    # the arrival and the check-in's note; the accepted team is the case's: no UpdateTeam
-    assert await h.service.call_casefile() == 2
+    # the arrival and each officer's check-in note; the accepted team is the case's: no
+    # UpdateTeam
+    assert await h.service.call_casefile() == 3
     assert h.casefile.teams == []
-    on_site_event = deterministic_id("dispatch-event", TID, "10")
     assert h.casefile.arrivals == [
         {
-            "request_id": f"arrival:{on_site_event}",
+            "request_id": f"arrival:{TID}",
             "case_id": CASE,
-            "arrived_at": T0 + timedelta(minutes=20),
+            "arrived_at": T0 + timedelta(minutes=22),  # when the second officer checked in
             "officers_present": ["e1", "e2"],
-            "position": OUTLET,
-            "on_behalf_of": "e1",
+            "position": NEAR,
+            "on_behalf_of": "e2",
             "role": "ENFORCEMENT",
         }
     ]
-    check_in = h.service.task(TID).history[-1]
     assert h.casefile.notes == [
         {
-            "request_id": f"note:{check_in.event_id}",
+            "request_id": f"checkin:{TID}:e1",
             "case_id": CASE,
             "at": T0 + timedelta(minutes=20),
-            "text": "gate 2",
+            "text": "checked in on site: e1 (ENFORCEMENT) at 2026-03-02T02:20:00+00:00, "
+            "32.000000,118.800000, 0 m from the outlet; gate 2",
             "by": "e1",
             "role": "ENFORCEMENT",
             "position": OUTLET,
-        }
+        },
+        {
+            "request_id": f"checkin:{TID}:e2",
+            "case_id": CASE,
+            "at": T0 + timedelta(minutes=22),
+            "text": "checked in on site: e2 (ENFORCEMENT) at 2026-03-02T02:22:00+00:00, "
+            "32.001000,118.800000, 111 m from the outlet",
+            "by": "e2",
+            "role": "ENFORCEMENT",
+            "position": NEAR,
+        },
     ]
-    events = h.sink.decoded()
-    assert events[-3].meta.event_id == on_site_event and events[-3].status == "ON_SITE"
-    assert (events[-2].kind, events[-2].note) == (
-        "CASE_RECORDED",
-        f"RecordArrival arrival:{on_site_event}: case {CASE} is ON_SITE",
-    )
-    assert events[-1].kind == "CASE_RECORDED" and "RecordSiteNote note:" in events[-1].note
+    recorded = [e.note for e in h.sink.decoded() if e.kind == "CASE_RECORDED"]
+    assert recorded == [
+        f"RecordArrival arrival:{TID}: case {CASE} is ON_SITE",
+        f"RecordSiteNote checkin:{TID}:e1: case {CASE} is ON_SITE",
+        f"RecordSiteNote checkin:{TID}:e2: case {CASE} is ON_SITE",
+    ]
     assert await h.service.call_casefile() == 0  # made once
+    # a repeated check-in from a phone asks for nothing more
+    await h.service.update_status(TID, "e2", TaskState.ON_SITE, NEAR)
+    assert await h.service.call_casefile() == 0
+
+
+async def test_monitoring_staff_first_then_officers_then_a_late_note(harness: Build) -> None:
+    h = harness()
+    await h.service.on_alert_event(alert_event("A1"))
+    for pid in ("e1", "e2", "m1"):
+        await h.service.accept(TID, pid)
+    await h.service.update_status(TID, "m1", TaskState.EN_ROUTE, None, "left the lab")
+    h.clock.advance(minutes=15)
+    await h.service.update_status(TID, "m1", TaskState.ON_SITE, NEAR)
+    assert h.service.task(TID).state is TaskState.EN_ROUTE
+    h.clock.advance(minutes=5)
+    await h.service.update_status(TID, "e2", TaskState.ON_SITE, OUTLET)
+    assert h.service.task(TID).state is TaskState.ON_SITE
+    # one officer: nothing can go to the case yet (it takes notes from the arrival on)
+    assert [c.method.value for c in h.store.calls_for(TID)] == ["OpenCase", "UpdateTeam"]
+    h.clock.advance(minutes=1)
+    await h.service.update_status(TID, "m1", TaskState.SAMPLING, NEAR, "bottle 1")
+    h.clock.advance(minutes=4)
+    await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
+    await h.service.call_casefile()
+    (arrival,) = h.casefile.arrivals
+    assert (arrival["arrived_at"], arrival["officers_present"], arrival["on_behalf_of"]) == (
+        T0 + timedelta(minutes=25), ["e2", "e1"], "e1"
+    )  # fmt: skip
+    # after the arrival, the notes that waited for it, in the order they were taken
+    assert [(n["by"], n["at"] - T0, n["text"].split(":")[0]) for n in h.casefile.notes] == [
+        ("m1", timedelta(0), "left the lab"),
+        ("m1", timedelta(minutes=15), "checked in on site"),
+        ("e2", timedelta(minutes=20), "checked in on site"),
+        ("m1", timedelta(minutes=21), "bottle 1"),
+        ("e1", timedelta(minutes=25), "checked in on site"),
+    ]
+    assert [n["role"] for n in h.casefile.notes] == [
+        "MONITORING", "MONITORING", "ENFORCEMENT", "MONITORING", "ENFORCEMENT"
+    ]  # fmt: skip
+    h.clock.advance(minutes=30)
+    await h.service.update_status(TID, "e1", TaskState.COMPLETED, None, "no violation")
+    await h.service.call_casefile()
+    assert h.casefile.notes[-1]["text"] == "inspection completed on site: no violation"
+    assert len(h.casefile.arrivals) == 1
 
 
 async def test_arrival_survives_an_outage_and_a_restart_with_the_same_request_id(
@@ -167,10 +226,13 @@ async def test_arrival_survives_an_outage_and_a_restart_with_the_same_request_id
     h.clock.advance(seconds=1)
     await h2.service.tick()
     (arrival,) = h.casefile.arrivals
-    assert arrival["request_id"] == f"arrival:{deterministic_id('dispatch-event', TID, '10')}"
-    # open, team (unchanged: not sent), arrival, note
-    assert [c.status for c in h2.store.calls_for(TID)] == [CallStatus.DONE] * 4
-    assert len(h.casefile.notes) == 1
+    assert arrival["request_id"] == f"arrival:{TID}"
+    # open, team (unchanged: not sent), arrival, the two officers' check-in notes
+    assert [c.status for c in h2.store.calls_for(TID)] == [CallStatus.DONE] * 5
+    assert [n["request_id"] for n in h.casefile.notes] == [
+        f"checkin:{TID}:e1",
+        f"checkin:{TID}:e2",
+    ]
 
 
 async def test_arrival_waits_for_the_case_and_is_dead_lettered_if_it_never_opens(
@@ -189,7 +251,8 @@ async def test_arrival_waits_for_the_case_and_is_dead_lettered_if_it_never_opens
         "OpenCase open",
         "UpdateTeam team",
         "RecordArrival arrival",
-        "RecordSiteNote note",
+        "RecordSiteNote checkin",
+        "RecordSiteNote checkin",
     ]
     assert all(n.endswith("the task's case was never opened") for n in notes[1:])
 
@@ -204,9 +267,10 @@ async def test_a_refused_arrival_is_dead_lettered_with_casefiles_reason(harness:
     assert rejected.note.endswith("PERMISSION_DENIED: RecordArrival refused")
     h.clock.advance(hours=1)
     await h.service.tick()
-    # the open, one arrival attempt and the note (this fake takes it; casefile would refuse it
-    # too, the case not being ON_SITE, and it would be dead-lettered the same way)
-    assert h.casefile.attempts == 3
+    # the open, one arrival attempt and the two check-in notes (this fake takes them;
+    # casefile would refuse them too, the case not being ON_SITE, and they would be
+    # dead-lettered the same way)
+    assert h.casefile.attempts == 4
 
 
 async def test_the_arrival_call_joins_the_trace_of_the_check_in(harness: Build) -> None:
@@ -215,11 +279,13 @@ async def test_the_arrival_call_joins_the_trace_of_the_check_in(harness: Build) 
     for pid in ("e1", "e2", "m1"):
         await h.service.accept(TID, pid)
     await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, None)
+    await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
     phone = SpanContext(0xABC0DE, 0x1F2E3D, is_remote=False, trace_flags=TraceFlags(1))
     with trace.use_span(NonRecordingSpan(phone)):  # the phone request's span
-        await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
+        await h.service.update_status(TID, "e2", TaskState.ON_SITE, OUTLET)
     await h.service.call_casefile()  # later, from the retry loop, outside that span
-    assert h.casefile.trace_ids[-1] == 0xABC0DE
+    # the arrival and both check-in notes were asked for by e2's check-in
+    assert h.casefile.trace_ids[-3:] == [0xABC0DE] * 3
 
 
 async def test_a_pending_case_stored_before_the_call_queue_existed_is_queued_at_start(

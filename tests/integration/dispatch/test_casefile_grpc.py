@@ -87,22 +87,37 @@ async def test_case_opened_and_check_in_recorded_as_the_arrival(
     for pid in ("e1", "e2", "m1"):
         await h.service.accept(TID, pid)
     await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, None)
-    h.clock.advance(minutes=20)
+    h.clock.advance(minutes=15)
+    await h.service.update_status(TID, "m1", TaskState.ON_SITE, OUTLET)  # first: recorded
+    h.clock.advance(minutes=5)
     await h.service.update_status(TID, "e2", TaskState.ON_SITE, (OUTLET[0] + 0.001, OUTLET[1]))
-    assert await h.service.call_casefile() == 1
+    # one officer on site: the case's arrival waits for a second (casefile needs two)
+    assert await h.service.call_casefile() == 0
+    assert (await get_case(casefile_address, case_id)).state == "OPENED"
+    h.clock.advance(minutes=3)
+    await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
+    assert await h.service.call_casefile() == 4  # the arrival and three check-in notes
 
     case = await get_case(casefile_address, case_id)
     assert (case.state, case.task_id, case.opened_by) == ("ON_SITE", TID, "dispatch")
     assert list(case.officers) == ["e1", "e2"] and list(case.monitoring_staff) == ["m1"]
-    assert list(case.arrival.officers_present) == ["e1", "e2"]
-    assert case.arrival.arrived_at.ToDatetime().isoformat() == "2026-03-02T02:20:00"
-    assert (case.arrival.position.lat, case.arrival.position.lon) == (32.001, 118.8)
-    arrival_id = f"arrival:{deterministic_id('dispatch-event', TID, '10')}"
+    assert list(case.arrival.officers_present) == ["e2", "e1"]  # in the order they came
+    assert case.arrival.arrived_at.ToDatetime().isoformat() == "2026-03-02T02:23:00"
+    assert (case.arrival.position.lat, case.arrival.position.lon) == OUTLET
+    assert [(n.by, n.at.ToDatetime().isoformat()) for n in case.site_notes] == [
+        ("m1", "2026-03-02T02:15:00"),
+        ("e2", "2026-03-02T02:20:00"),
+        ("e1", "2026-03-02T02:23:00"),
+    ]
+    assert case.site_notes[0].text.startswith("checked in on site: m1 (MONITORING)")
     team_id = f"team:{deterministic_id('dispatch-event', TID, '8')}"
     assert [(c.request_id, c.status) for c in h.store.calls_for(TID)] == [
         (f"open:{TID}", CallStatus.DONE),
         (team_id, CallStatus.DONE),  # the accepted team is the case's: nothing sent
-        (arrival_id, CallStatus.DONE),
+        (f"arrival:{TID}", CallStatus.DONE),
+        (f"checkin:{TID}:m1", CallStatus.DONE),
+        (f"checkin:{TID}:e2", CallStatus.DONE),
+        (f"checkin:{TID}:e1", CallStatus.DONE),
     ]
     assert h.sink.kinds(TID)[-1] == "CASE_RECORDED"
     version = case.version
@@ -113,12 +128,13 @@ async def test_case_opened_and_check_in_recorded_as_the_arrival(
     again = await h.service.casefile.record_arrival(  # type: ignore[union-attr]
         request_id=arrival.request_id,
         case_id=case_id,
-        arrived_at=T0 + timedelta(minutes=20),
-        officers_present=["e1", "e2"],
-        position=(OUTLET[0] + 0.001, OUTLET[1]),
-        on_behalf_of="e2",
+        arrived_at=T0 + timedelta(minutes=23),
+        officers_present=["e2", "e1"],
+        position=OUTLET,
+        on_behalf_of="e1",
     )
-    assert again.version == version
+    # the answer the arrival got then (version 2: open, arrival; the notes came after)
+    assert again.version == 2 and version == 5
     assert (await get_case(casefile_address, case_id)).version == version
 
 
@@ -143,8 +159,10 @@ async def test_a_replacement_reaches_the_case_and_their_arrival_is_accepted(
         await h.service.accept(TID, pid)
     await h.service.update_status(TID, "e3", TaskState.EN_ROUTE, None)
     h.clock.advance(minutes=20)
+    await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
     await h.service.update_status(TID, "e3", TaskState.ON_SITE, OUTLET)
-    assert await h.service.call_casefile() == 2  # UpdateTeam, then RecordArrival
+    # UpdateTeam, then RecordArrival, then the two check-in notes
+    assert await h.service.call_casefile() == 4
 
     case = await get_case(casefile_address, case_id)
     assert (case.state, list(case.officers), list(case.monitoring_staff)) == (
@@ -158,7 +176,7 @@ async def test_a_replacement_reaches_the_case_and_their_arrival_is_accepted(
         ("m1", "name of m1", "MONITORING"),
     ]
     assert list(case.arrival.officers_present) == ["e1", "e3"]
-    assert [c.status for c in h.store.calls_for(TID)] == [CallStatus.DONE] * 3
+    assert [c.status for c in h.store.calls_for(TID)] == [CallStatus.DONE] * 5
     assert "CASEFILE_REJECTED" not in h.sink.kinds(TID)
     # (the server runs on the wall clock, so a ClockBreached entry may come between)
     entries = [e for e in await audit(casefile_store, case_id) if e[0] != "ClockBreached"]
@@ -192,18 +210,33 @@ async def test_status_notes_and_completion_become_site_notes(
     await h.service.update_status(TID, "e2", TaskState.ON_SITE, near, "gate 2 locked")
     h.clock.advance(minutes=30)
     await h.service.update_status(TID, "m1", TaskState.SAMPLING, near, "outfall sampled")
-    h.clock.advance(minutes=40)
+    h.clock.advance(minutes=5)
+    await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)  # the arrival
+    h.clock.advance(minutes=35)
     await h.service.update_status(TID, "e1", TaskState.COMPLETED, near)
     await h.service.call_casefile()
 
     case = await get_case(casefile_address, case_id)
     assert case.state == "ON_SITE"  # notes change no state
+    e2_in = "checked in on site: e2 (ENFORCEMENT) at 2026-03-02T02:20:00+00:00, "
+    e1_in = "checked in on site: e1 (ENFORCEMENT) at 2026-03-02T02:55:00+00:00, "
     assert [
         (n.by, n.text, n.at.ToDatetime(), (n.position.lat, n.position.lon)) for n in case.site_notes
     ] == [
         ("e1", "traffic on G42", datetime(2026, 3, 2, 2, 0), (32.05, 118.8)),
-        ("e2", "gate 2 locked", datetime(2026, 3, 2, 2, 20), near),
+        (
+            "e2",
+            e2_in + "32.001000,118.800000, 111 m from the outlet; gate 2 locked",
+            datetime(2026, 3, 2, 2, 20),
+            near,
+        ),
         ("m1", "outfall sampled", datetime(2026, 3, 2, 2, 50), near),
+        (
+            "e1",
+            e1_in + "32.000000,118.800000, 0 m from the outlet",
+            datetime(2026, 3, 2, 2, 55),
+            OUTLET,
+        ),
         ("e1", "inspection completed on site", datetime(2026, 3, 2, 3, 30), near),
     ]
     notes = [e for e in await audit(casefile_store, case_id) if e[0] == "RecordSiteNote"]
@@ -212,9 +245,10 @@ async def test_status_notes_and_completion_become_site_notes(
         ("e2", "ENFORCEMENT_OFFICER"),
         ("m1", "MONITORING_STAFF"),
         ("e1", "ENFORCEMENT_OFFICER"),
+        ("e1", "ENFORCEMENT_OFFICER"),
     ]
     statuses = [c.status for c in h.store.calls_for(TID)]
-    assert statuses == [CallStatus.DONE] * 7  # open, team, arrival, 4 notes
+    assert statuses == [CallStatus.DONE] * 8  # open, team, arrival, 5 notes
     # a retry of a note with the same request id writes nothing twice
     note = h.store.calls_for(TID)[-1]
     again = await h.service.casefile.record_site_note(  # type: ignore[union-attr]

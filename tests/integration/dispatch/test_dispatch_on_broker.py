@@ -248,19 +248,28 @@ async def test_alert_to_task_team_case_and_push_then_replays_change_nothing(
         (confirmed,) = await asyncio.wait_for(sse(port, officer, offer["id"], 1), 30)
         assert confirmed["event"] == "team_confirmed" and int(confirmed["id"]) > int(offer["id"])
 
-        # the check-in at the outlet reaches the case file as its arrival, made by the
-        # service's casefile call loop on behalf of the officer who checked in
+        # each officer checks in at the outlet from their own phone; with two present the
+        # case file gets its arrival (made by the service's casefile call loop on behalf of
+        # the officer whose check-in completed it), and each check-in as a site note
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            auth = {"Authorization": f"Bearer {officer}"}
-            for body in (
-                {"status": "EN_ROUTE"},
-                {"status": "ON_SITE", "lat": 31.9331, "lon": 118.8420},
+            second = issue("p-enf-02", "ENFORCEMENT", ["320115"], key=KEY)
+            here = {"status": "ON_SITE", "lat": 31.9331, "lon": 118.8420}
+            for token, body in (
+                (officer, {"status": "EN_ROUTE"}),
+                (officer, here),
+                (second, here),
             ):
-                r = await client.post(f"/v1/tasks/{tid}/status", headers=auth, json=body)
+                r = await client.post(
+                    f"/v1/tasks/{tid}/status",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json=body,
+                )
                 assert r.status_code == 200, r.text
-        recorded = await dispatch_events(settings, until=1, kind="CASE_RECORDED")
+        recorded = await dispatch_events(settings, until=3, kind="CASE_RECORDED")
         assert [e.note.split(":")[0] for e in recorded if e.kind == "CASE_RECORDED"] == [
-            "RecordArrival arrival"
+            "RecordArrival arrival",
+            "RecordSiteNote checkin",
+            "RecordSiteNote checkin",
         ]
         async with grpc.aio.insecure_channel(settings.casefile_grpc) as channel:
             case = await casefile_pb2_grpc.CaseFileStub(channel).GetCase(
@@ -268,7 +277,8 @@ async def test_alert_to_task_team_case_and_push_then_replays_change_nothing(
                 metadata=(("authorization", f"Bearer {admin}"),),
             )
         assert case.state == "ON_SITE"
-        assert list(case.arrival.officers_present) == ["p-enf-02", "p-enf-01"]
+        assert list(case.arrival.officers_present) == ["p-enf-01", "p-enf-02"]  # as they came
+        assert [n.by for n in case.site_notes] == ["p-enf-01", "p-enf-02"]
 
         # the same alert event delivered again, then a new alert to see the consumer passed it
         await produce(settings, first, alert("al-wwtp-1", "out-jn-wwtp-1", "ent-jn-wwtp", at))

@@ -3,7 +3,9 @@ restarts, idempotent alerts, outbox, casefile and the tick."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from dispatch.adapters.alert_events import signal_from_event
 from dispatch.adapters.tokens import TokenRole, issue, verify
@@ -11,7 +13,7 @@ from dispatch.domain.alerts import Severity
 from dispatch.domain.tasks import TaskState, task_id_for
 from liandong.events import deterministic_id
 from liandong.v1 import alerts_pb2
-from tests.unit.dispatch.harness import Harness, alert_event
+from tests.unit.dispatch.harness import OUTLET, T0, Harness, alert_event
 
 TID = task_id_for("A1")
 Build = Callable[..., Harness]  # the `harness` fixture
@@ -226,3 +228,62 @@ async def test_retrying_an_unfilled_slot_vacates_nothing(harness: Build) -> None
     assert "SLOT_VACATED" not in kinds and kinds.count("TEAM_PROPOSED") == 1
     vacated = [e.note for e in h.sink.decoded() if e.kind == "SLOT_VACATED"]
     assert vacated == ["MONITORING#1: m1 declined", "MONITORING#1: m2 declined"]
+
+
+async def test_check_ins_survive_a_restart(harness: Build) -> None:
+    h = harness()
+    await h.service.on_alert_event(alert_event("A1"))
+    for pid in ("e1", "e2", "m1"):
+        await h.service.accept(TID, pid)
+    await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, None)
+    h.clock.advance(minutes=10)
+    near = (OUTLET[0] + 0.001, OUTLET[1])  # 111.195 m north of the outlet
+    await h.service.update_status(TID, "m1", TaskState.ON_SITE, near, "at the gate")
+    h.clock.advance(minutes=5)
+    await h.service.update_status(TID, "e2", TaskState.ON_SITE, OUTLET)
+    h2 = h.restart()
+    presence = h2.service.task(TID).presence
+    assert [
+        (c.person_id, c.role.value, c.at - T0, c.position, round(c.distance_m, 3), c.note)
+        for c in presence.check_ins
+    ] == [
+        ("m1", "MONITORING", timedelta(minutes=10), near, 111.195, "at the gate"),
+        ("e2", "ENFORCEMENT", timedelta(minutes=15), OUTLET, 0.0, ""),
+    ]
+    assert is_utc(presence.check_ins[0].at) and presence.arrival_covers is None
+    # after the restart a repeated check-in still records nothing, and the second officer's
+    # check-in makes the arrival with the two officers stored before and after it
+    again = await h2.service.update_status(TID, "e2", TaskState.ON_SITE, OUTLET)
+    assert again.effects == [] and again.changes.events == []
+    h.clock.advance(minutes=1)
+    await h2.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
+    await h2.service.call_casefile()
+    (arrival,) = h.casefile.arrivals
+    assert arrival["officers_present"] == ["e2", "e1"]
+    assert arrival["arrived_at"] == T0 + timedelta(minutes=16)
+    h3 = h2.restart()
+    assert h3.service.task(TID).presence.arrival_covers == 3
+    assert [c.person_id for c in h3.service.task(TID).presence.check_ins] == ["m1", "e2", "e1"]
+
+
+def is_utc(moment: datetime) -> bool:
+    return moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+
+
+async def test_a_task_stored_before_check_ins_were_kept_loads_with_none(harness: Build) -> None:
+    from sqlmodel import Session, select
+
+    from dispatch.adapters.store import TaskRow
+
+    h = harness()
+    await h.service.on_alert_event(alert_event("A1"))
+    with Session(h.store.engine) as s:  # as an older version wrote it: no `presence` key
+        row = s.exec(select(TaskRow)).one()
+        doc = json.loads(row.task_json)
+        del doc["presence"]
+        row.task_json = json.dumps(doc)
+        s.add(row)
+        s.commit()
+    h2 = h.restart()
+    presence = h2.service.task(TID).presence
+    assert presence.check_ins == [] and presence.arrival_covers is None
