@@ -93,6 +93,7 @@ def config_from_env(settings: Settings) -> GatewayConfig:
         max_auth_failures=int(num("MAX_AUTH_FAILURES", defaults.max_auth_failures)),
         reassembly_timeout=num("REASSEMBLY_TIMEOUT", defaults.reassembly_timeout),
         command_ttl=num("COMMAND_TTL", defaults.command_ttl),
+        command_lookback=num("COMMAND_LOOKBACK", defaults.command_lookback),
         kafka_timeout=num("KAFKA_TIMEOUT", defaults.kafka_timeout),
         reuse_port=env("LIANDONG_GATEWAY_REUSE_PORT", "0") == "1",
         send_buffer=int(env("LIANDONG_GATEWAY_SEND_BUFFER", "0")) or None,
@@ -123,7 +124,7 @@ async def build(settings: Settings, config: GatewayConfig | None = None) -> Runn
     publisher = RecordPublisher(settings, request_timeout_ms=int(config.kafka_timeout * 1000))
     await publisher.start()
     gateway = Gateway(config, publisher, directory)
-    commands = CommandConsumer(settings, gateway, config.replica)
+    commands = CommandConsumer(settings, gateway, config.replica, config.command_lookback)
     await commands.start()
     log.info("gateway replica %s: %d loggers known", config.replica, len(directory))
     return Running(gateway, view, publisher, commands)

@@ -92,6 +92,10 @@ class GatewayConfig:
     with what arrived."""
     command_ttl: float = 300.0
     """Expiry of a command that carries none."""
+    command_lookback: float = 86_400.0
+    """Seconds of gateway.commands a starting replica re-reads to take up commands no replica
+    has reported on (held for a logger when the replica holding them stopped); a command
+    should expire within it."""
     read_size: int = 16 * 1024
     reuse_port: bool = False
     """Listen with SO_REUSEPORT, so several gateway processes (one per core, each its own
@@ -209,6 +213,10 @@ class Gateway:
             session.close()
         if self._server is not None:
             await self._server.wait_closed()
+
+    def held_commands(self) -> dict[str, list[str]]:
+        """Command ids held for loggers not connected here, by MN."""
+        return {mn: [c.command_id for c in waiting] for mn, waiting in self._waiting.items()}
 
     def connected(self, mn: str) -> bool:
         return any(not s.closed for s in self._by_mn.get(mn, ()))
