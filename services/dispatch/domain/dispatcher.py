@@ -31,11 +31,12 @@ from dispatch.domain.effects import (
 )
 from dispatch.domain.marks import DataMark
 from dispatch.domain.policy import ActiveFault, DispatchPolicy, decide
-from dispatch.domain.presence import CheckIn
+from dispatch.domain.presence import OFFICERS_FOR_ARRIVAL, CheckIn
 from dispatch.domain.roster import Role, Roster
 from dispatch.domain.routes import SITE_ROUTES, Route
 from dispatch.domain.sla import SlaClocks
 from dispatch.domain.tasks import (
+    TRANSITIONS,
     IllegalTransition,
     OutsideGeofence,
     Task,
@@ -53,6 +54,21 @@ class UnknownTask(TaskError):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"no task {task_id}")
         self.task_id = task_id
+
+
+class TooFewOfficersPresent(TaskError):
+    """A joint inspection completed before two officers' check-ins: its case would have no
+    arrival (casefile needs two officers present), so it could not stand as evidence."""
+
+    def __init__(self, task_id: str, officers: tuple[str, ...]) -> None:
+        present = ", ".join(officers) or "none"
+        super().__init__(
+            f"task {task_id}: a joint inspection is completed after {OFFICERS_FOR_ARRIVAL} "
+            f"enforcement officers have checked in on site (checked in: {present}); "
+            "the others check in, or the duty manager cancels the task with the reason"
+        )
+        self.task_id = task_id
+        self.officers = officers
 
 
 class NotOnTeam(TaskError):
@@ -260,6 +276,13 @@ class Dispatcher:
         acc = self.state.acceptance[task_id]
         if person_id not in acc.members() and person_id != acc.manager_id:
             raise NotOnTeam(task_id, person_id)
+        if (
+            status is TaskState.COMPLETED
+            and task.route is Route.JOINT_INSPECTION
+            and (task.state, status) in TRANSITIONS[task.route]  # else the transition's error
+            and not task.arrival_asked()
+        ):
+            raise TooFewOfficersPresent(task_id, task.presence.officers())
         if status in (TaskState.COMPLETED, TaskState.CANCELLED):
             return self._finish(task, status, person_id, now, position, note)
         if status is TaskState.ON_SITE:

@@ -4,7 +4,8 @@ Bearer tokens (JWT HS256, see dispatch.adapters.tokens) carry the person id, rol
 jurisdiction. Field staff (ENFORCEMENT, MONITORING, OPERATIONS) see only the tasks they hold
 or were offered; a DUTY_MANAGER sees every task inside their jurisdiction. Status codes:
 401 no or bad token, 403 not yours (a check-in only by a member of the team), 404 unknown
-task, 409 not allowed in the task's current state (with the reason), 422 check-in outside the
+task, 409 not allowed in the task's current state (with the reason; also completing a joint
+inspection before two enforcement officers have checked in), 422 check-in outside the
 geofence or an invalid body. Everyone checks in from their own phone (status ON_SITE): the
 task's presence list is who did, and a repeated check-in answers as the first did.
 """
@@ -25,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from dispatch.adapters.tokens import InvalidToken, Principal, verify
 from dispatch.domain.acceptance import NotOffered
-from dispatch.domain.dispatcher import NotOnTeam, UnknownTask
+from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
 from dispatch.service import DispatchService, NotAnswerable
@@ -359,6 +360,7 @@ def create_app(service: DispatchService, signing_key: str | None = None) -> Fast
         NotAnswerable,
         IllegalTransition,
         OutsideGeofence,
+        TooFewOfficersPresent,
     )
 
     @app.post(

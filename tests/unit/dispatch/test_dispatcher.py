@@ -4,7 +4,7 @@ import pytest
 
 from dispatch.domain.alerts import AlertChange, Severity
 from dispatch.domain.decision import CreateTask, Inhibited
-from dispatch.domain.dispatcher import Dispatcher, NotOnTeam
+from dispatch.domain.dispatcher import Dispatcher, NotOnTeam, TooFewOfficersPresent
 from dispatch.domain.effects import (
     AlertAttached,
     DecisionRecorded,
@@ -117,6 +117,10 @@ def test_full_lifecycle_through_phones() -> None:
     d.on_status(tid, "m1", TaskState.SAMPLING, OUTLET, NOW + 40 * MIN)
     with pytest.raises(NotOnTeam):
         d.on_status(tid, "o1", TaskState.COMPLETED, None, NOW + 50 * MIN)
+    # one officer checked in: the case has no arrival yet, so the inspection cannot end
+    with pytest.raises(TooFewOfficersPresent, match=r"checked in: e1\)"):
+        d.on_status(tid, "e1", TaskState.COMPLETED, None, NOW + 60 * MIN)
+    d.on_status(tid, "e2", TaskState.ON_SITE, OUTLET, NOW + 61 * MIN)
     d.on_status(tid, "e2", TaskState.COMPLETED, None, NOW + 90 * MIN)
     task = d.state.tasks[tid]
     assert [e.to_state for e in task.history][-4:] == [

@@ -197,6 +197,34 @@ async def test_status_geofence_and_illegal_transition(env) -> None:
     assert (site[0].position.lat, site[0].position.lon) == (32.002, 118.8)
 
 
+async def test_a_joint_inspection_is_not_completed_before_two_officers_checked_in(env) -> None:
+    _, c = env
+    for pid, role in (("e1", "ENFORCEMENT"), ("e2", "ENFORCEMENT"), ("m1", "MONITORING")):
+        await c.post(f"/v1/tasks/{TID}/accept", headers=auth(pid, role))
+    at_site = {"lat": 32.002, "lon": 118.8}
+    for pid, role, status in (
+        ("e1", "ENFORCEMENT", "EN_ROUTE"),
+        ("e1", "ENFORCEMENT", "ON_SITE"),
+        ("m1", "MONITORING", "SAMPLING"),
+    ):
+        r = await c.post(
+            f"/v1/tasks/{TID}/status", json={"status": status, **at_site}, headers=auth(pid, role)
+        )
+        assert r.status_code == 200, r.text
+    early = await c.post(
+        f"/v1/tasks/{TID}/status", json={"status": "COMPLETED"}, headers=auth("e1")
+    )
+    assert early.status_code == 409
+    assert "checked in: e1)" in early.json()["detail"]
+    assert (await c.get(f"/v1/tasks/{TID}", headers=auth("e1"))).json()["state"] == "SAMPLING"
+    second = await c.post(
+        f"/v1/tasks/{TID}/status", json={"status": "ON_SITE", **at_site}, headers=auth("e2")
+    )
+    assert second.status_code == 200 and second.json()["state"] == "SAMPLING"
+    done = await c.post(f"/v1/tasks/{TID}/status", json={"status": "COMPLETED"}, headers=auth("e1"))
+    assert done.status_code == 200 and done.json()["state"] == "COMPLETED"
+
+
 async def test_manager_of_the_task_may_cancel_but_not_move_it_on(env) -> None:
     _, c = env
     move = await c.post(
