@@ -61,6 +61,16 @@ class AnomalyConfig:
     logger_hour_rel_tolerance: float = 0.01
     logger_hour_abs_tolerance: float = 0.1
     run_update_every: int = 60
+    # Hugging the limit (clipping / formula manipulation): over the trailing 72 h, >= 60 % of
+    # the valid hourly corrected means within [0.9, 1.0] x the limit in force, with a
+    # coefficient of variation <= 3 % among them, given >= 48 valid hours. No public number:
+    # engineering defaults [domain 2.2 "Hugging the limit"]. See `hugging`.
+    hugging_window_hours: int = 72
+    hugging_min_valid_hours: int = 48
+    hugging_band_low: float = 0.9
+    hugging_band_high: float = 1.0
+    hugging_min_share: float = 0.6
+    hugging_max_cv: float = 0.03
 
 
 @dataclass(slots=True)

@@ -57,6 +57,9 @@ def _default_quiet() -> dict[FindingKind, float]:
         FindingKind.SUDDEN_DROP: 2 * HOUR,
         FindingKind.FLOW_MISMATCH: 2 * HOUR,
         FindingKind.LOGGER_HOUR_MISMATCH: HOUR,
+        # A statistic over days: a day below the thresholds before it clears, so a signature
+        # that flickers around a threshold stays one episode.
+        FindingKind.LIMIT_HUGGING: DAY,
     }
 
 

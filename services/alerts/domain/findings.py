@@ -44,6 +44,7 @@ class FindingKind(StrEnum):
     BULK_BACKFILL = "bulk_backfill"
     CORRECTED_MISMATCH = "corrected_mismatch"
     LOGGER_HOUR_MISMATCH = "logger_hour_mismatch"
+    LIMIT_HUGGING = "limit_hugging"
 
 
 # Stable rule ids and the basis each rule rests on (domain.md section in brackets).
@@ -120,6 +121,11 @@ RULES: dict[FindingKind, tuple[str, str]] = {
     FindingKind.LOGGER_HOUR_MISMATCH: (
         "LD-ANO-H2061/1",
         "logger hourly record differs from the platform's recomputation from minutes [domain 1.1]",
+    ),
+    FindingKind.LIMIT_HUGGING: (
+        "LD-ANO-HUG/1",
+        "hugging the limit: most hourly 折算 means of the trailing window within 0.9-1.0x the "
+        "limit with very low variance; clipping / formula manipulation [domain 2.1 #8, 2.2]",
     ),
 }
 

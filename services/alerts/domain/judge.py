@@ -46,6 +46,7 @@ from alerts.domain.exceedance import (
 )
 from alerts.domain.findings import Finding
 from alerts.domain.hours import AddOutcome, HourResult, HourWindow, close_hour, needs_correction
+from alerts.domain.hugging import HuggingWindow, limit_hugging
 from alerts.domain.periods import DAY, HOUR, day_index, day_of_hour, day_start, epoch
 from alerts.domain.readings import Reading, RecordKind
 from alerts.domain.registry import (
@@ -108,6 +109,7 @@ class OutletState:
     days_closed_through: int = -1
     ledger: ExemptionLedger = field(default_factory=ExemptionLedger)
     inspections: list[float] = field(default_factory=list)
+    hugging: dict[str, HuggingWindow] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +128,7 @@ class OutletState:
             "days_closed_through": self.days_closed_through,
             "ledger": self.ledger.to_dict(),
             "inspections": list(self.inspections),
+            "hugging": {f: w.to_list() for f, w in self.hugging.items()},
         }
 
     @classmethod
@@ -149,6 +152,8 @@ class OutletState:
         st.days_closed_through = int(doc["days_closed_through"])
         st.ledger = ExemptionLedger.from_dict(doc["ledger"])
         st.inspections = [float(x) for x in doc["inspections"]]
+        # absent in state written before the limit-hugging detector
+        st.hugging = {f: HuggingWindow.from_list(w) for f, w in doc.get("hugging", {}).items()}
         return st
 
 
@@ -587,6 +592,19 @@ class Judge:
                         findings.append(drop)
             if outlet.averaging is AveragingBasis.DAILY and not (limit and limit.is_range):
                 self._feed_day(st, outlet, result, now, findings)
+            elif (
+                outlet.medium is Medium.GAS
+                and limit is not None
+                and limit.value is not None
+                and limit.value > 0.0
+                and not limit.is_range
+            ):
+                trail = st.hugging.get(factor)
+                if trail is None:
+                    trail = st.hugging[factor] = HuggingWindow()
+                hug = limit_hugging(trail, result, limit, cfg.anomalies, revision)
+                if hug:
+                    findings.append(hug)
         if O2 in results:
             o2_result, o2_rev = results[O2]
             marked = any(m.kind in _NOT_DILUTION for m in o2_marks) or any(
