@@ -4,6 +4,7 @@ quiet logger."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from alerts.adapters.codec import event_from_change
@@ -14,7 +15,7 @@ from alerts.entrypoints.judging import PartitionedJudge, decode_state, encode_st
 from liandong.v1 import alerts_pb2
 
 from .hj212 import NOX, O2, nox_minutes, record
-from .scenario import T0, closer, gas_hour, registry
+from .scenario import SO2, T0, closer, gas_hour, minute, registry
 
 LIMITS = [
     {
@@ -113,6 +114,25 @@ def test_encoding_round_trips_the_judge_state() -> None:
     doc = judge.export_outlet("OUT-G1")
     assert doc is not None
     assert decode_state(encode_state(1, doc)) == (1, doc)
+    assert doc["hugging"] == {SO2: [[int(T0.timestamp() // 3600), 50.0, 35.0]]}
+
+
+def test_encoding_round_trips_flow_cou_and_old_state_without_it() -> None:
+    judge = Judge(registry())
+    for m in range(3):
+        t = T0 + timedelta(minutes=m)
+        r = minute("w00000", t, 10.0, outlet="OUT-W1", mn="MN-WATER-0001")
+        judge.on_reading(replace(r, cou=0.6), r.received_at)
+    doc = judge.export_outlet("OUT-W1")
+    assert doc is not None
+    [window] = doc["windows"]
+    assert window["cous"][:4] == [0.6, 0.6, 0.6, None]
+    assert decode_state(encode_state(1, doc)) == (1, doc)
+    for w in doc["windows"]:
+        w.pop("cous")
+    doc.pop("hugging")
+    judge.import_outlet(doc)  # state written before Cou and limit hugging were kept
+    assert judge.states["OUT-W1"].windows[("w00000", int(T0.timestamp() // 3600))].cous is None
 
 
 def test_forget_and_retain_follow_the_partitions_held() -> None:
