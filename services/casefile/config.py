@@ -8,7 +8,12 @@ LIANDONG_JWT_KEY            HS256 key; else LIANDONG_JWKS_URL; else the local ke
 LIANDONG_JWT_KEY_FILE       (default <db folder or .state>/casefile-jwt.key, created once)
 LIANDONG_JWKS_URL           OIDC provider's JWKS URL (PyJWKClient)
 LIANDONG_JWT_ISSUER / _AUDIENCE   expected iss / aud ("" disables the check)
-LIANDONG_CASEFILE_TRUSTED_SERVICES   comma list of service subjects (default dispatch)
+LIANDONG_CASEFILE_TRUSTED_SERVICES   comma list of service subjects whose HS256/JWKS tokens
+                            with role service count (legacy; default dispatch); a service with
+                            a key below is trusted only under that key
+LIANDONG_CASEFILE_SERVICE_KEYS  comma list of name=path/to/public.pem (ES256, EC P-256), a
+                            service's own public key; unset: dispatch=<the embedded key pair
+                            under .state, created on first use>; "" or "none": no service keys
 LIANDONG_CASEFILE_CLOCK_INTERVAL     seconds between clock-breach checks (default 60)
 LIANDONG_CASEFILE_HOLIDAYS / _MAKEUP_WORKDAYS   comma lists of YYYY-MM-DD for the calendar
 LIANDONG_CASEFILE_OUTBOX    on | off: publish casefile.events (default on)
@@ -21,6 +26,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from casefile.adapters.service_keys import load_public_key, local_key_pair, parse_service_keys
 from casefile.adapters.tokens import AUDIENCE, ISSUER, AuthConfig, local_key
 from casefile.domain.workdays import WorkCalendar
 from liandong.settings import ROOT, Settings
@@ -43,6 +51,25 @@ def signing_key() -> str:
     return _env("LIANDONG_JWT_KEY") or local_key(key_file())
 
 
+def embedded_service_key(service: str) -> Path:
+    """Where the embedded default keeps `service`'s private casefile key (its public key
+    beside it, `.pub`); dispatch signs with it and casefile's default trusts it."""
+    return ROOT / ".state" / f"{service}-casefile.key"
+
+
+def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
+    """LIANDONG_CASEFILE_SERVICE_KEYS, loaded; unset: the embedded dispatch key pair (created
+    here if dispatch has not yet, so the two may start in any order)."""
+    text = os.environ.get("LIANDONG_CASEFILE_SERVICE_KEYS")
+    if text is None:
+        paths = {"dispatch": local_key_pair(embedded_service_key("dispatch"))}
+    elif text.strip().lower() in ("", "none"):
+        paths = {}
+    else:
+        paths = parse_service_keys(text)
+    return {name: load_public_key(path) for name, path in paths.items()}
+
+
 def auth_config() -> AuthConfig:
     mode = _env("LIANDONG_CASEFILE_AUTH", "off").strip().lower()
     if mode not in ("required", "off"):
@@ -56,6 +83,7 @@ def auth_config() -> AuthConfig:
         issuer=_env("LIANDONG_JWT_ISSUER", ISSUER) or None,
         audience=_env("LIANDONG_JWT_AUDIENCE", AUDIENCE) or None,
         trusted_services=frozenset(s.strip() for s in services.split(",") if s.strip()),
+        service_keys=service_keys(),
     )
 
 

@@ -11,23 +11,35 @@ A trusted service passes on a person's field record with an `act` claim naming t
 RFC 8693 spells delegation with the delegate in `act`; here the token's own subject stays
 the authenticated caller (the service) and `act` names the person it acts for, so that
 nothing signed for the service can pass as the person's own token.
+
+Service keys (docs/casefile.md, "Trust model"): a service named in `AuthConfig.service_keys`
+signs with its own EC P-256 private key (ES256) and names itself in the JWT header `kid`.
+Such a token is verified only with that service's public key and yields role SERVICE and
+nothing else: `sub` must equal the `kid`, `roles` must be `["service"]`, and an `act` may name
+the person only as officer or monitoring staff. Anything beyond that is refused
+(Unauthenticated), so a stolen service key cannot become a manager's or an operator's. A token
+in a keyed service's name under the shared HS256 key or the OIDC provider is refused too.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from casefile.domain.access import Principal, Role
+
+log = logging.getLogger(__name__)
 
 ISSUER = "liandong"
 AUDIENCE = "liandong-casefile"
@@ -43,8 +55,18 @@ _ALIASES = {
 SERVICE_ROLE = "service"
 
 
+SERVICE_ALGORITHM = "ES256"
+# what a service may say about the person it acts for
+_ACT_ROLES = frozenset({Role.ENFORCEMENT_OFFICER, Role.MONITORING_STAFF})
+
+
 class Unauthenticated(Exception):
     """No usable bearer token (missing, malformed, expired, wrong signature or audience)."""
+
+
+class ClaimRefused(Unauthenticated):
+    """A validly signed service token claiming more than its key may: a sign of a stolen key
+    or a broken service, logged as a warning."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,15 @@ class AuthConfig:
     jwks_url: str | None = None  # OIDC provider's JWKS (RS256/ES256 need pyjwt[crypto])
     issuer: str | None = ISSUER
     audience: str | None = AUDIENCE
+    # HS256/JWKS tokens with role `service` count only for these subjects (legacy path)
     trusted_services: frozenset[str] = field(default_factory=lambda: frozenset({"dispatch"}))
+    # service name -> its public key; such a service is trusted, and only under its own key
+    service_keys: Mapping[str, ec.EllipticCurvePublicKey] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # a service with a key is trusted (also for OpenCase without a token while auth is off)
+        union = self.trusted_services | frozenset(self.service_keys)
+        object.__setattr__(self, "trusted_services", union)
 
 
 def local_key(path: Path) -> str:
@@ -102,6 +132,65 @@ def issue(
     if act is not None:
         claims["act"] = act
     return jwt.encode(claims, key, algorithm="HS256")
+
+
+def issue_service(
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    service: str,
+    ttl: timedelta = timedelta(minutes=5),
+    now: datetime | None = None,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+    act: dict[str, Any] | None = None,
+    roles: list[str] | None = None,
+) -> str:
+    """A service's token signed with its own private key (ES256, header `kid` = service).
+    `roles` other than ["service"] exist only so tests can show casefile refusing them."""
+    now = now or datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": service,
+        "roles": [SERVICE_ROLE] if roles is None else roles,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "iss": issuer,
+        "aud": audience,
+    }
+    if act is not None:
+        claims["act"] = act
+    return jwt.encode(claims, key, algorithm=SERVICE_ALGORITHM, headers={"kid": service})
+
+
+def service_principal(claims: dict[str, Any], service: str) -> Principal:
+    """The principal of a token verified with `service`'s own key: role SERVICE only, acting
+    at most for an officer or monitoring staff. Over-claims raise ClaimRefused."""
+    if claims.get("sub") != service:
+        raise ClaimRefused(f"token signed with {service}'s key names sub {claims.get('sub')!r}")
+    raw = claims.get("roles", claims.get("role", []))
+    names = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else [raw]
+    if [str(n).lower() for n in names] != [SERVICE_ROLE]:
+        raise ClaimRefused(f"{service}'s token may claim role service only, not {raw!r}")
+    act = claims.get("act")
+    on_behalf = None
+    if act is not None:
+        if not isinstance(act, dict):
+            raise Unauthenticated("act claim must be an object")
+        if "act" in act:
+            raise ClaimRefused(f"{service} acts for one person; acts do not nest")
+        person_raw = act.get("roles", act.get("role", []))
+        person_names = [person_raw] if isinstance(person_raw, str) else person_raw
+        if not isinstance(person_names, list):
+            raise Unauthenticated("act roles must be a list")
+        for name in person_names:
+            if not isinstance(name, str):
+                continue
+            role = role_of(name)
+            if name.lower() == SERVICE_ROLE or (role is not None and role not in _ACT_ROLES):
+                raise ClaimRefused(
+                    f"{service} may act only for officers and monitoring staff, not as {name!r}"
+                )
+        on_behalf = principal_from_claims(act, frozenset(), nested=True)
+    return Principal(service, frozenset({Role.SERVICE}), (), on_behalf)
 
 
 def principal_from_claims(
@@ -187,6 +276,13 @@ class TokenVerifier:
     def _verify(self, token: str) -> tuple[Principal, float]:
         options = {"require": ["exp", "sub"], "verify_aud": self.config.audience is not None}
         try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as err:
+            raise Unauthenticated(f"invalid token: {err}") from err
+        # the header only picks the key; the signature under that key decides
+        if isinstance(kid, str) and kid in self.config.service_keys:
+            return self._verify_service(token, kid, options)
+        try:
             if self._jwks is not None:
                 signing = self._jwks.get_signing_key_from_jwt(token)
                 algorithms = [signing.algorithm_name] if signing.algorithm_name else ["RS256"]
@@ -205,4 +301,29 @@ class TokenVerifier:
             )
         except (jwt.PyJWTError, jwt.PyJWKClientError) as err:
             raise Unauthenticated(f"invalid token: {err}") from err
+        if claims.get("sub") in self.config.service_keys:
+            raise Unauthenticated(
+                f"{claims['sub']} signs with its own key (kid {claims['sub']}, ES256); "
+                "a token in its name under any other key is refused"
+            )
         return principal_from_claims(claims, self.config.trusted_services), float(claims["exp"])
+
+    def _verify_service(
+        self, token: str, service: str, options: dict[str, Any]
+    ) -> tuple[Principal, float]:
+        try:
+            claims = jwt.decode(
+                token,
+                self.config.service_keys[service],
+                algorithms=[SERVICE_ALGORITHM],
+                audience=self.config.audience,
+                issuer=self.config.issuer,
+                options=options,  # type: ignore[arg-type]
+            )
+        except jwt.PyJWTError as err:
+            raise Unauthenticated(f"invalid {service} token: {err}") from err
+        try:
+            return service_principal(claims, service), float(claims["exp"])
+        except ClaimRefused as err:
+            log.warning("refused a token signed with %s's key: %s", service, err)
+            raise

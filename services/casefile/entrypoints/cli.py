@@ -1,4 +1,5 @@
-"""`liandong casefile verify|export` (reads the database directly) and `liandong tokens issue`."""
+"""`liandong casefile verify|export` (reads the database directly), `liandong tokens issue`
+and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from liandong import settings as settings_mod
 
 console = Console()
 casefile_app = typer.Typer(help="Case file integrity: verify the audit chain, export bundles.")
-tokens_app = typer.Typer(help="Bearer tokens for the casefile API (local signing key).")
+tokens_app = typer.Typer(
+    help="Bearer tokens for the casefile API (local signing key) and services' own key pairs."
+)
 BATCH = 20_000
 
 
@@ -188,3 +191,31 @@ def issue(
         ttl=timedelta(hours=hours),
     )
     print(token)
+
+
+@tokens_app.command("service-key")
+def service_key(
+    name: Annotated[str, typer.Argument(help="service name, e.g. dispatch (its tokens' sub)")],
+    out: Annotated[
+        Path, typer.Option(help="directory for <name>.key (private, 0600) and <name>.pub")
+    ],
+) -> None:
+    """Create an ES256 (EC P-256) key pair for a service's casefile tokens and print the
+    settings for each side: casefile gets only the public key (LIANDONG_CASEFILE_SERVICE_KEYS),
+    the service keeps the private key. Never replaces an existing key."""
+    from casefile.adapters.service_keys import write_key_pair
+
+    try:
+        private, public = write_key_pair(out.resolve(), name)
+    except (ValueError, FileExistsError) as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    service = private.stem
+    typer.echo(f"written {private} (private, 0600) and {public}", err=True)
+    print("# casefile (join with other name=path entries there by commas):")
+    print(f"LIANDONG_CASEFILE_SERVICE_KEYS={service}={public}")
+    if service == "dispatch":
+        print("# dispatch:")
+        print(f"LIANDONG_DISPATCH_CASEFILE_KEY={private}")
+    else:
+        print(f"# {service}: sign ES256 tokens with {private}, header kid={service}")
