@@ -51,6 +51,7 @@ KIND: dict[FindingKind, str] = {
     # falsification signature (domain 2.1): looked at on site
     F.CORRECTED_MISMATCH: "TAMPERING_SUSPECTED",
     F.LOGGER_HOUR_MISMATCH: "LOGGER_HOUR_MISMATCH",
+    F.PARAMETER_CHANGED: "PARAMETER_CHANGED",
 }
 
 SEVERITY: dict[Severity, str] = {

@@ -1,4 +1,5 @@
-"""monitoring.records (MonitoringRecord protobuf) to the domain's per-factor Readings."""
+"""monitoring.records (MonitoringRecord protobuf) to the domain's per-factor Readings, and
+field-information uploads (CN 3020) to parameter reports."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from alerts.domain.findings import ALL_FACTORS
+from alerts.domain.parameters import ParameterReport, is_parameter
 from alerts.domain.readings import Reading, RecordKind
 from liandong.v1 import records_pb2
 
@@ -53,3 +56,32 @@ def readings_from_record(record: records_pb2.MonitoringRecord, now: datetime) ->
             )
         )
     return out
+
+
+FIELD_INFO = "3020"
+
+
+def parameter_reports_from_record(
+    record: records_pb2.MonitoringRecord, now: datetime
+) -> list[ParameterReport]:
+    """The parameter values (i?3xxx-Info) of a 3020 upload, for the monitored factor its PolId
+    names (`*` without one); logs and states (i?1xxx, i?2xxx) are not parameters."""
+    if record.cn != FIELD_INFO:
+        return []
+    if not record.HasField("data_time"):
+        raise ValueError(f"record {record.meta.event_id} has no DataTime")
+    data_time = _utc(record.data_time)
+    factor = record.fields.get("PolId", "").strip() or ALL_FACTORS
+    return [
+        ParameterReport(
+            outlet_id=record.outlet_id,
+            mn=record.mn,
+            factor=factor,
+            code=f.code,
+            value=f.fields["Info"],
+            data_time=data_time,
+            record_ref=record.meta.event_id,
+        )
+        for f in record.factors
+        if is_parameter(f.code) and "Info" in f.fields
+    ]

@@ -60,6 +60,8 @@ def _default_quiet() -> dict[FindingKind, float]:
         # A statistic over days: a day below the thresholds before it clears, so a signature
         # that flickers around a threshold stays one episode.
         FindingKind.LIMIT_HUGGING: DAY,
+        # parameters are reported rarely (3020): a day of unchanged reports clears
+        FindingKind.PARAMETER_CHANGED: DAY,
     }
 
 

@@ -45,6 +45,7 @@ class FindingKind(StrEnum):
     CORRECTED_MISMATCH = "corrected_mismatch"
     LOGGER_HOUR_MISMATCH = "logger_hour_mismatch"
     LIMIT_HUGGING = "limit_hugging"
+    PARAMETER_CHANGED = "parameter_changed"
 
 
 # Stable rule ids and the basis each rule rests on (domain.md section in brackets).
@@ -126,6 +127,12 @@ RULES: dict[FindingKind, tuple[str, str]] = {
         "LD-ANO-HUG/1",
         "hugging the limit: most hourly 折算 means of the trailing window within 0.9-1.0x the "
         "limit with very low variance; clipping / formula manipulation [domain 2.1 #8, 2.2]",
+    ),
+    FindingKind.PARAMETER_CHANGED: (
+        "LD-ANO-PARAM/1",
+        "参数篡改 signature: an instrument or logger parameter reported with HJ 212 CN 3020 "
+        "(i?3xxx: range, calibration slope/intercept, conversion factor, dilution ratio, "
+        "digestion temperature/time) changed [domain 2.1 #8, 2.2; hj212 10]",
     ),
 }
 

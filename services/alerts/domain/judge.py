@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,7 @@ from alerts.domain.exceedance import (
 from alerts.domain.findings import Finding
 from alerts.domain.hours import AddOutcome, HourResult, HourWindow, close_hour, needs_correction
 from alerts.domain.hugging import HuggingWindow, limit_hugging
+from alerts.domain.parameters import ParameterBook, ParameterReport, note_parameter
 from alerts.domain.periods import DAY, HOUR, day_index, day_of_hour, day_start, epoch
 from alerts.domain.readings import Reading, RecordKind
 from alerts.domain.registry import (
@@ -110,6 +111,7 @@ class OutletState:
     ledger: ExemptionLedger = field(default_factory=ExemptionLedger)
     inspections: list[float] = field(default_factory=list)
     hugging: dict[str, HuggingWindow] = field(default_factory=dict)
+    parameters: ParameterBook = field(default_factory=ParameterBook)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +131,7 @@ class OutletState:
             "ledger": self.ledger.to_dict(),
             "inspections": list(self.inspections),
             "hugging": {f: w.to_list() for f, w in self.hugging.items()},
+            "parameters": self.parameters.to_dict(),
         }
 
     @classmethod
@@ -154,6 +157,8 @@ class OutletState:
         st.inspections = [float(x) for x in doc["inspections"]]
         # absent in state written before the limit-hugging detector
         st.hugging = {f: HuggingWindow.from_list(w) for f, w in doc.get("hugging", {}).items()}
+        # absent in state written before parameter changes were judged
+        st.parameters = ParameterBook.from_dict(doc.get("parameters", []))
         return st
 
 
@@ -185,7 +190,7 @@ class Judge:
             return []
         st = self.states.get(outlet.outlet_id)
         if st is None:
-            st = self._new_state(outlet, reading)
+            st = self._new_state(outlet, reading.data_time)
         ts = epoch(reading.data_time)
         received = epoch(reading.received_at)
         cfg = self.config
@@ -216,6 +221,21 @@ class Judge:
             if target > st.closed_through:
                 changes += self._close_through(st, outlet, target, now)
         return changes
+
+    def on_parameter(self, report: ParameterReport, now: datetime) -> list[AlertChange]:
+        """A parameter value from a 3020 upload: a change is a PARAMETER_CHANGED finding."""
+        outlet = self.registry.outlets.get(report.outlet_id) or self.registry.by_mn.get(report.mn)
+        if outlet is None:
+            self.stats.unknown_outlet += 1
+            return []
+        st = self.states.get(outlet.outlet_id)
+        if st is None:
+            st = self._new_state(outlet, report.data_time)
+        marks = self.registry.marks_covering(outlet.outlet_id, report.factor, report.data_time)
+        finding = note_parameter(
+            st.parameters, replace(report, outlet_id=outlet.outlet_id), [m.kind for m in marks]
+        )
+        return st.book.apply(finding, now) if finding is not None else []
 
     def on_tick(self, now: datetime) -> list[AlertChange]:
         """Wall-clock duties: offline loggers, hours past max_delay, re-opened hours."""
@@ -275,9 +295,9 @@ class Judge:
 
     # ---- readings ----------------------------------------------------------------------
 
-    def _new_state(self, outlet: Outlet, reading: Reading) -> OutletState:
+    def _new_state(self, outlet: Outlet, first: datetime) -> OutletState:
         st = OutletState(outlet.outlet_id, EpisodeBook(outlet.outlet_id, self.config.episodes))
-        first_hour = int(epoch(reading.data_time) // HOUR)
+        first_hour = int(epoch(first) // HOUR)
         st.closed_through = first_hour - 1  # nothing is known about earlier hours
         st.days_closed_through = day_of_hour(first_hour) - 1
         self.states[outlet.outlet_id] = st
@@ -711,16 +731,22 @@ class Judge:
 
 
 def replay(
-    judge: Judge, readings: Iterable[Reading], tick_every_s: float = 60.0
+    judge: Judge, readings: Iterable[Reading | ParameterReport], tick_every_s: float = 60.0
 ) -> list[AlertChange]:
     """Judge a recorded sequence without Kafka: processing time is each reading's
-    received_at, and the wall-clock duties run every `tick_every_s` of it."""
+    received_at (a parameter report's DataTime), and the wall-clock duties run every
+    `tick_every_s` of it."""
     changes: list[AlertChange] = []
     last_tick: float | None = None
-    for reading in readings:
-        changes += judge.on_reading(reading, reading.received_at)
-        ts = epoch(reading.received_at)
+    for item in readings:
+        if isinstance(item, ParameterReport):
+            when = item.data_time
+            changes += judge.on_parameter(item, when)
+        else:
+            when = item.received_at
+            changes += judge.on_reading(item, when)
+        ts = epoch(when)
         if last_tick is None or ts - last_tick >= tick_every_s:
-            changes += judge.on_tick(reading.received_at)
+            changes += judge.on_tick(when)
             last_tick = ts
     return changes

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from alerts.adapters.records import readings_from_record
+from alerts.adapters.records import parameter_reports_from_record, readings_from_record
 from alerts.domain.episodes import AlertChange
 from alerts.domain.judge import Judge, JudgeConfig, OutletState
 from alerts.domain.registry import Registry
@@ -84,8 +84,9 @@ class PartitionedJudge:
     ) -> list[AlertChange]:
         """Judge one record; raises on a record that cannot be read (the caller counts it)."""
         readings = readings_from_record(record, now)
+        reports = [] if readings else parameter_reports_from_record(record, now)
         self.counters["records"] += 1
-        if not readings:
+        if not readings and not reports:
             return []
         registry = self.judge.registry
         outlet = registry.outlets.get(record.outlet_id) or registry.by_mn.get(record.mn)
@@ -98,6 +99,8 @@ class PartitionedJudge:
         changes: list[AlertChange] = []
         for reading in readings:
             changes += self.judge.on_reading(reading, now)
+        for report in reports:
+            changes += self.judge.on_parameter(report, now)
         self.dirty.add(oid)
         return changes
 

@@ -20,8 +20,9 @@ from typing import Annotated, BinaryIO
 import typer
 import yaml
 
-from alerts.adapters.records import readings_from_record
+from alerts.adapters.records import FIELD_INFO, parameter_reports_from_record, readings_from_record
 from alerts.domain.judge import Judge, replay
+from alerts.domain.parameters import ParameterReport
 from alerts.domain.periods import CST
 from alerts.domain.readings import Reading
 from alerts.domain.registry import RegistryError, registry_from_dict
@@ -50,8 +51,11 @@ def frames_of(stream: BinaryIO, chunk: int = 65536) -> Iterator[bytes]:
             yield piece.frame
 
 
-def readings_of(frames: Iterable[bytes], problems: list[str]) -> Iterator[Reading]:
-    """Readings of every decodable data frame; undecodable frames are listed in `problems`."""
+def readings_of(
+    frames: Iterable[bytes], problems: list[str]
+) -> Iterator[Reading | ParameterReport]:
+    """Readings of every decodable data frame and the parameters of field-information
+    uploads (3020); undecodable frames are listed in `problems`."""
     from gateway.adapters.records import to_record
     from gateway.domain.codec import FrameError, decode
 
@@ -62,6 +66,11 @@ def readings_of(frames: Iterable[bytes], problems: list[str]) -> Iterator[Readin
             problems.append(f"frame {n}: {err}")
             continue
         packet = result.packet
+        if packet.cn == FIELD_INFO and packet.data_time is not None:
+            at = packet.data_time.replace(tzinfo=CST)
+            record = to_record(result, frame, peer="capture", received_at=at, station_tz=CST)
+            yield from parameter_reports_from_record(record, at)
+            continue
         if packet.cn not in _PERIOD or packet.data_time is None:
             continue
         received = packet.data_time.replace(tzinfo=CST) + _PERIOD[packet.cn]

@@ -85,6 +85,22 @@ def minute_frame(mn: str, at: datetime, values: dict[str, float], flag: str = "N
     return build_frame(segment)
 
 
+def field_info_frame(mn: str, at: datetime, pol_id: str, values: dict[str, str]) -> bytes:
+    """A 3020 field-information upload: parameters (`i13xxx-Info`) of the factor `pol_id`."""
+    pairs = [("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S")), ("PolId", pol_id)]
+    pairs += [(f"{code}-Info", value) for code, value in values.items()]
+    segment = build_data_segment(
+        qn=at.strftime("%Y%m%d%H%M%S000"),
+        st="31",
+        cn="3020",
+        pw="123456",
+        mn=mn,
+        flag=4,
+        cp_fields=pairs,
+    )
+    return build_frame(segment)
+
+
 def record_from_frame(
     frame: bytes, outlet_id: str, received: datetime
 ) -> records_pb2.MonitoringRecord:

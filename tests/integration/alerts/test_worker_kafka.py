@@ -19,12 +19,15 @@ from liandong.stack import group_stable
 from liandong.v1 import alerts_pb2
 
 from .stations import (
+    GAS_MN,
     NOX,
     alert_events,
+    field_info_frame,
     gas_minutes,
     produce,
     produce_raw,
     publish_registry,
+    record_from_frame,
     registry_doc,
     start_worker,
 )
@@ -112,6 +115,41 @@ async def test_hourly_exceedance_from_hj212_records_and_a_bad_record_is_skipped(
     # The record that completed the condition (minute 5 of the next hour) caused it.
     assert opened.meta.causation_id == records[65].meta.event_id
     assert "not judged" in log.read_text()
+
+
+async def test_a_changed_instrument_parameter_in_3020_uploads_raises_an_alert(
+    isolated_settings: Settings, tmp_path: Path
+) -> None:
+    settings = isolated_settings
+    await publish_registry(settings, registry_doc())
+    log = tmp_path / "alerts.log"
+    proc = start_worker(settings, log, tick_s=2)
+    try:
+        await wait_ready(settings, proc, log)
+        first, second = hour_start(3), hour_start(2)
+        uploads = [
+            record_from_frame(
+                field_info_frame(GAS_MN, at, NOX, {"i13004": value, "i13010": "0.98"}),
+                "out-gas",
+                at + timedelta(seconds=5),
+            )
+            for at, value in ((first, "150.0"), (second, "120.0"))
+        ]
+        await produce(settings, uploads)
+
+        def changed(ev: list[alerts_pb2.AlertEvent]) -> list[alerts_pb2.AlertEvent]:
+            return [e for e in ev if e.kind == "PARAMETER_CHANGED"]
+
+        events = await wait_for(settings, lambda ev: bool(changed(ev)))
+    finally:
+        stop(proc)
+    [opened] = changed(events)
+    assert (opened.change, opened.factor, opened.severity) == (OPENED, NOX, "HIGH")
+    assert opened.outlet_id == "out-gas"
+    assert list(opened.record_refs) == [u.meta.event_id for u in uploads]
+    assert opened.details["value.previous"] == "150.0"
+    assert opened.details["value.current"] == "120.0"
+    assert opened.meta.causation_id == uploads[1].meta.event_id
 
 
 async def test_sigkill_and_restart_lose_no_alert_and_open_no_second_episode(
