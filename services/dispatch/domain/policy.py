@@ -61,6 +61,9 @@ DEFAULT_RULES: tuple[RouteRule, ...] = (
         Route.JOINT_INSPECTION,
         frozenset({K.CONSTANT_VALUE, K.ZERO_VALUE, K.DILUTION, K.TAMPERING_SUSPECTED}),
     ),
+    # an instrument parameter changed outside approved calibration/maintenance (HIGH); a
+    # change under such a mark (MEDIUM) falls through to the desk review default
+    RouteRule(Route.JOINT_INSPECTION, frozenset({K.PARAMETER_CHANGED}), Severity.HIGH),
     RouteRule(Route.JOINT_INSPECTION, frozenset({K.EXCEEDANCE}), Severity.MEDIUM),
     RouteRule(Route.DESK_REVIEW, frozenset({K.EXCEEDANCE})),
     RouteRule(Route.DESK_REVIEW, frozenset({K.PREWARNING})),

@@ -40,6 +40,8 @@ def open_task(alert_id: str, route: Route, created_ago: timedelta, enterprise: s
         ("CONSTANT_VALUE", Severity.LOW, Route.JOINT_INSPECTION),
         ("ZERO_VALUE", Severity.MEDIUM, Route.JOINT_INSPECTION),
         ("DILUTION", Severity.HIGH, Route.JOINT_INSPECTION),
+        ("PARAMETER_CHANGED", Severity.HIGH, Route.JOINT_INSPECTION),  # outside marks
+        ("PARAMETER_CHANGED", Severity.MEDIUM, Route.DESK_REVIEW),  # under calibration
         ("some_new_kind", Severity.HIGH, Route.DESK_REVIEW),  # unknown kinds tolerated
     ],
 )
@@ -194,3 +196,13 @@ def test_policy_from_dict_requires_version_and_reads_sections() -> None:
     assert p.sla.targets[Priority.P1].accept == timedelta(minutes=10)
     assert p.sla.targets[Priority.P1].finish == timedelta(hours=24)
     assert p.geofence_m == 300
+
+
+def test_the_shipped_policy_file_spells_out_the_built_in_defaults() -> None:
+    import yaml
+
+    from liandong.settings import ROOT
+
+    doc = yaml.safe_load((ROOT / "deploy" / "dispatch" / "policy.yaml").read_text("utf-8"))
+    shipped = policy_from_dict(doc)
+    assert shipped == DispatchPolicy(version=shipped.version)
