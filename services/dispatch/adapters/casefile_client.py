@@ -1,13 +1,14 @@
 """gRPC client for casefile: opening the case of an inspection task, keeping its team, and
 recording what the team does on site.
 
-Authorisation (docs/casefile.md): every call carries `authorization: Bearer <JWT>` when a
-signing key is configured, always with dispatch's own identity (`sub=dispatch`, role
-`service`). OpenCase and UpdateTeam go out in that name. A field record (RecordArrival,
-RecordSiteNote) is something a team member did, so its token also names that person and the
-role the phone API authenticated them in (`act: {sub, roles}`); casefile accepts it only if
-that person is on the case team in that role, and its audit chain keeps both identities.
-Dispatch never signs a token in an officer's own name.
+Authorisation (docs/casefile.md): every call carries `authorization: Bearer <JWT>` signed
+with dispatch's own ES256 key (header `kid=dispatch`), always with dispatch's own identity
+(`sub=dispatch`, role `service`). OpenCase and UpdateTeam go out in that name. A field
+record (RecordArrival, RecordSiteNote) is something a team member did, so its token also
+names that person and the role the phone API authenticated them in (`act: {sub, roles}`);
+casefile accepts it only if that person is on the case team in that role, and its audit
+chain keeps both identities. Dispatch never signs a token in an officer's own name, and its
+key cannot sign one casefile would take as a person's or a manager's.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import logging
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from liandong.events import to_timestamp
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
@@ -32,44 +35,43 @@ CASEFILE_ROLES = {"ENFORCEMENT": "officer", "MONITORING": "monitoring"}
 
 
 class CasefileTokens:
-    """Mints casefile bearer tokens with casefile's own issuing helper and HS256 key."""
+    """Mints casefile bearer tokens with dispatch's own ES256 private key (header kid=dispatch);
+    casefile verifies them with dispatch's public key only, and a token under that key is
+    never more than role SERVICE acting for an officer or monitoring staff."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: ec.EllipticCurvePrivateKey, service: str = SERVICE_SUBJECT) -> None:
         self.key = key
+        self.service_name = service
 
     @classmethod
-    def from_env(cls) -> CasefileTokens | None:
-        """casefile's key (LIANDONG_JWT_KEY or its local key file); None when casefile
-        verifies against an OIDC provider (LIANDONG_JWKS_URL), whose tokens dispatch cannot
-        mint: calls then go without a token (accepted only while LIANDONG_CASEFILE_AUTH=off)."""
-        if os.environ.get("LIANDONG_JWKS_URL"):
-            log.warning("LIANDONG_JWKS_URL is set: dispatch sends casefile calls without tokens")
-            return None
-        from casefile.config import key_file, signing_key
+    def from_env(cls) -> CasefileTokens:
+        """LIANDONG_DISPATCH_CASEFILE_KEY (a PEM private key); unset: the embedded key pair
+        under .state, created on first use (casefile's default trusts its public half)."""
+        from casefile.adapters.service_keys import load_private_key, local_key_pair
+        from casefile.config import embedded_service_key
 
-        try:
-            return cls(signing_key())
-        except FileExistsError:  # casefile created the key file at the same moment
-            return cls(key_file().read_text().strip())
+        path = os.environ.get("LIANDONG_DISPATCH_CASEFILE_KEY", "").strip()
+        if path:
+            return cls(load_private_key(Path(path)))
+        private = embedded_service_key(SERVICE_SUBJECT)
+        local_key_pair(private)  # casefile may be creating it at this moment: one pair wins
+        return cls(load_private_key(private))
 
     def _token(self, act: dict[str, Any] | None = None) -> str:
-        from casefile.adapters.tokens import issue
+        from casefile.adapters.tokens import issue_service
 
-        return issue(
-            self.key,
-            sub=SERVICE_SUBJECT,
-            roles=["service"],
-            ttl=_TTL,
-            now=datetime.now(UTC),
-            act=act,
+        return issue_service(
+            self.key, service=self.service_name, ttl=_TTL, now=datetime.now(UTC), act=act
         )
 
     def service(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self._token()}"),)
 
     def on_behalf(self, person_id: str, role: str) -> tuple[tuple[str, str], ...]:
-        """The service's token acting for `person_id` in `role` (ENFORCEMENT, MONITORING)."""
-        act = {"sub": person_id, "roles": [CASEFILE_ROLES.get(role.upper(), role)]}
+        """The service's token acting for `person_id` in `role` (ENFORCEMENT, MONITORING).
+        Any other role names none: casefile then refuses the call (PERMISSION_DENIED)."""
+        casefile_role = CASEFILE_ROLES.get(role.upper())
+        act = {"sub": person_id, "roles": [casefile_role] if casefile_role else []}
         return (("authorization", f"Bearer {self._token(act)}"),)
 
 

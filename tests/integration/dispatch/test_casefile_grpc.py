@@ -17,6 +17,7 @@ import grpc
 import pytest
 
 from casefile import migrations
+from casefile.adapters.service_keys import new_private_key
 from casefile.adapters.store import CaseStore
 from casefile.adapters.store import make_engine as casefile_engine
 from casefile.adapters.tokens import AuthConfig, issue
@@ -28,7 +29,8 @@ from liandong.events import deterministic_id
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.unit.dispatch.harness import OUTLET, T0, Harness, alert_event
 
-KEY = "dispatch-casefile-integration-key-0123456789"
+KEY = "dispatch-casefile-integration-key-0123456789"  # casefile's HS256 key (people)
+DISPATCH_KEY = new_private_key()  # dispatch's own; casefile holds only the public half
 TID = task_id_for("A1")
 Build = Callable[..., Harness]
 
@@ -50,7 +52,9 @@ async def casefile_address(casefile_store: CaseStore) -> AsyncIterator[str]:
             casefile_store,
             "127.0.0.1:0",
             stop,
-            auth=AuthConfig(required=True, hs_key=KEY),
+            auth=AuthConfig(
+                required=True, hs_key=KEY, service_keys={"dispatch": DISPATCH_KEY.public_key()}
+            ),
             ready=port.set_result,
         )
     )
@@ -62,7 +66,7 @@ async def casefile_address(casefile_store: CaseStore) -> AsyncIterator[str]:
 @pytest.fixture
 async def dispatch(harness: Build, casefile_address: str) -> AsyncIterator[Harness]:
     h = harness()
-    client = CaseFileClient(casefile_address, CasefileTokens(KEY), timeout_s=5)
+    client = CaseFileClient(casefile_address, CasefileTokens(DISPATCH_KEY), timeout_s=5)
     h.service.casefile = client
     yield h
     await client.close()
@@ -305,10 +309,70 @@ async def test_without_a_token_casefile_refuses_and_dispatch_keeps_retrying(
         (call,) = h.store.calls_for(TID)
         assert call.status is CallStatus.PENDING and call.attempts == 1
         assert call.last_error.startswith("UNAUTHENTICATED")
-        h.service.casefile = CaseFileClient(casefile_address, CasefileTokens(KEY), timeout_s=5)
+        h.service.casefile = CaseFileClient(
+            casefile_address, CasefileTokens(DISPATCH_KEY), timeout_s=5
+        )
         h.clock.advance(seconds=1)
         await h.service.tick()
         assert h.service.metas[TID].case_id.startswith("case-")
         await h.service.casefile.close()  # type: ignore[union-attr]
     finally:
         await client.close()
+
+
+class SharedKeyTokens(CasefileTokens):
+    """The old way: dispatch's claims signed with casefile's own HS256 key."""
+
+    def _token(self, act: dict[str, Any] | None = None) -> str:
+        return issue(KEY, sub="dispatch", roles=["service"], act=act)
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        CasefileTokens(new_private_key()),  # another EC key claiming kid=dispatch
+        SharedKeyTokens(DISPATCH_KEY),  # casefile's HS256 key, for a service with its own key
+    ],
+    ids=["foreign-ec-key", "shared-hs256-key"],
+)
+async def test_tokens_not_signed_with_dispatchs_own_key_are_refused(
+    harness: Build, casefile_address: str, tokens: CasefileTokens
+) -> None:
+    h = harness()
+    client = CaseFileClient(casefile_address, tokens, timeout_s=5)
+    h.service.casefile = client
+    try:
+        await h.service.on_alert_event(alert_event("A1"))
+        (call,) = h.store.calls_for(TID)
+        assert call.status is CallStatus.PENDING and call.attempts == 1
+        assert call.last_error.startswith("UNAUTHENTICATED"), call.last_error
+        assert h.service.metas[TID].case_id == ""
+    finally:
+        await client.close()
+
+
+def test_dispatch_key_from_the_environment_or_the_embedded_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from casefile import config
+    from casefile.adapters.service_keys import load_private_key, write_key_pair
+    from casefile.adapters.tokens import TokenVerifier, Unauthenticated
+
+    private, _ = write_key_pair(tmp_path / "keys", "dispatch")
+    monkeypatch.setenv("LIANDONG_DISPATCH_CASEFILE_KEY", str(private))
+    mine = CasefileTokens.from_env()
+    assert mine.key.private_numbers() == load_private_key(private).private_numbers()
+
+    # embedded default: dispatch creates the pair (or finds casefile's) and casefile's
+    # default configuration trusts exactly its public half
+    monkeypatch.delenv("LIANDONG_DISPATCH_CASEFILE_KEY")
+    monkeypatch.delenv("LIANDONG_CASEFILE_SERVICE_KEYS", raising=False)
+    monkeypatch.setattr(config, "ROOT", tmp_path)
+    embedded = CasefileTokens.from_env()
+    assert (tmp_path / ".state" / "dispatch-casefile.key").exists()
+    verifier = TokenVerifier(config.auth_config())
+    _, header = embedded.on_behalf("e1", "ENFORCEMENT")[0]
+    person = verifier.verify(header.removeprefix("Bearer ")).on_behalf_of
+    assert person is not None and person.subject == "e1"
+    with pytest.raises(Unauthenticated, match="Signature verification failed"):
+        verifier.verify(mine.service()[0][1].removeprefix("Bearer "))

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from casefile.adapters.service_keys import load_public_key, write_key_pair
 from casefile.adapters.tokens import AuthConfig
 from casefile.adapters.tokens import issue as casefile_token
 from casefile.bootstrap import build_store
@@ -96,9 +98,11 @@ class Dispatch:
 
 @contextlib.asynccontextmanager
 async def casefile(settings: Settings) -> AsyncIterator[None]:
-    """casefile with tokens required; dispatch signs with the same key (LIANDONG_JWT_KEY)."""
+    """casefile with tokens required; dispatch signs with its own key
+    (LIANDONG_DISPATCH_CASEFILE_KEY), whose public half is casefile's only key for it."""
     stop = asyncio.Event()
-    auth = AuthConfig(required=True, hs_key=KEY)
+    public = load_public_key(Path(os.environ["LIANDONG_DISPATCH_CASEFILE_KEY"]).with_suffix(".pub"))
+    auth = AuthConfig(required=True, hs_key=KEY, service_keys={"dispatch": public})
     task = asyncio.create_task(
         serve_casefile(build_store(settings), settings.casefile_grpc, stop, auth=auth)
     )
@@ -171,8 +175,12 @@ async def sse(port: int, token: str, last_id: str | None, count: int) -> list[di
 
 
 @pytest.fixture
-def settings(isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(
+    isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Settings:
     monkeypatch.setenv("LIANDONG_JWT_KEY", KEY)
+    private, _ = write_key_pair(tmp_path / "keys", "dispatch")
+    monkeypatch.setenv("LIANDONG_DISPATCH_CASEFILE_KEY", str(private))
     return dataclasses.replace(
         isolated_settings, casefile_grpc=f"127.0.0.1:{free_port()}", dispatch_http_port=free_port()
     )
