@@ -21,6 +21,7 @@ LIANDONG_CASEFILE_OUTBOX    on | off: publish casefile.events (default on)
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -63,6 +64,11 @@ def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
     text = os.environ.get("LIANDONG_CASEFILE_SERVICE_KEYS")
     if text is None:
         paths = {"dispatch": local_key_pair(embedded_service_key("dispatch"))}
+        logging.getLogger(__name__).warning(
+            "LIANDONG_CASEFILE_SERVICE_KEYS unset: trusting the embedded dispatch key %s "
+            "(one machine only; elsewhere use `liandong tokens service-key`)",
+            paths["dispatch"],
+        )
     elif text.strip().lower() in ("", "none"):
         paths = {}
     else:

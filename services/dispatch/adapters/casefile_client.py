@@ -55,6 +55,11 @@ class CasefileTokens:
             return cls(load_private_key(Path(path)))
         private = embedded_service_key(SERVICE_SUBJECT)
         local_key_pair(private)  # casefile may be creating it at this moment: one pair wins
+        log.warning(
+            "LIANDONG_DISPATCH_CASEFILE_KEY unset: signing casefile tokens with the embedded "
+            "key %s (one machine only; elsewhere use `liandong tokens service-key`)",
+            private,
+        )
         return cls(load_private_key(private))
 
     def _token(self, act: dict[str, Any] | None = None) -> str:
