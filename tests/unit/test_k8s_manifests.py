@@ -86,3 +86,38 @@ def test_kafka_topics_match_the_catalogue() -> None:
     for spec in CATALOGUE:
         policy = topics[spec.name]["spec"]["config"].get("cleanup.policy", "delete")
         assert policy == spec.config.get("cleanup.policy", "delete")
+
+
+def _secrets_and_mounts(deployment: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
+    """Secrets a deployment's pods read (env or volume), its mount paths, its ConfigMaps."""
+    pod = deployment["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+    maps = {v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+    mounts: set[str] = set()
+    for container in pod["containers"]:
+        for source in container.get("envFrom", []):
+            if "secretRef" in source:
+                secrets.add(source["secretRef"]["name"])
+        mounts |= {m["mountPath"] for m in container.get("volumeMounts", [])}
+    return secrets, mounts, maps
+
+
+def test_no_pod_holds_another_services_keys_and_key_paths_are_mounted() -> None:
+    docs = documents()
+    by_name = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    secrets = {d["metadata"]["name"]: d["stringData"] for d in docs if d["kind"] == "Secret"}
+    readers: dict[str, set[str]] = {}
+    for name, deployment in by_name.items():
+        for secret in _secrets_and_mounts(deployment)[0]:
+            assert secret in secrets, f"{name} reads a Secret that is not defined: {secret}"
+            readers.setdefault(secret, set()).add(name)
+    # casefile's token key and dispatch's private key each reach exactly one service
+    holding_jwt_key = {s for s, data in secrets.items() if "LIANDONG_JWT_KEY" in data}
+    assert {n for s in holding_jwt_key for n in readers.get(s, ())} == {"casefile"}
+    assert readers["dispatch-casefile-key"] == {"dispatch"}
+    _, casefile_mounts, casefile_maps = _secrets_and_mounts(by_name["casefile"])
+    _, dispatch_mounts, _ = _secrets_and_mounts(by_name["dispatch"])
+    public = secrets["casefile-secrets"]["LIANDONG_CASEFILE_SERVICE_KEYS"].split("=", 1)[1]
+    assert str(Path(public).parent) in casefile_mounts and "service-keys" in casefile_maps
+    private = secrets["dispatch-secrets"]["LIANDONG_DISPATCH_CASEFILE_KEY"]
+    assert str(Path(private).parent) in dispatch_mounts
