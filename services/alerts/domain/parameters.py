@@ -17,6 +17,7 @@ evidence that lets an open episode clear after its quiet period.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable
@@ -105,64 +106,53 @@ def note_parameter(
     rule_id, basis = RULES[FindingKind.PARAMETER_CHANGED]
     name = KNOWN_NAMES.get(report.code, report.code)
     where = "" if report.factor == ALL_FACTORS else f" of {report.factor}"
+    change: float | None = None
     if same_value(known.value, report.value):
-        return Finding(
-            kind=FindingKind.PARAMETER_CHANGED,
-            outlet_id=report.outlet_id,
-            factor=report.factor,
-            start=report.data_time,
-            end=report.data_time,
-            firing=False,
-            severity=Severity.INFO,
-            explanation=Explanation(
-                rule_id=rule_id,
-                summary=f"{name}{where} unchanged at {report.value}",
-                basis=basis,
-                window_start=at(known.ts),
-                window_end=report.data_time,
-                values={"code": report.code, "value": report.value},
-                record_refs=(report.record_ref,),
-            ),
+        firing, severity = False, Severity.INFO
+        summary = f"{name}{where} unchanged at {report.value}"
+        values: dict[str, str] = {"code": report.code, "value": report.value}
+        refs: tuple[str, ...] = (report.record_ref,)
+    else:
+        expected = sorted(m.value for m in marks if m in EXPECTED_UNDER)
+        firing, severity = True, Severity.WARNING if expected else Severity.MAJOR
+        summary = (
+            f"{name}{where} changed from {known.value} (reported {at(known.ts).isoformat()}) "
+            f"to {report.value} (reported {report.data_time.isoformat()})"
+            + (
+                f", inside an approved {' and '.join(expected)} mark"
+                if expected
+                else ", outside any approved calibration or maintenance mark"
+            )
         )
-    expected = sorted(m.value for m in marks if m in EXPECTED_UNDER)
-    severity = Severity.WARNING if expected else Severity.MAJOR
-    summary = (
-        f"{name}{where} changed from {known.value} (reported {at(known.ts).isoformat()}) to "
-        f"{report.value} (reported {report.data_time.isoformat()})"
-        + (
-            f", inside an approved {' and '.join(expected)} mark"
-            if expected
-            else ", outside any approved calibration or maintenance mark"
-        )
-    )
-    try:
-        change: float | None = float(report.value) - float(known.value)
-    except ValueError:
-        change = None
+        values = {
+            "code": report.code,
+            "name": name,
+            "previous": known.value,
+            "previous_at": at(known.ts).isoformat(),
+            "current": report.value,
+            "current_at": report.data_time.isoformat(),
+            "under_marks": ",".join(expected),
+        }
+        refs = (known.ref, report.record_ref)
+        with contextlib.suppress(ValueError):
+            difference = float(report.value) - float(known.value)
+            change = difference if math.isfinite(difference) else None
     return Finding(
         kind=FindingKind.PARAMETER_CHANGED,
         outlet_id=report.outlet_id,
         factor=report.factor,
         start=report.data_time,
         end=report.data_time,
-        firing=True,
+        firing=firing,
         severity=severity,
-        value=change if change is not None and math.isfinite(change) else None,
+        value=change,
         explanation=Explanation(
             rule_id=rule_id,
             summary=summary,
             basis=basis,
             window_start=at(known.ts),
             window_end=report.data_time,
-            values={
-                "code": report.code,
-                "name": name,
-                "previous": known.value,
-                "previous_at": at(known.ts).isoformat(),
-                "current": report.value,
-                "current_at": report.data_time.isoformat(),
-                "under_marks": ",".join(expected),
-            },
-            record_refs=(known.ref, report.record_ref),
+            values=values,
+            record_refs=refs,
         ),
     )

@@ -119,11 +119,24 @@ def issue(
     act: dict[str, Any] | None = None,
 ) -> str:
     """`act` ({"sub": person, "roles": [...]}) makes a service token act for that person."""
+    claims = _claims(sub, roles, ttl, now, issuer, audience, act)
+    claims["jurisdiction"] = jurisdictions or []
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def _claims(
+    sub: str,
+    roles: list[str],
+    ttl: timedelta,
+    now: datetime | None,
+    issuer: str,
+    audience: str,
+    act: dict[str, Any] | None,
+) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": sub,
         "roles": roles,
-        "jurisdiction": jurisdictions or [],
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
         "iss": issuer,
@@ -131,7 +144,7 @@ def issue(
     }
     if act is not None:
         claims["act"] = act
-    return jwt.encode(claims, key, algorithm="HS256")
+    return claims
 
 
 def issue_service(
@@ -147,17 +160,9 @@ def issue_service(
 ) -> str:
     """A service's token signed with its own private key (ES256, header `kid` = service).
     `roles` other than ["service"] exist only so tests can show casefile refusing them."""
-    now = now or datetime.now(UTC)
-    claims: dict[str, Any] = {
-        "sub": service,
-        "roles": [SERVICE_ROLE] if roles is None else roles,
-        "iat": int(now.timestamp()),
-        "exp": int((now + ttl).timestamp()),
-        "iss": issuer,
-        "aud": audience,
-    }
-    if act is not None:
-        claims["act"] = act
+    claims = _claims(
+        service, [SERVICE_ROLE] if roles is None else roles, ttl, now, issuer, audience, act
+    )
     return jwt.encode(claims, key, algorithm=SERVICE_ALGORITHM, headers={"kid": service})
 
 

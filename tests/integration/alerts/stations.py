@@ -69,36 +69,30 @@ async def publish_registry(settings: Settings, doc: dict[str, Any]) -> None:
     await publish(settings, RegistryDocument.model_validate(doc), raw)
 
 
-def minute_frame(mn: str, at: datetime, values: dict[str, float], flag: str = "N") -> bytes:
-    pairs = [("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S"))]
-    for code, value in values.items():
-        pairs += [(f"{code}-Avg", f"{value:.2f}"), (f"{code}-Flag", flag)]
+def _frame(cn: str, mn: str, at: datetime, pairs: list[tuple[str, str]]) -> bytes:
     segment = build_data_segment(
         qn=at.strftime("%Y%m%d%H%M%S000"),
         st="31",
-        cn="2051",
+        cn=cn,
         pw="123456",
         mn=mn,
         flag=4,
-        cp_fields=pairs,
+        cp_fields=[("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S")), *pairs],
     )
     return build_frame(segment)
+
+
+def minute_frame(mn: str, at: datetime, values: dict[str, float], flag: str = "N") -> bytes:
+    pairs: list[tuple[str, str]] = []
+    for code, value in values.items():
+        pairs += [(f"{code}-Avg", f"{value:.2f}"), (f"{code}-Flag", flag)]
+    return _frame("2051", mn, at, pairs)
 
 
 def field_info_frame(mn: str, at: datetime, pol_id: str, values: dict[str, str]) -> bytes:
     """A 3020 field-information upload: parameters (`i13xxx-Info`) of the factor `pol_id`."""
-    pairs = [("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S")), ("PolId", pol_id)]
-    pairs += [(f"{code}-Info", value) for code, value in values.items()]
-    segment = build_data_segment(
-        qn=at.strftime("%Y%m%d%H%M%S000"),
-        st="31",
-        cn="3020",
-        pw="123456",
-        mn=mn,
-        flag=4,
-        cp_fields=pairs,
-    )
-    return build_frame(segment)
+    pairs = [("PolId", pol_id), *((f"{code}-Info", value) for code, value in values.items())]
+    return _frame("3020", mn, at, pairs)
 
 
 def record_from_frame(
