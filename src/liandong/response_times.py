@@ -1,7 +1,9 @@
 """Response times for managers: how fast every alarm was answered, stage by stage.
 
 Built only from the event streams (alerts.events, dispatch.events), so it needs no access to
-any service's database and can be recomputed at any time from the retained topics.
+any service's database and can be recomputed at any time from the retained topics. Dispatch's
+own report (GET /v1/reports/response-times) builds the same timelines from its task state and
+aggregates them with `summarise`, so both answer with the same stages and percentiles.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class TaskTimeline:
     task_id: str
     county: str = ""
     priority: str = ""
+    route: str = ""  # not on dispatch.events: only dispatch's own report fills it
     milestones: dict[str, datetime] = field(default_factory=dict)
     breaches: set[str] = field(default_factory=set)
 
@@ -94,11 +97,16 @@ class StageSummary:
     max_s: float
 
 
+def group_of(task: TaskTimeline, by: str) -> str:
+    """The task's group when grouping `by` county, priority or route; anything else: "all"."""
+    return {"county": task.county, "priority": task.priority, "route": task.route}.get(by, "all")
+
+
 def summarise(tasks: Iterable[TaskTimeline], by: str = "county") -> list[StageSummary]:
-    """Per group (county, priority or all) and stage: count and p50/p90/max in seconds."""
+    """Per group (county, priority, route or all) and stage: count and p50/p90/max in seconds."""
     grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
     for task in tasks:
-        group = {"county": task.county, "priority": task.priority}.get(by, "all")
+        group = group_of(task, by)
         for stage, start, end in STAGES:
             seconds = task.duration(start, end)
             if seconds is not None:
