@@ -26,6 +26,7 @@ from dispatch.adapters.alert_events import UnusableAlert, evidence_of, signal_fr
 from dispatch.adapters.dispatch_events import AlertOrigin, EventBuilder, open_case_call
 from dispatch.adapters.push import PushHub
 from dispatch.adapters.registry import Reference
+from dispatch.adapters.response_metrics import ResponseMetrics
 from dispatch.adapters.store import Changes, DispatchStore, OutgoingEvent, TaskMeta
 from dispatch.domain.acceptance import AcceptanceState, SlotStatus
 from dispatch.domain.alerts import AlertSignal
@@ -128,8 +129,10 @@ class DispatchService:
         casefile: CaseFile | None = None,
         clock: Callable[[], datetime] = utcnow,
         backoff: Backoff | None = None,
+        response_metrics: ResponseMetrics | None = None,
     ) -> None:
         self.store = store
+        self.response_metrics = response_metrics or ResponseMetrics()
         self.reference = reference
         self.hub = hub or PushHub()
         self.sink = sink
@@ -205,6 +208,8 @@ class DispatchService:
                 except Exception:
                     self._reload()
                     raise
+            # after the commit only: a step that was not stored is not counted
+            self.response_metrics.record(effects, self.dispatcher.state, self.metas)
         self.hub.wake(n.person_id for n in changes.notifications)
         if any(c.status is CallStatus.PENDING and c.attempts == 0 for c in changes.calls):
             self._casefile_wake.set()  # new calls: the call loop makes them at once
@@ -258,6 +263,7 @@ class DispatchService:
                 except Exception:
                     self._reload()
                     raise
+            self.response_metrics.record(effects_all, self.dispatcher.state, self.metas)
         self.hub.wake(n.person_id for n in changes.notifications)
         if changes.calls:
             self._casefile_wake.set()

@@ -17,6 +17,7 @@ from opentelemetry import trace
 from sqlalchemy.engine import Engine
 
 from dispatch.adapters.registry import Reference
+from dispatch.adapters.response_metrics import ResponseMetrics
 from dispatch.adapters.store import DispatchStore, OutgoingEvent, make_engine
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.service import DispatchService
@@ -208,6 +209,7 @@ class Harness:
         service = DispatchService(
             self.service.policy, store, self.reference,
             sink=self.sink, casefile=self.casefile, clock=self.clock,
+            response_metrics=self.service.response_metrics,
         )  # fmt: skip
         return Harness(
             service, store, self.reference, self.casefile, self.sink, self.clock, self.db_url,
@@ -221,7 +223,10 @@ class Harness:
 
 
 def build(
-    tmp_path: Path, policy: DispatchPolicy | None = None, db_url: str | None = None
+    tmp_path: Path,
+    policy: DispatchPolicy | None = None,
+    db_url: str | None = None,
+    response_metrics: ResponseMetrics | None = None,
 ) -> Harness:
     url = db_url or f"sqlite:///{tmp_path / 'dispatch.db'}"
     engine = make_engine(url)
@@ -230,6 +235,6 @@ def build(
     casefile, sink, clock = FakeCaseFile(), FakeSink(), Clock()
     service = DispatchService(
         policy or DispatchPolicy(version="test-1"), store, reference,
-        sink=sink, casefile=casefile, clock=clock,
+        sink=sink, casefile=casefile, clock=clock, response_metrics=response_metrics,
     )  # fmt: skip
     return Harness(service, store, reference, casefile, sink, clock, url, [engine])
