@@ -298,6 +298,7 @@ async def test_openapi_documents_every_endpoint(env) -> None:
         "/v1/tasks/{task_id}/decline",
         "/v1/tasks/{task_id}/status",
         "/v1/events",
+        "/v1/reports/response-times",
     }
 
 
