@@ -28,6 +28,7 @@ class OutboxRelay:
         self.batch = batch
         self.wake = asyncio.Event()
         self.published = 0
+        self.producer: AIOKafkaProducer | None = None  # while run() has one
 
     async def _producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
@@ -60,24 +61,29 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         producer: AIOKafkaProducer | None = None
         backoff = 0.5
-        while not stop.is_set():
-            try:
-                if producer is None:
-                    producer = await self._producer()
-                await self.publish_pending(producer)
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay to %s failed; retrying in %.1fs", self.topic, backoff)
-                if producer is not None:
-                    await producer.stop()
-                    producer = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=poll_s)
-        if producer is not None:
-            await producer.stop()
+        try:
+            while not stop.is_set():
+                try:
+                    if producer is None:
+                        producer = self.producer = await self._producer()
+                    await self.publish_pending(producer)
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception(
+                        "outbox relay to %s failed; retrying in %.1fs", self.topic, backoff
+                    )
+                    if producer is not None:
+                        await producer.stop()
+                        producer = self.producer = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=poll_s)
+        finally:  # also when cancelled at shutdown: close the producer's connections
+            self.producer = None
+            if producer is not None:
+                await asyncio.shield(producer.stop())

@@ -95,3 +95,24 @@ async def test_outbox_publishes_committed_changes_once(isolated_settings: Settin
     assert [e.meta.event_id for e in again[3:]] == [e.meta.event_id for e in events]
     assert again[3:] == events  # byte-identical: the stored event, not a rebuilt one
     store.engine.dispose()
+
+
+async def test_a_relay_cancelled_at_shutdown_closes_its_producer(
+    isolated_settings: Settings,
+) -> None:
+    settings = isolated_settings
+    store = build_store(settings.casefile_db)
+    relay = OutboxRelay(store, settings.kafka_bootstrap, settings.topic(CASEFILE_EVENTS))
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop, poll_s=60.0))  # waits long between polls
+    async with asyncio.timeout(30):
+        while relay.producer is None:
+            await asyncio.sleep(0.05)
+    producer = relay.producer
+    running.cancel()  # what serve() does to it at shutdown
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert relay.producer is None
+    # stopped, not left with open connections (aiokafka has no public "closed" flag)
+    assert producer is not None and producer._closed
+    store.engine.dispose()
