@@ -4,7 +4,8 @@
 
 Scenarios (``SCENARIOS``): normal, exceedance, flatline, dilution (O2 rising, concentrations
 falling with it), zero values, offline (loggers stop halfway, then back-fill), maintenance
-(M flags), calibration (C flags) and backfill (history with old DataTimes). The simulator also
+(M flags), calibration (C flags), backfill (history with old DataTimes) and parameter (a
+3020 field-information upload of an instrument parameter, changed halfway). The simulator also
 answers the gateway's requests: 9011/9012 to commands, and it sends a 1013 time-calibration
 request when asked.
 """
@@ -41,7 +42,12 @@ SCENARIOS = (
     "maintenance",
     "calibration",
     "backfill",
+    "parameter",
 )
+# `parameter`: the instrument parameter reported with 3020 (HJ 212 B.10 i13004, the digestion
+# temperature of a water analyser, deg C) before and after it is turned down halfway
+PARAMETER_CODE = "i13004"
+PARAMETER_VALUES = ("165.0", "120.0")
 _qn_counter = itertools.count()
 
 # Typical factors when a synthetic registry is generated: (code, limit, unit).
@@ -173,6 +179,16 @@ def minute_frame(
     logger: SimLogger, data_time: datetime, values: dict[str, float]
 ) -> tuple[str, bytes]:
     return data_frame(logger, "2051", data_time, values)
+
+
+def field_info_frame(
+    logger: SimLogger, data_time: datetime, factor: str, info: Mapping[str, str]
+) -> tuple[str, bytes]:
+    """A 3020 upload of field information (`i.....-Info`) for the monitored `factor` (PolId)."""
+    qn = new_qn(datetime.now(STATION_TZ))
+    pairs = [("DataTime", _time(data_time)), ("PolId", factor)]
+    pairs += [(f"{code}-Info", value) for code, value in info.items()]
+    return qn, _upload(logger, "3020", qn, pairs)
 
 
 def time_request_1013(logger: SimLogger) -> tuple[str, bytes]:
@@ -434,7 +450,12 @@ def scenario_frames(
         half = minutes // 2
         order = list(range(half)) + list(range(half, minutes))  # the gap is sent late: see run
     hours: dict[datetime, list[dict[str, FactorPeriod]]] = {}
+    # the analyser of the logger's first limited factor (or first factor) for `parameter`
+    instrument = min(logger.limits) if logger.limits else next(iter(scenario_values(logger, "", 0)))
     for m in order:
+        if scenario == "parameter" and m in (0, minutes // 2):
+            value = PARAMETER_VALUES[0 if m == 0 else 1]
+            frames.append(field_info_frame(logger, times[m], instrument, {PARAMETER_CODE: value}))
         values = scenario_values(logger, scenario, m)
         flags = scenario_flags(logger, scenario, m)
         if realtime:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from alerts.adapters.records import readings_from_record
+from alerts.adapters.records import parameter_reports_from_record, readings_from_record
 from alerts.domain.episodes import AlertChange
 from alerts.domain.findings import FindingKind
 from alerts.domain.judge import Judge
@@ -227,6 +227,8 @@ def _judge_frames(frames: list[tuple[str, bytes]], judge: Judge) -> list[AlertCh
         record = to_record(result, frame, peer="test", received_at=received, station_tz=STATION_TZ)
         for reading in readings_from_record(record, received):
             changes += judge.on_reading(reading, received)
+        for report in parameter_reports_from_record(record, received):
+            changes += judge.on_parameter(report, received)
     return changes
 
 
@@ -278,3 +280,26 @@ def test_judge_flagged_the_old_copy_of_one_minute(fleet: tuple[Judge, list[SimLo
     [i] = [n for n, (_, f) in enumerate(frames) if packet(f).cn == "2061"][:1]
     frames[i] = data_frame(gas, "2061", T0, scenario_values(gas, "normal", 59))
     assert _mismatches(_judge_frames(frames, judge))
+
+
+def test_parameter_scenario_reports_the_analyser_parameter_and_its_change() -> None:
+    frames = scenario_frames(WATER, "parameter", 66, T0)
+    info = [packet(f) for _, f in frames if packet(f).cn == "3020"]
+    assert [(p.data_time, p.fields["PolId"], p.factors["i13004"].fields["Info"]) for p in info] == [
+        (T0, "w01018", "165.0"),
+        (T0 + timedelta(minutes=33), "w01018", "120.0"),
+    ]  # at the start and halfway (66 // 2), for the first limited factor
+
+
+def test_judge_opens_one_parameter_change_per_logger_of_the_parameter_scenario(
+    fleet: tuple[Judge, list[SimLogger]],
+) -> None:
+    judge, loggers = fleet
+    for logger in loggers:
+        changes = _judge_frames(scenario_frames(logger, "parameter", 66, T0), judge)
+        opened = [c for c in changes if c.kind is FindingKind.PARAMETER_CHANGED]
+        assert [(c.change.value, c.factor) for c in opened] == [("opened", min(logger.limits))], (
+            logger.medium
+        )
+        values = opened[0].explanation.values
+        assert (values["previous"], values["current"]) == ("165.0", "120.0")
