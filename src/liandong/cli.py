@@ -318,7 +318,7 @@ def simulate(
         str,
         typer.Option(
             help="normal | exceedance | flatline | dilution | zero | offline | maintenance | "
-            "calibration | backfill"
+            "calibration | backfill | parameter"
         ),
     ] = "exceedance",
     minutes: Annotated[int, typer.Option(min=1, help="minutes of data per logger")] = 5,

@@ -52,3 +52,12 @@ def test_registry_load_dry_run_reports_validation_errors(tmp_path) -> None:  # t
     result = CliRunner().invoke(app, ["registry", "load", "--dry-run", str(bad)])
     assert result.exit_code == 2
     assert "unknown enterprise nope" in result.output
+
+
+def test_simulate_help_names_every_scenario() -> None:
+    from gateway.simulator.station import SCENARIOS
+
+    result = CliRunner().invoke(app, ["simulate", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0
+    for scenario in SCENARIOS:
+        assert scenario in result.output
