@@ -117,7 +117,7 @@ def note_parameter(
         firing, severity = True, Severity.WARNING if expected else Severity.MAJOR
         summary = (
             f"{name}{where} changed from {known.value} (reported {at(known.ts).isoformat()}) "
-            f"to {report.value} (reported {report.data_time.isoformat()})"
+            f"to {report.value} (reported {at(ts).isoformat()})"
             + (
                 f", inside an approved {' and '.join(expected)} mark"
                 if expected
@@ -130,7 +130,7 @@ def note_parameter(
             "previous": known.value,
             "previous_at": at(known.ts).isoformat(),
             "current": report.value,
-            "current_at": report.data_time.isoformat(),
+            "current_at": at(ts).isoformat(),
             "under_marks": ",".join(expected),
         }
         refs = (known.ref, report.record_ref)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -226,3 +226,15 @@ def test_replay_cli_prints_a_parameter_change_from_a_capture(tmp_path: Path) -> 
     assert (line["change"], line["kind"], line["factor"]) == ("opened", "parameter_changed", SO2)
     assert line["explanation"]["values"]["previous"] == "150"
     assert line["explanation"]["values"]["current"] == "165"
+
+
+def test_both_times_are_given_in_station_time_whatever_the_report_carries() -> None:
+    book = ParameterBook()
+    note_parameter(book, report("150", T0), [])
+    utc_time = (T0 + timedelta(hours=1)).astimezone(UTC)  # records carry UTC instants
+    f = note_parameter(book, report("140", utc_time), [])
+    assert f is not None
+    v = f.explanation.values
+    assert v["previous_at"] == "2025-03-10T10:00:00+08:00"
+    assert v["current_at"] == "2025-03-10T11:00:00+08:00"
+    assert "(reported 2025-03-10T11:00:00+08:00)" in f.explanation.summary
