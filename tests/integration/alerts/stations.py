@@ -16,12 +16,13 @@ import yaml
 
 from alerts.domain.periods import CST
 from gateway.adapters.records import to_record
-from gateway.domain.codec import build_data_segment, build_frame, decode
+from gateway.domain.codec import decode
 from liandong.registry.document import RegistryDocument
 from liandong.registry.topics_io import publish
 from liandong.settings import Settings
 from liandong.topics import ALERTS_EVENTS, MONITORING_RECORDS
 from liandong.v1 import alerts_pb2, records_pb2
+from tests.unit.alerts.hj212 import upload_frame
 
 NOX = "a21002"
 O2 = "a19001"
@@ -69,30 +70,17 @@ async def publish_registry(settings: Settings, doc: dict[str, Any]) -> None:
     await publish(settings, RegistryDocument.model_validate(doc), raw)
 
 
-def _frame(cn: str, mn: str, at: datetime, pairs: list[tuple[str, str]]) -> bytes:
-    segment = build_data_segment(
-        qn=at.strftime("%Y%m%d%H%M%S000"),
-        st="31",
-        cn=cn,
-        pw="123456",
-        mn=mn,
-        flag=4,
-        cp_fields=[("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S")), *pairs],
-    )
-    return build_frame(segment)
-
-
 def minute_frame(mn: str, at: datetime, values: dict[str, float], flag: str = "N") -> bytes:
     pairs: list[tuple[str, str]] = []
     for code, value in values.items():
         pairs += [(f"{code}-Avg", f"{value:.2f}"), (f"{code}-Flag", flag)]
-    return _frame("2051", mn, at, pairs)
+    return upload_frame("2051", at, pairs, mn)
 
 
 def field_info_frame(mn: str, at: datetime, pol_id: str, values: dict[str, str]) -> bytes:
     """A 3020 field-information upload: parameters (`i13xxx-Info`) of the factor `pol_id`."""
     pairs = [("PolId", pol_id), *((f"{code}-Info", value) for code, value in values.items())]
-    return _frame("3020", mn, at, pairs)
+    return upload_frame("3020", at, pairs, mn)
 
 
 def record_from_frame(

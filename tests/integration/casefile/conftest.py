@@ -4,6 +4,7 @@ fresh PostgreSQL database (created per test, dropped after)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -80,27 +81,29 @@ def build_store(url: str) -> CaseStore:
     return CaseStore(engine)
 
 
-@pytest.fixture()
-async def server(db_url: str) -> AsyncIterator[Server]:
+@contextlib.asynccontextmanager
+async def running_server(db_url: str, auth: AuthConfig) -> AsyncIterator[Server]:
+    """A casefile gRPC server on a real port over a fresh store, stopped on exit."""
     store = build_store(db_url)
     clock = Clock()
     stop = asyncio.Event()
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
-        serve(
-            store,
-            "127.0.0.1:0",
-            stop,
-            auth=AuthConfig(required=True, hs_key=KEY),
-            now=clock,
-            ready=port.set_result,
-        )
+        serve(store, "127.0.0.1:0", stop, auth=auth, now=clock, ready=port.set_result)
     )
     address = f"127.0.0.1:{await asyncio.wait_for(port, 10)}"
-    yield Server(address, store, clock, db_url)
-    stop.set()
-    await task
-    store.engine.dispose()
+    try:
+        yield Server(address, store, clock, db_url)
+    finally:
+        stop.set()
+        await task
+        store.engine.dispose()
+
+
+@pytest.fixture()
+async def server(db_url: str) -> AsyncIterator[Server]:
+    async with running_server(db_url, AuthConfig(required=True, hs_key=KEY)) as running:
+        yield running
 
 
 @pytest.fixture()

@@ -6,7 +6,6 @@ act passed on for an officer is PERMISSION_DENIED and audited, as before."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,9 +17,8 @@ import pytest
 from casefile.adapters.codec import timestamp
 from casefile.adapters.service_keys import new_private_key
 from casefile.adapters.tokens import AuthConfig, issue, issue_service
-from casefile.entrypoints.grpc_server import serve
 from liandong.v1 import casefile_pb2
-from tests.integration.casefile.conftest import KEY, Clock, Server, bearer, build_store
+from tests.integration.casefile.conftest import KEY, Server, bearer, running_server
 from tests.integration.casefile.walk import CASE, open_request
 from tests.unit.casefile.scenario import utc
 
@@ -31,19 +29,9 @@ ARRIVED = utc(2026, 3, 2, 3)
 @pytest.fixture()
 async def keyed(db_url: str) -> AsyncIterator[Server]:
     """casefile with tokens required, people under the HS256 key, dispatch under its own."""
-    store = build_store(db_url)
-    clock = Clock()
-    stop = asyncio.Event()
-    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     auth = AuthConfig(required=True, hs_key=KEY, service_keys={"dispatch": DISPATCH.public_key()})
-    task = asyncio.create_task(
-        serve(store, "127.0.0.1:0", stop, auth=auth, now=clock, ready=port.set_result)
-    )
-    address = f"127.0.0.1:{await asyncio.wait_for(port, 10)}"
-    yield Server(address, store, clock, db_url)
-    stop.set()
-    await task
-    store.engine.dispose()
+    async with running_server(db_url, auth) as running:
+        yield running
 
 
 @pytest.fixture()

@@ -15,20 +15,25 @@ O2 = "a19001"
 MN = "MN-GAS-0001"
 
 
-def minute_frame(at: datetime, values: dict[str, float], mn: str = MN, flag: str = "N") -> bytes:
-    pairs = [("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S"))]
-    for code, value in values.items():
-        pairs += [(f"{code}-Avg", f"{value:.2f}"), (f"{code}-Flag", flag)]
+def upload_frame(cn: str, at: datetime, pairs: list[tuple[str, str]], mn: str = MN) -> bytes:
+    """An upload of `cn` with DataTime `at` (station time) and the data-area `pairs`."""
     segment = build_data_segment(
         qn=at.strftime("%Y%m%d%H%M%S000"),
         st="31",
-        cn="2051",
+        cn=cn,
         pw="123456",
         mn=mn,
         flag=4,
-        cp_fields=pairs,
+        cp_fields=[("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S")), *pairs],
     )
     return build_frame(segment)
+
+
+def minute_frame(at: datetime, values: dict[str, float], mn: str = MN, flag: str = "N") -> bytes:
+    pairs: list[tuple[str, str]] = []
+    for code, value in values.items():
+        pairs += [(f"{code}-Avg", f"{value:.2f}"), (f"{code}-Flag", flag)]
+    return upload_frame("2051", at, pairs, mn)
 
 
 def nox_minutes(start: datetime, minutes: range, nox: float, o2: float = 7.5) -> list[bytes]:

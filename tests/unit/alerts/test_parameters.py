@@ -24,12 +24,10 @@ from alerts.domain.parameters import (
     note_parameter,
     same_value,
 )
-from alerts.domain.periods import CST
 from alerts.domain.registry import MarkKind, registry_from_dict
 from alerts.entrypoints.replay_cli import app
-from gateway.domain.codec import build_data_segment, build_frame
 
-from .hj212 import MN, NOX, record
+from .hj212 import MN, NOX, record, upload_frame
 from .scenario import SO2, T0, registry, registry_doc
 
 
@@ -40,16 +38,7 @@ def report(value: str, at: datetime, code: str = "i13004", ref: str = "") -> Par
 def info_frame(
     at: datetime, fields: list[tuple[str, str]], mn: str = MN, cn: str = "3020"
 ) -> bytes:
-    segment = build_data_segment(
-        qn=at.strftime("%Y%m%d%H%M%S000"),
-        st="31",
-        cn=cn,
-        pw="123456",
-        mn=mn,
-        flag=4,
-        cp_fields=[("DataTime", at.astimezone(CST).strftime("%Y%m%d%H%M%S")), *fields],
-    )
-    return build_frame(segment)
+    return upload_frame(cn, at, fields, mn)
 
 
 def test_parameter_codes_are_the_information_class_3_of_any_device() -> None:
