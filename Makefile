@@ -10,7 +10,7 @@ PG := deploy/postgres/postgres.sh
 export LIANDONG_KAFKA_BOOTSTRAP ?= 127.0.0.1:19092
 
 .PHONY: help install proto proto-check kafka-up kafka-down kafka-status topics registry \
-        up down demo test lint typecheck unit integration bench pg-up pg-down clean
+        up down demo test lint typecheck unit integration bench pg-up pg-down clean web browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,7 +23,22 @@ $(STAMP): pyproject.toml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q maturin==1.16.0 && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q --no-build-isolation ./services/gateway/native
 	@touch $@
 
-install: $(STAMP) ## virtual environment with pinned dependencies, Kafka jars
+WEB_STAMP := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src web/public web/console -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+web: web/dist/index.html ## build the front ends (web/dist), served by dispatch
+
+browser: ## Debian's Chromium and a CJK font for the browser tests (installed when missing)
+	@deploy/browser/chromium.sh
+
+install: $(STAMP) web/dist/index.html ## venv with pinned dependencies, the web build, Kafka jars
 	@$(KAFKA) jars
 
 proto: $(STAMP) ## regenerate Python code from proto/
@@ -57,9 +72,10 @@ demo: install ## install what is missing, start everything, run an exceedance, s
 	trap 'exit 130' INT TERM; \
 	$(KAFKA) up && $(VENV)/bin/liandong demo
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) $(WEB_STAMP) ## ruff, and tsc over the web apps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd web && npm run --silent typecheck
 
 typecheck: $(STAMP) ## mypy
 	$(VENV)/bin/mypy src services
@@ -67,7 +83,7 @@ typecheck: $(STAMP) ## mypy
 unit: $(STAMP) ## pure tests, no broker
 	$(VENV)/bin/pytest -q -m "not integration"
 
-test: install ## ruff, mypy, unit and integration tests on a real Kafka and PostgreSQL
+test: install browser ## ruff, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
 	@$(MAKE) --no-print-directory lint typecheck
 	@started_kafka=0; started_pg=0; \
 	$(KAFKA) status >/dev/null 2>&1 || started_kafka=1; \

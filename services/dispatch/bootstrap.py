@@ -67,7 +67,7 @@ async def serve(
     group = config.consumer_group or f"{settings.topic_prefix}liandong-dispatch"
     consumer = AlertConsumer(settings, service, group)
     await consumer.start()
-    app = create_app(service, config.jwt_key)
+    app = create_app(service, config.jwt_key, web_dist=config.web_dist)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dispatch.adapters.policy_file import DEFAULT_POLICY_FILE
 from dispatch.adapters.tokens import DEV_KEY
+
+# the repository's web build (make install runs `npm ci` and `npm run build` in web/)
+DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
 
 
 def _env(name: str, default: str) -> str:
@@ -27,3 +31,7 @@ class DispatchConfig:
         default_factory=lambda: os.environ.get("LIANDONG_DISPATCH_GROUP") or None
     )
     timezone: str = field(default_factory=lambda: _env("LIANDONG_TIMEZONE", "Asia/Shanghai"))
+    # the built front ends served beside the API
+    web_dist: Path = field(
+        default_factory=lambda: Path(_env("LIANDONG_WEB_DIST", str(DEFAULT_WEB_DIST)))
+    )

@@ -19,12 +19,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from dispatch.adapters.tokens import InvalidToken, Principal, verify
@@ -232,7 +234,9 @@ def resume_point(
 Caller = Annotated[Principal, Depends(principal)]
 
 
-def create_app(service: DispatchService, signing_key: str | None = None) -> FastAPI:
+def create_app(
+    service: DispatchService, signing_key: str | None = None, web_dist: Path | None = None
+) -> FastAPI:
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -543,4 +547,8 @@ def create_app(service: DispatchService, signing_key: str | None = None) -> Fast
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), REREAD_S)
 
+    # The web apps (web/dist: field app at /, console at /console/) share the API's origin, so
+    # tokens, SSE and the service worker need no CORS. Mounted last: API routes win.
+    if web_dist is not None and (web_dist / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=web_dist, html=True), name="web")
     return app
