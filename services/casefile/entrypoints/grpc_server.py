@@ -337,6 +337,16 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         size = request.page_size or 50
         if not 0 < size <= 500:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 1..500")
+        if request.state and request.state not in dc.State.__members__:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"state {request.state!r} is not a case state ({', '.join(dc.State)})",
+            )
+        if request.county and not (request.county.isascii() and request.county.isdigit()):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"county {request.county!r} is not a division code (digits, e.g. 3201)",
+            )
         listing = authorize(principal, Action.LIST, None)
         if not listing.allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
