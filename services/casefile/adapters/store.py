@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import propagate
 from sqlalchemy import event, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine, select
@@ -93,6 +94,13 @@ class _BatchBroken(Exception):
     """A job failed after it had written: the whole batch is rolled back and rerun one by one."""
 
 
+def trace_carrier() -> dict[str, str]:
+    """The current W3C trace context (traceparent, tracestate), empty outside a span."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
 @dataclass
 class WriteJob:
     """One write of a batch. `request_key` and `case_id` let the batch read its rows up front."""
@@ -101,6 +109,9 @@ class WriteJob:
     request_key: RequestKey | None = None
     case_id: str | None = None
     touched: set[str] = field(default_factory=set)
+    # the caller's trace context, taken where the job is made (the request's span): the
+    # batch runs on another thread, and its events carry it to casefile.events
+    trace: dict[str, str] = field(default_factory=trace_carrier)
 
 
 @dataclass(frozen=True)
@@ -210,6 +221,7 @@ class CaseStore:
                 for job in jobs:
                     self._touched = job.touched
                     tx.dirty = False
+                    tx.trace = job.trace
                     try:
                         outcomes.append((True, job.run(tx)))
                     except Exception as err:
@@ -583,15 +595,24 @@ class CaseStore:
             ).all()
             return [(int(seq), bytes(data)) for seq, data in rows]
 
-    def unpublished(self, limit: int = 500) -> list[tuple[int, str, bytes]]:
+    def unpublished(self, limit: int = 500) -> list[tuple[int, str, bytes, dict[str, str]]]:
+        """Unpublished events in commit order: id, case id, bytes, trace context headers."""
         with Session(self.engine) as s:
             rows = s.exec(
-                select(EventRow.id, EventRow.case_id, EventRow.event_bytes)
+                select(EventRow)
                 .where(EventRow.published_at.is_(None))  # type: ignore[union-attr]
                 .order_by(EventRow.id)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
-            return [(int(i or 0), str(c), bytes(b)) for i, c, b in rows]
+            return [
+                (
+                    int(r.id or 0),
+                    r.case_id,
+                    r.event_bytes,
+                    _trace_headers(r.traceparent, r.tracestate),
+                )
+                for r in rows
+            ]
 
     def audit_entries(self, case_id: str | None = None) -> list[AuditEntry]:
         with Session(self.engine) as s:
@@ -612,3 +633,10 @@ def _via(principal: Principal) -> dict[str, str] | None:
         "on_behalf_of": person.subject,
         "person_roles": ",".join(sorted(r.value for r in person.roles)),
     }
+
+
+def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str, str]:
+    headers = {"traceparent": traceparent} if traceparent else {}
+    if traceparent and tracestate:
+        headers["tracestate"] = tracestate
+    return headers

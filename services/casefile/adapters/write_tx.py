@@ -200,6 +200,7 @@ class WriteTx:
         self.breach_rows: list[dict[str, Any]] = []
         self.new_rows: dict[str, dict[str, Any]] = {}  # columns of new cases beyond CaseState
         self.dirty = False  # whether the running job has written
+        self.trace: dict[str, str] = {}  # the running job's trace context (WriteJob.trace)
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -390,6 +391,8 @@ class WriteTx:
                 "at": at,
                 "event_bytes": message.SerializeToString(),
                 "published_at": None,
+                "traceparent": self.trace.get("traceparent"),
+                "tracestate": self.trace.get("tracestate"),
             }
         )
 

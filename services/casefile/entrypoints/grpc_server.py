@@ -20,7 +20,6 @@ from typing import Any
 import grpc
 from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from casefile.adapters.codec import LIST_FIELDS, fill_message, from_message, list_field_chunks
 from casefile.adapters.group_commit import GroupCommitter
@@ -39,6 +38,7 @@ from casefile.domain.access import Action, Principal, Role, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
 from casefile.domain.requests import fingerprint
+from casefile.entrypoints import reflection
 from liandong.events import deterministic_id
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
@@ -595,9 +595,7 @@ async def serve(
     add_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    reflection.enable((SERVICE_NAME, health.SERVICE_NAME), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
