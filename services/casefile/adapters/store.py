@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import propagate
-from sqlalchemy import event, or_, update
+from sqlalchemy import event, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine, select
 
-from casefile.adapters.codec import EncodingMemo, case_to_doc
+from casefile.adapters.codec import EncodingMemo, case_from_doc, case_to_doc
 from casefile.adapters.tables import (
     AuditHeadRow,
     AuditRow,
@@ -42,6 +42,8 @@ from casefile.adapters.write_tx import (
     StoredCase,
     WriteCache,
     WriteTx,
+    record_sha256,
+    row_record_sha256,
     sha256_text,
     stored_from_row,
     utc,
@@ -278,7 +280,13 @@ class CaseStore:
         cs.state, cs.version, cs.changed = case.state.value, case.version, True
         for change in changes:
             # case_sha256 binds the stored case document to the chain (checked by verify).
-            payload = {**change.payload, "case_sha256": cs.doc_sha256}
+            payload = {
+                **change.payload,
+                "case_sha256": cs.doc_sha256,
+                "record_sha256": record_sha256(
+                    sc.task_id, sc.alert_ids, sc.team, sc.summary, sc.opened_by
+                ),
+            }
             if via is not None:
                 payload["via"] = via
             entry = tx.append(change.case_id, change.kind, payload, change.actor, change.at)
@@ -537,9 +545,40 @@ class CaseStore:
     # ---- reads -------------------------------------------------------------------------------
 
     def get(self, case_id: str) -> StoredCase | None:
+        """The case as stored, served only if its last audit entry vouches for the document
+        and the columns served beside it (else CaseTampered)."""
         with Session(self.engine) as s:
             row = s.get(CaseFileRow, case_id)
-            return stored_from_row(row) if row else None
+            if row is None:
+                return None
+            self._vouched(s, [row])
+            return stored_from_row(row)
+
+    @staticmethod
+    def _vouched(s: Session, rows: list[CaseFileRow]) -> None:
+        """Raises CaseTampered unless each row is what its case's last audit entry vouches
+        for (case_sha256 of the document, record_sha256 of the served columns)."""
+        if not rows:
+            return
+        last = (
+            select(AuditRow.case_id, func.max(AuditRow.case_seq).label("top"))
+            .where(AuditRow.case_id.in_([r.case_id for r in rows]))  # type: ignore[attr-defined]
+            .where(AuditRow.kind.not_in(UNVOUCHING_KINDS))  # type: ignore[attr-defined]
+            .group_by(AuditRow.case_id)
+            .subquery()
+        )
+        payloads = dict(
+            s.exec(
+                select(AuditRow.case_id, AuditRow.payload_json).join(
+                    last,
+                    (AuditRow.case_id == last.c.case_id) & (AuditRow.case_seq == last.c.top),  # type: ignore[arg-type]
+                )
+            ).all()
+        )
+        for row in rows:
+            problem = row_problem(row, payloads.get(row.case_id))
+            if problem:
+                raise CaseTampered(row.case_id, problem)
 
     def list_cases(
         self,
@@ -579,7 +618,9 @@ class CaseStore:
             if after:
                 query = query.where(CaseFileRow.case_id > after)
             query = query.order_by(CaseFileRow.case_id).limit(limit)  # type: ignore[arg-type]
-            return [stored_from_row(r) for r in s.exec(query).all()]
+            rows = list(s.exec(query).all())
+            self._vouched(s, rows)
+            return [stored_from_row(r) for r in rows]
 
     def events_after(
         self, case_id: str, after_sequence: int = 0, after_version: int = 0, limit: int = 500
@@ -640,3 +681,41 @@ def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str,
     if traceparent and tracestate:
         headers["tracestate"] = tracestate
     return headers
+
+
+# audit entries that record no new case document (a clock breach, a refused attempt)
+UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied")
+
+
+class CaseTampered(Exception):
+    """A stored case its audit chain does not vouch for: served to nobody."""
+
+    def __init__(self, case_id: str, problem: str) -> None:
+        super().__init__(f"case {case_id}: {problem}; run `liandong casefile verify`")
+        self.case_id = case_id
+
+
+def row_problem(row: CaseFileRow, last_payload_json: str | None) -> str:
+    """What is wrong with a stored case row given its last audit entry's payload ("" if
+    nothing): the document's hash, the served columns' hash, and the columns derived from
+    the document (indexes)."""
+    if last_payload_json is None:
+        return "no audit entry vouches for it"
+    payload = json.loads(last_payload_json)
+    if sha256_text(row.doc) != payload.get("case_sha256"):
+        return "document differs from its audit chain"
+    vouched = payload.get("record_sha256")
+    # entries written before record_sha256 existed vouch for the document only
+    if vouched is not None and row_record_sha256(row) != vouched:
+        return "task, alerts, team, summary or opened_by differ from its audit chain"
+    case = case_from_doc(row.doc)
+    derived = (
+        case.state.value,
+        case.version,
+        case.county_code,
+        case.enterprise_id,
+        case.outlet_id,
+    )
+    if (row.state, row.version, row.county, row.enterprise_id, row.outlet_id) != derived:
+        return "columns differ from its document"
+    return ""

@@ -26,6 +26,7 @@ from casefile.adapters.group_commit import GroupCommitter
 from casefile.adapters.store import (
     CaseNotFound,
     CaseStore,
+    CaseTampered,
     Denied,
     OpenFields,
     RequestConflict,
@@ -224,7 +225,11 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
     ) -> tuple[StoredCase, Scope]:
         if not case_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "case_id is required")
-        sc = await asyncio.to_thread(self.store.get, case_id)
+        try:
+            sc = await asyncio.to_thread(self.store.get, case_id)
+        except CaseTampered as err:
+            log.error("refused to serve %s", err)
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         if sc is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {case_id}")
         assert sc is not None
@@ -350,7 +355,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         listing = authorize(principal, Action.LIST, None)
         if not listing.allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
-        found = await asyncio.to_thread(
+        listed = asyncio.to_thread(
             lambda: self.store.list_cases(
                 scope=listing.scope,
                 principal=principal,
@@ -362,6 +367,11 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
                 after=request.page_token,
             )
         )
+        try:
+            found = await listed
+        except CaseTampered as err:
+            log.error("refused to serve %s", err)
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         page, more = found[:size], len(found) > size
         now = self.now()
         out = casefile_pb2.ListCasesResponse(
