@@ -15,7 +15,7 @@ import grpc
 import pytest
 from PIL import Image
 
-from casefile.adapters.evidence_store import EvidenceStore, open_store
+from casefile.adapters.evidence_store import open_store
 from casefile.adapters.tokens import AuthConfig
 from casefile.domain.evidence import DEFAULT_LIMITS, SizeLimits, Tolerance
 from casefile.evidence_config import EvidenceConfig
