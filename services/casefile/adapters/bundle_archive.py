@@ -262,8 +262,10 @@ def read_bundle(path: Path) -> tuple[dict[str, str], dict[str, bytes], list[str]
     return hashes, texts, problems
 
 
-def verify_bundle_file(path: Path, public_key_pem: str | None) -> list[str]:
-    """Every problem of the bundle at `path` ([] when it verifies). Raises OSError /
-    tarfile.TarError when it cannot be read."""
+def verify_bundle_file(
+    path: Path, public_key_pem: str | None, notes: list[str] | None = None
+) -> list[str]:
+    """Every problem of the bundle at `path` ([] when it verifies); `notes` receives what is
+    worth saying but no failure. Raises OSError / tarfile.TarError when it cannot be read."""
     hashes, texts, problems = read_bundle(path)
-    return problems + bundle_check.check(hashes, texts, public_key_pem)
+    return problems + bundle_check.check(hashes, texts, public_key_pem, notes)

@@ -101,8 +101,12 @@ def check_files(hashes: dict[str, str], sums_text: str) -> list[str]:
     return problems
 
 
-def check_contents(hashes: dict[str, str], texts: dict[str, bytes]) -> list[str]:
-    """The chain, the case document and the evidence files against each other."""
+def check_contents(
+    hashes: dict[str, str], texts: dict[str, bytes], notes: list[str] | None = None
+) -> list[str]:
+    """The chain, the case document and the evidence files against each other. `notes`
+    receives what is not a failure: items the verified case document records by hash only
+    (their bytes were never uploaded to casefile, so no bundle can hold them)."""
     problems: list[str] = []
     for name in CONTROL:
         if name not in texts:
@@ -172,6 +176,18 @@ def check_contents(hashes: dict[str, str], texts: dict[str, bytes]) -> list[str]
             f"altered file: case.json (hashes to {doc_sha[:16]}..., "
             f"the audit chain recorded {case_sha[:16]}...)"
         )
+    # items the (verified) document says casefile never held the bytes of
+    by_hash_only: set[str] = set()
+    if case_sha is not None and doc_sha == case_sha:
+        try:
+            doc = json.loads(texts["case.json"])
+            by_hash_only = {
+                str(e.get("evidence_id"))
+                for e in doc.get("evidence") or []
+                if isinstance(e, dict) and not e.get("content")
+            }
+        except ValueError:
+            problems.append("case.json: not JSON")
     # every evidence item the chain recorded, with a file of exactly that hash
     listed = {
         str(item.get("evidence_id")): item
@@ -191,6 +207,12 @@ def check_contents(hashes: dict[str, str], texts: dict[str, bytes]) -> list[str]
                 f"evidence {evidence_id}: manifest.json sha256 differs from the chain's "
                 f"{sha[:16]}..."
             )
+        elif path not in hashes and evidence_id in by_hash_only:
+            if notes is not None:
+                notes.append(
+                    f"evidence {evidence_id}: recorded by hash only ({sha[:16]}...); its "
+                    "bytes were never uploaded to casefile"
+                )
         elif path not in hashes:
             problems.append(
                 f"missing file: {path or '(none)'} (evidence {evidence_id}, sha256 {sha[:16]}...)"
@@ -279,7 +301,12 @@ def _folder(root: str) -> tuple[dict[str, str], dict[str, bytes]]:
     return hashes, texts
 
 
-def check(hashes: dict[str, str], texts: dict[str, bytes], public_key_pem: str | None) -> list[str]:
+def check(
+    hashes: dict[str, str],
+    texts: dict[str, bytes],
+    public_key_pem: str | None,
+    notes: list[str] | None = None,
+) -> list[str]:
     """Everything: files against SHA256SUMS, the signature (when a key is given), the chain."""
     if SUMS not in texts:
         return [f"missing file: {SUMS}"]
@@ -291,7 +318,7 @@ def check(hashes: dict[str, str], texts: dict[str, bytes], public_key_pem: str |
             why = verify_signature(texts[SUMS], texts[SIGNATURE], public_key_pem)
             if why:
                 problems.append(why)
-    problems.extend(check_contents(hashes, texts))
+    problems.extend(check_contents(hashes, texts, notes))
     return problems
 
 
@@ -318,7 +345,10 @@ def main(argv: list[str]) -> int:
     except OSError as err:
         print(f"cannot read: {err}", file=sys.stderr)
         return 3
-    problems = check(hashes, texts, key)
+    notes: list[str] = []
+    problems = check(hashes, texts, key, notes)
+    for n in notes:
+        print(f"note: {n}")
     for p in problems:
         print(f"FAILED: {p}")
     if problems:

@@ -269,11 +269,14 @@ def _verify_bundle(bundle: Path, key: Path | None) -> int:
     except (OSError, UnicodeDecodeError) as err:
         console.print(f"[red]cannot read the bundle key {key_file}: {err}[/red]")
         return UNREADABLE
+    notes: list[str] = []
     try:
-        problems = verify_bundle_file(bundle, public)
+        problems = verify_bundle_file(bundle, public, notes)
     except (OSError, tarfile.TarError) as err:
         console.print(f"[red]cannot read {bundle}: {err}[/red]")
         return UNREADABLE
+    for n in notes:
+        console.print(f"[yellow]note[/yellow]: {n}", highlight=False, soft_wrap=True)
     for p in problems:
         console.print(f"[red]FAILED[/red]: {p}", highlight=False, soft_wrap=True)
     if problems:
