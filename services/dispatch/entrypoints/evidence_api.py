@@ -76,6 +76,11 @@ class EvidenceView(BaseModel):
     preview_url: str | None
 
 
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+OFFSET_HEADER = {"Upload-Offset": _header("bytes the server holds: the next PATCH starts here")}
 _GRPC_HTTP = {
     grpc.StatusCode.INVALID_ARGUMENT: 422,
     grpc.StatusCode.DATA_LOSS: 422,
@@ -197,8 +202,13 @@ def evidence_router(
 
     @router.head(
         "/v1/uploads/{upload_id}",
-        responses={401: {}, 404: {}},
+        responses={
+            200: {"headers": {**OFFSET_HEADER, "Upload-Length": _header("the declared size")}},
+            401: {},
+            404: {"description": "no such upload of the caller's"},
+        },
         summary="Where a dropped upload resumes: headers Upload-Offset and Upload-Length",
+        description="Waits until a transfer of this upload still being received has ended.",
     )
     async def upload_offset(upload_id: str, p: Caller) -> Response:
         up = owned(p, upload_id)
@@ -216,8 +226,24 @@ def evidence_router(
     @router.patch(
         "/v1/uploads/{upload_id}",
         status_code=204,
-        responses={401: {}, 404: {}, 409: {}, 413: {}, 415: {}, 422: {}, 423: {}},
+        responses={
+            204: {"headers": OFFSET_HEADER},
+            401: {},
+            404: {},
+            409: {
+                "description": "Upload-Offset is not the server's (its header is), or completed",
+                "headers": OFFSET_HEADER,
+            },
+            413: {"description": "more bytes than declared; this PATCH discarded"},
+            415: {"description": "Content-Type is not application/offset+octet-stream"},
+            422: {},
+            423: {"description": "an earlier transfer is still being received: HEAD, resume"},
+        },
         summary="Append bytes at Upload-Offset (Content-Type application/offset+octet-stream)",
+        description=(
+            "The body is the next bytes of the file from Upload-Offset; what reaches the "
+            "server's disk counts even if the connection drops."
+        ),
     )
     async def append(
         upload_id: str,
@@ -264,8 +290,25 @@ def evidence_router(
 
     @router.post(
         "/v1/uploads/{upload_id}/complete",
-        responses={401: {}, 403: {}, 404: {}, 409: {}, 413: {}, 422: {}, 503: {}},
+        responses={
+            401: {},
+            403: {"description": "casefile refused the person"},
+            404: {},
+            409: {"description": "not all bytes have arrived", "headers": OFFSET_HEADER},
+            413: {"description": "over casefile's size limit for the media type"},
+            422: {
+                "description": "the bytes do not hash to the declared sha256 (dropped: start "
+                "again at 0), or casefile refused the content",
+                "headers": OFFSET_HEADER,
+            },
+            503: {"description": "casefile unreachable: call again later (Retry-After)"},
+        },
         summary="Hand the complete file to casefile; answers the evidence record",
+        description=(
+            "Dispatch re-hashes the file and streams it to casefile (UploadEvidence) acting "
+            "for the caller; the answer has the evidence id and hash casefile recorded, the "
+            "media type read from the bytes and any EXIF disagreement flags. Repeatable."
+        ),
     )
     async def complete(upload_id: str, p: Caller) -> EvidenceView:
         up = owned(p, upload_id)
