@@ -29,12 +29,14 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
 from dispatch.domain.response_times import TaskFacts, report
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.status_rights import NotPermitted, ReasonRequired
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
+from dispatch.entrypoints.evidence_api import evidence_router
 from dispatch.service import DispatchService, NotAnswerable
 from liandong.tokens.phone import InvalidToken, Principal, verify
 
@@ -245,8 +247,12 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def create_app(
-    service: DispatchService, signing_key: str | None = None, web_dist: Path | None = None
+    service: DispatchService,
+    signing_key: str | None = None,
+    web_dist: Path | None = None,
+    uploads: UploadSpool | None = None,
 ) -> FastAPI:
+    """`uploads`: where partial evidence uploads are kept (the evidence routes need it)."""
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -565,6 +571,9 @@ def create_app(
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), REREAD_S)
+
+    if uploads is not None:
+        app.include_router(evidence_router(service, uploads, principal))
 
     # The web apps (web/dist: field app at /, console at /console/) share the API's origin, so
     # tokens, SSE and the service worker need no CORS. Mounted last: API routes win.
