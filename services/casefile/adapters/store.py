@@ -685,7 +685,8 @@ def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str,
 
 
 # audit entries that record no new case document (a clock breach, a refused attempt)
-UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied")
+# entries that record an event about a case without changing it (so vouching for nothing)
+UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded")
 
 
 class CaseTampered(Exception):
