@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q maturin==1.16.0 && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q --no-build-isolation ./services/gateway/native
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q maturin==1.16.0 && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q --no-build-isolation ./src/liandong/hj212/rust
 	@touch $@
 
 WEB_STAMP := web/node_modules/.installed

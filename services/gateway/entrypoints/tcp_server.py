@@ -31,11 +31,7 @@ from zoneinfo import ZoneInfo
 from opentelemetry import metrics, trace
 
 from gateway.adapters.kafka_out import RecordPublisher
-from gateway.adapters.records import to_record
-from gateway.domain.codec import DecodeResult, FrameError, Packet, RejectReason, decode
 from gateway.domain.commands import CommandState, CommandTracker, Outcome, PendingCommand
-from gateway.domain.crc import CrcVariant
-from gateway.domain.framing import FrameChunk, FrameReader
 from gateway.domain.reassembly import GroupKey, IncompleteGroup, SubpacketAssembler
 from gateway.domain.replies import (
     QnRtn,
@@ -47,6 +43,12 @@ from gateway.domain.replies import (
     set_time_1012,
 )
 from gateway.domain.throttle import TokenBucket
+from liandong.hj212.crc import CrcVariant
+from liandong.hj212.decoding import decode
+from liandong.hj212.framing import FrameChunk, FrameReader
+from liandong.hj212.packets import DecodeResult, Packet
+from liandong.hj212.records import to_record
+from liandong.hj212.rejects import FrameError, RejectReason
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("liandong.gateway")
