@@ -72,9 +72,10 @@ demo: install ## install what is missing, start everything, run an exceedance, s
 	trap 'exit 130' INT TERM; \
 	$(KAFKA) up && $(VENV)/bin/liandong demo
 
-lint: $(STAMP) $(WEB_STAMP) ## ruff, and tsc over the web apps
+lint: $(STAMP) $(WEB_STAMP) ## ruff, import contracts (lint-imports), and tsc over the web apps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 	cd web && npm run --silent typecheck
 
 typecheck: $(STAMP) ## mypy
@@ -83,7 +84,7 @@ typecheck: $(STAMP) ## mypy
 unit: $(STAMP) ## pure tests, no broker
 	$(VENV)/bin/pytest -q -m "not integration"
 
-test: install browser ## ruff, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
+test: install browser ## ruff, import contracts, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
 	@$(MAKE) --no-print-directory lint typecheck
 	@started_kafka=0; started_pg=0; \
 	$(KAFKA) status >/dev/null 2>&1 || started_kafka=1; \
