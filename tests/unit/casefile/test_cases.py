@@ -5,19 +5,15 @@ from decimal import Decimal
 
 import pytest
 
-from casefile.domain.cases import (
+from casefile.domain.cases import apply
+from casefile.domain.commands import (
     AddEvidence,
-    Case,
-    ClockName,
     CloseCase,
     ConfirmResult,
     DecidePenalty,
-    Disposition,
-    EvidenceKind,
     ExtendClock,
     FileCase,
     Penalty,
-    PenaltyKind,
     RecordFinding,
     RecordHearing,
     RecordInspection,
@@ -27,12 +23,18 @@ from casefile.domain.cases import (
     ServeDecision,
     ServeNotice,
     Signature,
-    State,
     TransferCase,
-    TransferTarget,
-    apply,
 )
 from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.kinds import (
+    ClockName,
+    Disposition,
+    EvidenceKind,
+    PenaltyKind,
+    State,
+    TransferTarget,
+)
+from casefile.domain.records import Case
 from tests.unit.casefile.scenario import (
     ARRIVE,
     CLAUSE,
