@@ -42,7 +42,6 @@ from casefile.domain.commands import (
     HandOffCustody,
     OpenCase,
     PauseClock,
-    Penalty,
     RecordArrival,
     RecordEnforcement,
     RecordFinding,
@@ -93,6 +92,7 @@ from casefile.domain.records import (
     Hearing,
     InspectionRecord,
     Notice,
+    Penalty,
     PenaltyDecision,
     SiteNote,
     Transfer,
@@ -340,6 +340,7 @@ def _evidence(case: Case, c: AddEvidence, actor: str, now: datetime, cal: WorkCa
         now,
         actor,
         c.media_type,
+        c.content,
     )
     return replace(case, evidence=(*case.evidence, item))
 

@@ -1,6 +1,6 @@
 """What can be asked of a case: one frozen dataclass per command (its class name is the
-action `access` authorises), and the value objects they carry (signatures, statute clauses,
-penalties). `cases.apply` decides whether a command is allowed and what it changes."""
+action `access` authorises). `cases.apply` decides whether a command is allowed and what it
+changes."""
 
 from __future__ import annotations
 
@@ -17,36 +17,9 @@ from casefile.domain.kinds import (
     EnforcementKind,
     EvidenceKind,
     PauseReason,
-    PenaltyKind,
     TransferTarget,
 )
-
-# ---- value objects -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Signature:
-    signer: str
-    certificate_no: str  # enforcement credential (执法证) number
-    signed_at: datetime
-
-
-@dataclass(frozen=True)
-class StatuteClause:
-    law: str  # e.g. "大气污染防治法"
-    article: int
-    item: str = ""  # e.g. "二"
-
-    def __str__(self) -> str:
-        return f"{self.law} Art. {self.article}" + (f"({self.item})" if self.item else "")
-
-
-@dataclass(frozen=True)
-class Penalty:
-    kind: PenaltyKind
-    amount: Decimal | None = None
-    detail: str = ""
-
+from casefile.domain.records import EvidenceContent, Penalty, Signature, StatuteClause
 
 # ---- commands ------------------------------------------------------------------------------
 
@@ -108,6 +81,8 @@ class AddEvidence:
     description: str
     position: Position | None = None
     media_type: str = ""  # e.g. image/jpeg
+    # set by casefile's upload from the content it stored (domain/evidence), never by a client
+    content: EvidenceContent | None = None
 
 
 @dataclass(frozen=True)

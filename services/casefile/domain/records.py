@@ -1,6 +1,7 @@
 """What a case file holds: the record of each act (arrival, inspection, evidence, findings,
 notice, hearing, decision, enforcement, clock extensions and pauses, transfer, closure),
-the `Case` itself, and the `CaseChange` each accepted command produces."""
+the `Case` itself, the `CaseChange` each accepted command produces, and the value objects
+they carry (signatures, statute clauses, penalties, stored evidence content)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from casefile.domain.commands import Penalty, Signature, StatuteClause
 from casefile.domain.custody import (
     Position,
     Sample,
@@ -24,6 +24,33 @@ from casefile.domain.kinds import (
     State,
     TransferTarget,
 )
+
+# ---- value objects (also carried by commands) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signature:
+    signer: str
+    certificate_no: str  # enforcement credential (执法证) number
+    signed_at: datetime
+
+
+@dataclass(frozen=True)
+class StatuteClause:
+    law: str  # e.g. "大气污染防治法"
+    article: int
+    item: str = ""  # e.g. "二"
+
+    def __str__(self) -> str:
+        return f"{self.law} Art. {self.article}" + (f"({self.item})" if self.item else "")
+
+
+@dataclass(frozen=True)
+class Penalty:
+    kind: PenaltyKind
+    amount: Decimal | None = None
+    detail: str = ""
+
 
 # ---- case records --------------------------------------------------------------------------
 
@@ -67,6 +94,20 @@ class Evidence:
     added_at: datetime
     added_by: str
     media_type: str = ""
+    content: EvidenceContent | None = None  # None: recorded by hash only, bytes not held
+
+
+@dataclass(frozen=True)
+class EvidenceContent:
+    """What casefile's evidence store holds for an item: the bytes' size, the media type read
+    from them, a photo's own EXIF time and position beside what the phone reported, the
+    disagreements beyond tolerance, and the scaled preview (not evidence)."""
+
+    size_bytes: int
+    exif_captured_at: datetime | None = None
+    exif_position: Position | None = None
+    flags: tuple[str, ...] = ()
+    preview_sha256: str = ""
 
 
 @dataclass(frozen=True)

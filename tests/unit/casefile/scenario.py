@@ -16,7 +16,6 @@ from casefile.domain.commands import (
     FileCase,
     HandOffCustody,
     OpenCase,
-    Penalty,
     RecordArrival,
     RecordEnforcement,
     RecordFinding,
@@ -25,12 +24,10 @@ from casefile.domain.commands import (
     RecordSample,
     ServeDecision,
     ServeNotice,
-    Signature,
-    StatuteClause,
 )
 from casefile.domain.custody import Position
 from casefile.domain.kinds import Disposition, EnforcementKind, EvidenceKind, PenaltyKind
-from casefile.domain.records import Case, CaseChange
+from casefile.domain.records import Case, CaseChange, Penalty, Signature, StatuteClause
 
 H = "ab" * 32  # a well-formed sha256 hex digest
 H2 = "cd" * 32

@@ -13,7 +13,6 @@ from casefile.domain.commands import (
     DecidePenalty,
     ExtendClock,
     FileCase,
-    Penalty,
     RecordFinding,
     RecordHearing,
     RecordInspection,
@@ -22,7 +21,6 @@ from casefile.domain.commands import (
     ScheduleHearing,
     ServeDecision,
     ServeNotice,
-    Signature,
     TransferCase,
 )
 from casefile.domain.errors import IllegalTransition, InvalidCommand
@@ -34,7 +32,7 @@ from casefile.domain.kinds import (
     State,
     TransferTarget,
 )
-from casefile.domain.records import Case
+from casefile.domain.records import Case, Penalty, Signature
 from tests.unit.casefile.scenario import (
     ARRIVE,
     CLAUSE,
