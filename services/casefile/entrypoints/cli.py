@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from casefile.adapters.codec import case_from_doc
@@ -24,7 +25,14 @@ from casefile.adapters.store import (
     to_entry,
 )
 from casefile.adapters.tables import AuditHeadRow
-from casefile.domain.audit import Anchor, ChainProblem, VerifyReport, export_bundle, verify_bundle
+from casefile.domain.audit import (
+    Anchor,
+    AuditEntry,
+    ChainProblem,
+    VerifyReport,
+    export_bundle,
+    verify_bundle,
+)
 from casefile.domain.audit import verify_chain as verify_entries
 from liandong import settings as settings_mod
 
@@ -36,9 +44,13 @@ tokens_app = typer.Typer(
 BATCH = 20_000
 
 
-def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyReport, list[str]]:
+def verify_database(
+    url: str, *, show_progress: bool = False, published: dict[int, str] | None = None
+) -> tuple[VerifyReport, list[str]]:
     """Verifies the global chain in batches, then that every case document is the one the
-    chain's last entry of that case vouches for. Returns the chain report and case problems."""
+    chain's last entry of that case vouches for. Returns the chain report and case problems.
+    `published`: the (seq -> hash) of chain entries read from casefile.events; every one
+    must be in the database unchanged (a rewrite of the whole tail, head row included, shows)."""
     engine = make_engine(url)
     problems: list[str] = []
     with Session(engine) as s:
@@ -67,6 +79,8 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
                 offset += len(rows)
                 entries = [to_entry(r) for r in rows]
                 part = verify_entries(entries, after=anchor)
+                if part.ok and published:
+                    part = _against_published(entries, published, part)
                 checked += part.checked
                 if not part.ok:
                     report = VerifyReport(
@@ -80,6 +94,18 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
                 progress.update(task, advance=len(rows))
         if report.ok:
             report = _against_head_row(s.get(AuditHeadRow, 1), anchor, checked)
+        if report.ok and published:
+            end = anchor.seq if anchor else 0
+            beyond = max(published)
+            if beyond > end:
+                report = VerifyReport(
+                    False,
+                    checked,
+                    end + 1,
+                    ChainProblem.TRUNCATED,
+                    f"casefile.events published entry {beyond}; the database's chain ends at {end}",
+                    anchor,
+                )
         if report.ok:
             for row in s.exec(select(CaseFileRow)).all():
                 problem = row_problem(row, last_payload.get(row.case_id))
@@ -89,6 +115,56 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
             problems.extend(f"case {c}: in the chain but deleted" for c in sorted(missing))
     engine.dispose()
     return report, problems
+
+
+def _against_published(
+    entries: list[AuditEntry], published: dict[int, str], part: VerifyReport
+) -> VerifyReport:
+    for e in entries:
+        sent = published.get(e.seq)
+        if sent is not None and sent != e.hash:
+            detail = (
+                f"entry {e.seq} differs from the hash casefile.events published for it: "
+                "the chain was rewritten from there on"
+            )
+            return VerifyReport(False, part.checked, e.seq, ChainProblem.EDITED, detail, part.head)
+    return part
+
+
+async def read_published(bootstrap: str, topic: str) -> dict[int, str]:
+    """Every (audit seq -> hash) published on casefile.events, read from the beginning to
+    the end offsets at the time of the call."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from liandong.v1 import casefile_pb2
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10_000
+    )
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            return {}
+        # without a subscription the consumer keeps no metadata of the topic: ask for it
+        metadata = await consumer._client.fetch_all_metadata()
+        partitions = metadata.partitions_for_topic(topic) or set()
+        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not parts:
+            return {}
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        published: dict[int, str] = {}
+        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(*parts, timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    event = casefile_pb2.CaseEvent.FromString(r.value)
+                    if event.audit_seq:
+                        published[event.audit_seq] = event.audit_hash
+        return published
+    finally:
+        await consumer.stop()
 
 
 def _against_head_row(head: AuditHeadRow | None, end: Anchor | None, checked: int) -> VerifyReport:
@@ -148,17 +224,69 @@ def verify(
         Path | None, typer.Option(help="verify an exported bundle instead of the database")
     ] = None,
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="also compare the chain with the (seq, hash) published on casefile.events",
+        ),
+    ] = False,
 ) -> None:
-    """Verify the audit chain (and every case document) in the database, or a bundle file.
-    Exit status 1 when anything was edited, deleted or reordered."""
+    """Verify the audit chain (and every case row) in the database, or a bundle file.
+
+    Exit status: 0 verified; 1 verification failed (edited, deleted, reordered, truncated,
+    or differing from casefile.events); 2 usage error; 3 the input could not be read
+    (missing file, not JSON, database or broker unreachable)."""
     if bundle is not None:
-        report = verify_bundle(json.loads(bundle.read_text(encoding="utf-8")))
+        try:
+            document = json.loads(bundle.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            _cannot_read(f"cannot read bundle {bundle}: {_reason(err)}")
+        report = verify_bundle(document)
         _say(report, [])
-        raise typer.Exit(0 if report.ok else 1)
-    url = db or settings_mod.load().casefile_db
-    report, problems = verify_database(url, show_progress=True)
+        raise typer.Exit(VERIFIED if report.ok else FAILED)
+    settings = settings_mod.load()
+    url = db or settings.casefile_db
+    published: dict[int, str] | None = None
+    if events:
+        import asyncio
+
+        from liandong.topics import CASEFILE_EVENTS
+
+        topic = settings.topic(CASEFILE_EVENTS)
+        try:
+            published = asyncio.run(read_published(settings.kafka_bootstrap, topic))
+        except Exception as err:  # aiokafka's connection errors have no common base
+            _cannot_read(f"cannot read {topic} from {settings.kafka_bootstrap}: {_reason(err)}")
+        console.print(f"{len(published)} chain entries published on {topic}")
+    try:
+        report, problems = verify_database(url, show_progress=True, published=published)
+    except (SQLAlchemyError, OSError) as err:
+        _cannot_read(f"cannot read the database {_safe_url(url)}: {_reason(err)}")
     _say(report, problems)
-    raise typer.Exit(0 if report.ok and not problems else 1)
+    raise typer.Exit(VERIFIED if report.ok and not problems else FAILED)
+
+
+# `liandong casefile verify` exit statuses (2 is typer's own for a usage error)
+VERIFIED, FAILED, UNREADABLE = 0, 1, 3
+
+
+def _reason(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
+
+
+def _cannot_read(message: str) -> NoReturn:
+    console.print(f"[red]cannot verify[/red]: {message}")
+    raise typer.Exit(UNREADABLE)
 
 
 @casefile_app.command("export")
