@@ -3,7 +3,10 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -272,6 +275,8 @@ VERIFIED, FAILED, UNREADABLE = 0, 1, 3
 
 
 def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
@@ -285,26 +290,67 @@ def _safe_url(url: str) -> str:
 
 
 def _cannot_read(message: str) -> NoReturn:
-    console.print(f"[red]cannot verify[/red]: {message}")
+    console.print(f"[red]cannot verify[/red]: {message}", soft_wrap=True)
     raise typer.Exit(UNREADABLE)
 
 
 @casefile_app.command("export")
 def export(
     case: Annotated[str, typer.Argument(help="case id")],
-    out: Annotated[Path, typer.Option(help="bundle file to write (JSON)")],
+    out: Annotated[Path, typer.Option(help="bundle file to write (JSON, mode 0600)")],
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
+    force: Annotated[bool, typer.Option(help="replace an existing file (never a symlink)")] = False,
 ) -> None:
     """Write a self-contained bundle (case, evidence digests, its audit chain) for review
-    without the service: `liandong casefile verify --bundle FILE`."""
+    without the service: `liandong casefile verify --bundle FILE`. The file is created 0600
+    (it holds evidence); an existing file is replaced only with --force, a symlink never."""
     url = db or settings_mod.load().casefile_db
+    if out.is_symlink():
+        console.print(f"[red]{out} is a symbolic link; refusing to write through it[/red]")
+        raise typer.Exit(1)
+    if out.exists() and not force:
+        console.print(f"[red]{out} exists; use --force to replace it[/red]")
+        raise typer.Exit(1)
+    if not out.parent.is_dir():
+        console.print(f"[red]no folder {out.parent} for {out.name}[/red]")
+        raise typer.Exit(1)
     try:
         bundle = export_case(url, case)
     except KeyError:
         console.print(f"[red]no case {case}[/red]")
-        raise typer.Exit(2) from None
-    out.write_text(json.dumps(bundle, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        raise typer.Exit(1) from None
+    except (SQLAlchemyError, OSError) as err:
+        console.print(f"[red]cannot read the database {_safe_url(url)}[/red]: {_reason(err)}")
+        raise typer.Exit(3) from None
+    text = json.dumps(bundle, ensure_ascii=False, indent=1) + "\n"
+    try:
+        write_private(out, text.encode("utf-8"), replace=force)
+    except OSError as err:
+        console.print(f"[red]cannot write {out}[/red]: {err.strerror or err}")
+        raise typer.Exit(1) from None
     console.print(f"written {out}: {len(bundle['entries'])} entries")  # type: ignore[arg-type]
+
+
+def write_private(path: Path, data: bytes, *, replace: bool) -> None:
+    """Writes `data` to `path` with mode 0600, never following a symlink: a new file is
+    created with O_EXCL|O_NOFOLLOW; a replacement is written beside it and renamed over it
+    (rename replaces a symlink itself, not its target)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    if not replace:
+        fd = os.open(path, flags, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 @tokens_app.command("issue")
@@ -326,6 +372,10 @@ def issue(
     for name in role:
         if name.lower() != "service" and role_of(name) is None:
             console.print(f"[red]unknown role {name}[/red]")
+            raise typer.Exit(2)
+    for code in jurisdiction or []:
+        if not (code.isascii() and code.isdigit()):
+            console.print(f"[red]--jurisdiction {code!r} is not a division code (digits)[/red]")
             raise typer.Exit(2)
     token = issue_token(
         signing_key(),
