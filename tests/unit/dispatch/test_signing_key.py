@@ -8,8 +8,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from dispatch.adapters import tokens
 from dispatch.config import DispatchConfig
+from liandong.tokens import phone as tokens
 
 # the constant today's code signed with when LIANDONG_DISPATCH_JWT_KEY was unset
 OLD_CONSTANT = "liandong-dev-only-change-me-32-bytes!"
