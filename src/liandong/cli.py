@@ -177,14 +177,13 @@ def cases_list(
     ] = False,
 ) -> None:
     """List case files from the casefile service (LIANDONG_TOKEN: the bearer token)."""
-    import os
 
     import grpc
 
+    from liandong.tokens.operator import operator_metadata
     from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
-    token = os.environ.get("LIANDONG_TOKEN", "")
-    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    metadata = operator_metadata()  # LIANDONG_TOKEN, else an operator's token (local key)
 
     async def fetch() -> list[casefile_pb2.Case]:
         async with grpc.aio.insecure_channel(settings_mod.load().casefile_grpc) as channel:
