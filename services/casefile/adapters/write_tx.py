@@ -406,6 +406,8 @@ class WriteTx:
             county=cs.county,
             at=at,
             payload_json=entry.payload_json,
+            audit_seq=entry.seq,
+            audit_hash=entry.hash,
         )
         self.event_rows.append(
             {
