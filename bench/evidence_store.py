@@ -66,16 +66,16 @@ async def _serve_stack(store_url: str, folder: Path, ready: Any, stop: Any) -> N
 
     from casefile import migrations
     from casefile.adapters.evidence_store import open_store
-    from casefile.adapters.service_keys import new_private_key
     from casefile.adapters.store import CaseStore
     from casefile.adapters.store import make_engine as casefile_engine
-    from casefile.adapters.tokens import AuthConfig
     from casefile.entrypoints.grpc_server import serve, tune_gc
     from casefile.evidence_config import EvidenceConfig
     from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
     from dispatch.adapters.upload_spool import UploadSpool
     from dispatch.domain.tasks import task_id_for
     from dispatch.entrypoints.phone_api import create_app
+    from liandong.tokens.keys import new_private_key
+    from liandong.tokens.verifying import AuthConfig
     from tests.unit.dispatch.harness import alert_event, build
 
     os.environ["LIANDONG_EVIDENCE_STORE"] = store_url
@@ -124,7 +124,7 @@ async def _serve_stack(store_url: str, folder: Path, ready: Any, stop: Any) -> N
 def _upload_once(base: str, tid: str, data: bytes, n: int) -> float:
     import httpx
 
-    from dispatch.adapters.tokens import issue
+    from liandong.tokens.phone import issue
 
     auth = {"Authorization": f"Bearer {issue('e1', 'ENFORCEMENT', ['320106'], key=PHONE_KEY)}"}
     body = {
@@ -224,10 +224,11 @@ async def _bundle(folder: Path) -> Path:
     from casefile import migrations
     from casefile.adapters.evidence_store import open_store
     from casefile.adapters.store import CaseStore, make_engine
-    from casefile.adapters.tokens import AuthConfig, issue
     from casefile.entrypoints.cli import export_archive
     from casefile.entrypoints.grpc_server import serve
     from casefile.evidence_config import EvidenceConfig
+    from liandong.tokens.issuing import issue
+    from liandong.tokens.verifying import AuthConfig
     from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
     url = f"sqlite:///{folder / 'casefile.db'}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dispatch.adapters.policy_file import DEFAULT_POLICY_FILE
-from dispatch.adapters.tokens import DEV_KEY
+from liandong.tokens.phone import DEV_KEY
 
 # the repository's web build (make install runs `npm ci` and `npm run build` in web/)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"

@@ -46,11 +46,12 @@ from casefile.adapters.write_tx import (
     utc,
 )
 from casefile.domain import requests as idem
-from casefile.domain.access import Action, Principal, Scope, authorize
+from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.audit import AuditEntry
 from casefile.domain.cases import Case, CaseChange, Command, OpenCase, State, apply
 from casefile.domain.clocks import ClockState, LegalClock, clocks
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar
+from liandong.tokens.claims import Principal
 
 __all__ = [
     "AuditHeadRow",

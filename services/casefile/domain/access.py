@@ -27,14 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from casefile.domain.cases import Case
-
-
-class Role(StrEnum):
-    ENFORCEMENT_OFFICER = "ENFORCEMENT_OFFICER"
-    MONITORING_STAFF = "MONITORING_STAFF"
-    MANAGER = "MANAGER"
-    ADMIN = "ADMIN"
-    SERVICE = "SERVICE"
+from liandong.tokens.claims import Principal, Role
 
 
 class Action(StrEnum):
@@ -81,24 +74,6 @@ class Scope(StrEnum):
     SAMPLES_AND_RESULTS = "SAMPLES_AND_RESULTS"
     OWN_CASES = "OWN_CASES"  # LIST: results filtered to the principal's cases
     JURISDICTION = "JURISDICTION"  # LIST: results filtered to the jurisdiction
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    roles: frozenset[Role]
-    jurisdictions: tuple[str, ...] = ()
-    on_behalf_of: Principal | None = None  # the person a service acts for (token `act`)
-
-    @property
-    def actor(self) -> str:
-        """Who did it in the world: the person acted for, else the caller."""
-        return self.on_behalf_of.subject if self.on_behalf_of is not None else self.subject
-
-    @property
-    def key(self) -> str:
-        """Both identities, for idempotency records ("dispatch>o1")."""
-        return self.subject + (f">{self.actor}" if self.on_behalf_of is not None else "")
 
 
 @dataclass(frozen=True)

@@ -326,9 +326,9 @@ def issue(
     hours: Annotated[float, typer.Option(min=0.01, help="lifetime")] = 12.0,
 ) -> None:
     """Print a bearer token signed with LIANDONG_JWT_KEY or the local key file."""
-    from casefile.adapters.tokens import issue as issue_token
-    from casefile.adapters.tokens import role_of
     from casefile.config import signing_key
+    from liandong.tokens.claims import role_of
+    from liandong.tokens.issuing import issue as issue_token
 
     for name in role:
         if name.lower() != "service" and role_of(name) is None:
@@ -354,7 +354,7 @@ def service_key(
     """Create an ES256 (EC P-256) key pair for a service's casefile tokens and print the
     settings for each side: casefile gets only the public key (LIANDONG_CASEFILE_SERVICE_KEYS),
     the service keeps the private key. Never replaces an existing key."""
-    from casefile.adapters.service_keys import write_key_pair
+    from liandong.tokens.keys import write_key_pair
 
     try:
         private, public = write_key_pair(out.resolve(), name)

@@ -34,15 +34,16 @@ from casefile.adapters.store import (
     StoredCase,
     WriteJob,
 )
-from casefile.adapters.tokens import AuthConfig, TokenVerifier, Unauthenticated
 from casefile.domain import cases as dc
-from casefile.domain.access import Action, Principal, Role, Scope, authorize
+from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
 from casefile.domain.requests import fingerprint
 from casefile.entrypoints.evidence_calls import EvidenceCalls
 from casefile.evidence_config import EvidenceConfig
 from liandong.events import deterministic_id
+from liandong.tokens.claims import Principal, Role, Unauthenticated
+from liandong.tokens.verifying import AuthConfig, TokenVerifier
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
 log = logging.getLogger(__name__)

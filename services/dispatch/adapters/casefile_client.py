@@ -48,8 +48,7 @@ class CasefileTokens:
     def from_env(cls) -> CasefileTokens:
         """LIANDONG_DISPATCH_CASEFILE_KEY (a PEM private key); unset: the embedded key pair
         under .state, created on first use (casefile's default trusts its public half)."""
-        from casefile.adapters.service_keys import load_private_key, local_key_pair
-        from casefile.config import embedded_service_key
+        from liandong.tokens.keys import embedded_service_key, load_private_key, local_key_pair
 
         path = os.environ.get("LIANDONG_DISPATCH_CASEFILE_KEY", "").strip()
         if path:
@@ -64,7 +63,7 @@ class CasefileTokens:
         return cls(load_private_key(private))
 
     def _token(self, act: dict[str, Any] | None = None) -> str:
-        from casefile.adapters.tokens import issue_service
+        from liandong.tokens.issuing import issue_service
 
         return issue_service(
             self.key, service=self.service_name, ttl=_TTL, now=datetime.now(UTC), act=act

@@ -29,9 +29,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect
 
-from dispatch.adapters.tokens import Principal
 from dispatch.adapters.upload_spool import Upload, UploadRefused, UploadSpool
 from dispatch.domain.dispatcher import UnknownTask
+from liandong.tokens.phone import Principal
 
 OFFSET_TYPE = "application/offset+octet-stream"
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")

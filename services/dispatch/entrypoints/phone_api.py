@@ -1,6 +1,6 @@
 """The phone API: tasks, answers, status with position, and live push over server-sent events.
 
-Bearer tokens (JWT HS256, see dispatch.adapters.tokens) carry the person id, role and
+Bearer tokens (JWT HS256, see liandong.tokens.phone) carry the person id, role and
 jurisdiction. Field staff (ENFORCEMENT, MONITORING, OPERATIONS) see only the tasks they hold
 or were offered; a DUTY_MANAGER sees every task inside their jurisdiction. Status codes:
 401 no or bad token, 403 not yours (a check-in only by a member of the team), 404 unknown
@@ -29,7 +29,6 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from dispatch.adapters.tokens import InvalidToken, Principal, verify
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
@@ -38,6 +37,7 @@ from dispatch.domain.roster import normalise_code
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
 from dispatch.entrypoints.evidence_api import evidence_router
 from dispatch.service import DispatchService, NotAnswerable
+from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
 REREAD_S = 30.0

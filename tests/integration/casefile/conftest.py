@@ -19,8 +19,9 @@ from sqlalchemy.engine import make_url
 
 from casefile import migrations
 from casefile.adapters.store import CaseStore, make_engine
-from casefile.adapters.tokens import AuthConfig, issue
 from casefile.entrypoints.grpc_server import serve
+from liandong.tokens.issuing import issue
+from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2_grpc
 from tests.unit.casefile.scenario import utc
 

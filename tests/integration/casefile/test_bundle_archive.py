@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from casefile.adapters.bundle_archive import bundle_key
-from casefile.adapters.tokens import AuthConfig
 from casefile.entrypoints.cli import casefile_app
+from liandong.tokens.verifying import AuthConfig
 from tests.integration.casefile.conftest import KEY, running_server
 from tests.integration.casefile.evidence_files import jpeg, mp4, sha
 from tests.integration.casefile.test_evidence_upload import config, upload_messages

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from casefile.adapters.evidence_store import open_store
-from casefile.adapters.tokens import AuthConfig
 from casefile.domain.evidence import DEFAULT_LIMITS, SizeLimits, Tolerance
 from casefile.evidence_config import EvidenceConfig
 from liandong.events import to_timestamp
+from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.integration.casefile.conftest import KEY, Server, bearer, running_server
 from tests.integration.casefile.evidence_files import jpeg, mp4, sha

@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from casefile.adapters.outbox import OutboxRelay
-from casefile.adapters.tokens import AuthConfig
 from casefile.entrypoints.grpc_server import serve
 from liandong.settings import Settings
+from liandong.tokens.verifying import AuthConfig
 from liandong.topics import CASEFILE_EVENTS
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.integration.casefile.conftest import KEY, Clock, Server, build_store

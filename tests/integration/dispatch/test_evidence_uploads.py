@@ -19,16 +19,17 @@ import uvicorn
 
 from casefile import migrations
 from casefile.adapters.evidence_store import open_store
-from casefile.adapters.service_keys import new_private_key
 from casefile.adapters.store import CaseStore
 from casefile.adapters.store import make_engine as casefile_engine
-from casefile.adapters.tokens import AuthConfig, issue
 from casefile.entrypoints.grpc_server import serve
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
-from dispatch.adapters.tokens import issue as phone_token
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.tasks import task_id_for
 from dispatch.entrypoints.phone_api import create_app
+from liandong.tokens.issuing import issue
+from liandong.tokens.keys import new_private_key
+from liandong.tokens.phone import issue as phone_token
+from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.integration.casefile.evidence_files import jpeg, mp4, sha
 from tests.integration.casefile.test_evidence_upload import config

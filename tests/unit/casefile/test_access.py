@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from casefile.domain.access import Action, Principal, Role, Scope, authorize
+from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.cases import FileCase
+from liandong.tokens.claims import Principal, Role
 from tests.unit.casefile.scenario import MAIN_PATH, SAMPLE, run
 
 CASE = run(MAIN_PATH[:2])  # county 320583, officers o1/o2, monitoring staff m1

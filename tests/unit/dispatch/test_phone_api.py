@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dispatch.adapters.tokens import issue
 from dispatch.domain.tasks import task_id_for
 from dispatch.entrypoints.phone_api import create_app
+from liandong.tokens.phone import issue
 from tests.unit.dispatch.harness import Harness, alert_event, build
 
 KEY = "test-signing-key-of-at-least-32-bytes"

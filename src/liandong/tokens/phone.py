@@ -1,4 +1,4 @@
-"""Bearer tokens for the phone API: JWT HS256 carrying person id, role and jurisdiction.
+"""Bearer tokens for the phone API (dispatch): JWT HS256 carrying person id, role and jurisdiction.
 
 Roles: ENFORCEMENT, MONITORING and OPERATIONS are field staff (they see only the tasks they
 hold or were offered); DUTY_MANAGER (alias MANAGER) sees every task inside its jurisdiction."""
