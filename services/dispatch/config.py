@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dispatch.adapters.policy_file import DEFAULT_POLICY_FILE
-from liandong.tokens.phone import DEV_KEY
+from liandong.tokens.phone import signing_key
 
 # the repository's web build (make install runs `npm ci` and `npm run build` in web/)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
@@ -22,7 +22,8 @@ class DispatchConfig:
     policy_file: str = field(
         default_factory=lambda: _env("LIANDONG_DISPATCH_POLICY", str(DEFAULT_POLICY_FILE))
     )
-    jwt_key: str = field(default_factory=lambda: _env("LIANDONG_DISPATCH_JWT_KEY", DEV_KEY))
+    # LIANDONG_DISPATCH_JWT_KEY, else a key generated under .state (tokens.signing_key)
+    jwt_key: str = field(default_factory=signing_key)
     tick_seconds: float = field(
         default_factory=lambda: float(_env("LIANDONG_DISPATCH_TICK_SECONDS", "5"))
     )

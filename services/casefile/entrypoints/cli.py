@@ -3,7 +3,6 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +15,15 @@ from sqlmodel import Session, select
 
 from casefile.adapters.bundle_archive import Written
 from casefile.adapters.codec import case_from_doc
-from casefile.adapters.store import AuditRow, CaseFileRow, make_engine, to_entry
+from casefile.adapters.store import (
+    UNVOUCHING_KINDS,
+    AuditRow,
+    CaseFileRow,
+    make_engine,
+    row_problem,
+    to_entry,
+)
+from casefile.adapters.tables import AuditHeadRow
 from casefile.domain.audit import Anchor, ChainProblem, VerifyReport, export_bundle
 from casefile.domain.audit import verify_chain as verify_entries
 from liandong import settings as settings_mod
@@ -39,7 +46,7 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
         report = VerifyReport(True, 0)
         anchor: Anchor | None = None
         checked = 0
-        last_sha: dict[str, str] = {}
+        last_payload: dict[str, str] = {}  # each case's last audit entry's payload
         progress = Progress(
             TextColumn("verifying audit chain"),
             BarColumn(),
@@ -68,34 +75,42 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
                     break
                 anchor = part.head
                 for e in entries:
-                    sha = json.loads(e.payload_json).get("case_sha256")
-                    if sha:
-                        last_sha[e.case_id] = sha
+                    if e.kind not in UNVOUCHING_KINDS:
+                        last_payload[e.case_id] = e.payload_json
                 progress.update(task, advance=len(rows))
         if report.ok:
-            report = VerifyReport(True, checked, head=anchor)
+            report = _against_head_row(s.get(AuditHeadRow, 1), anchor, checked)
+        if report.ok:
             for row in s.exec(select(CaseFileRow)).all():
-                expected = last_sha.get(row.case_id)
-                if expected is None:
-                    problems.append(f"case {row.case_id}: no audit entry vouches for it")
-                    continue
-                import hashlib
-
-                actual = hashlib.sha256(row.doc.encode("utf-8")).hexdigest()
-                if actual != expected:
-                    problems.append(f"case {row.case_id}: document differs from its audit chain")
-                    continue
-                case = case_from_doc(row.doc)
-                if (row.state, row.version, row.county) != (
-                    case.state.value,
-                    case.version,
-                    case.county_code,
-                ):
-                    problems.append(f"case {row.case_id}: columns differ from its document")
-            missing = set(last_sha) - set(s.exec(select(CaseFileRow.case_id)).all())
+                problem = row_problem(row, last_payload.get(row.case_id))
+                if problem:
+                    problems.append(f"case {row.case_id}: {problem}")
+            missing = set(last_payload) - set(s.exec(select(CaseFileRow.case_id)).all())
             problems.extend(f"case {c}: in the chain but deleted" for c in sorted(missing))
     engine.dispose()
     return report, problems
+
+
+def _against_head_row(head: AuditHeadRow | None, end: Anchor | None, checked: int) -> VerifyReport:
+    """The chain must end where the audit_head row (which every write updates in the same
+    transaction) says: entries deleted from the tail behind it are a truncation."""
+    last = end.seq if end else 0
+    if head is None:
+        if end is None:
+            return VerifyReport(True, checked)
+        return VerifyReport(
+            False, checked, last, ChainProblem.TRUNCATED, "the audit_head row is missing", end
+        )
+    if head.seq > last:
+        detail = f"chain ends at {last}; the audit_head row names {head.seq}"
+        return VerifyReport(False, checked, last + 1, ChainProblem.TRUNCATED, detail, end)
+    if head.seq < last:
+        detail = f"entries beyond the audit_head row's {head.seq}"
+        return VerifyReport(False, checked, head.seq + 1, ChainProblem.INSERTED, detail, end)
+    if end is not None and head.hash != end.hash:
+        detail = f"entry {last} differs from the audit_head row's hash"
+        return VerifyReport(False, checked, last, ChainProblem.BROKEN_LINK, detail, end)
+    return VerifyReport(True, checked, head=end)
 
 
 def export_case(url: str, case_id: str) -> dict[str, object]:

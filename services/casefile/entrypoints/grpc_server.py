@@ -20,7 +20,6 @@ from typing import Any
 import grpc
 from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from casefile.adapters.codec import LIST_FIELDS, fill_message, from_message, list_field_chunks
 from casefile.adapters.evidence_store import EvidenceStore
@@ -28,6 +27,7 @@ from casefile.adapters.group_commit import GroupCommitter
 from casefile.adapters.store import (
     CaseNotFound,
     CaseStore,
+    CaseTampered,
     Denied,
     OpenFields,
     RequestConflict,
@@ -39,6 +39,7 @@ from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
 from casefile.domain.requests import fingerprint
+from casefile.entrypoints import reflection
 from casefile.entrypoints.evidence_calls import EvidenceCalls
 from casefile.evidence_config import EvidenceConfig
 from liandong.events import deterministic_id
@@ -230,7 +231,11 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
     ) -> tuple[StoredCase, Scope]:
         if not case_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "case_id is required")
-        sc = await asyncio.to_thread(self.store.get, case_id)
+        try:
+            sc = await asyncio.to_thread(self.store.get, case_id)
+        except CaseTampered as err:
+            log.error("refused to serve %s", err)
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         if sc is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {case_id}")
         assert sc is not None
@@ -343,10 +348,20 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         size = request.page_size or 50
         if not 0 < size <= 500:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 1..500")
+        if request.state and request.state not in dc.State.__members__:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"state {request.state!r} is not a case state ({', '.join(dc.State)})",
+            )
+        if request.county and not (request.county.isascii() and request.county.isdigit()):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"county {request.county!r} is not a division code (digits, e.g. 3201)",
+            )
         listing = authorize(principal, Action.LIST, None)
         if not listing.allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
-        found = await asyncio.to_thread(
+        listed = asyncio.to_thread(
             lambda: self.store.list_cases(
                 scope=listing.scope,
                 principal=principal,
@@ -358,6 +373,11 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
                 after=request.page_token,
             )
         )
+        try:
+            found = await listed
+        except CaseTampered as err:
+            log.error("refused to serve %s", err)
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         page, more = found[:size], len(found) > size
         now = self.now()
         out = casefile_pb2.ListCasesResponse(
@@ -615,9 +635,7 @@ async def serve(
     add_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    reflection.enable((SERVICE_NAME, health.SERVICE_NAME), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
