@@ -684,8 +684,9 @@ def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str,
     return headers
 
 
-# audit entries that record no new case document (a clock breach, a refused attempt)
-UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied")
+# audit entries that record no new case document (a clock breach, a refused attempt, a
+# download of evidence)
+UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded")
 
 
 class CaseTampered(Exception):
