@@ -3,6 +3,7 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -203,6 +204,7 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
     """The signed bundle archive of one case (adapters/bundle_archive), evidence from the
     store LIANDONG_EVIDENCE_STORE names."""
     from casefile.adapters.bundle_archive import bundle_key, write_bundle
+    from casefile.adapters.write_tx import record_text
     from casefile.entrypoints.evidence_calls import store_from_env
     from casefile.evidence_config import EvidenceConfig, bundle_key_path
 
@@ -217,6 +219,13 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
             ).all()
             entries = [to_entry(r) for r in rows]
             doc = row.doc
+            record = record_text(
+                row.task_id,
+                json.loads(row.alert_ids_json),
+                json.loads(row.team_json),
+                row.summary,
+                row.opened_by,
+            )
     finally:
         engine.dispose()
     case = case_from_doc(doc)
@@ -225,6 +234,7 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
         out,
         case_id=case_id,
         case_doc=doc,
+        record=record,
         entries=entries,
         evidence=case.evidence,
         store=store,
