@@ -688,7 +688,7 @@ def bench() -> dict[str, Any]:
                     sustained = min(phase["acked_per_s"], phase["judged_per_s"])
                     half = max(sustained / 2, 20.0)
                     # enough loggers that each closes its first hour within ~80 % of the phase
-                    count = int(min(latency_pool, max(20, half * LATENCY_S * 0.8 / 265)))
+                    count = int(min(latency_pool, max(6, half * LATENCY_S * 0.8 / 265)))
                     lat_loggers = _logger_specs(doc, LOGGERS, LOGGERS + count)
                     lat_over = [
                         doc["outlets"][i]["mn"] for i in sorted(over_lat) if i < LOGGERS + count
@@ -713,6 +713,15 @@ def bench() -> dict[str, Any]:
     finally:
         if started:
             _broker_down()
+    return out
+
+
+def by_stage(per_process: dict[str, float]) -> dict[str, float]:
+    """CPU us per frame of a stage: the sum over its processes ("gateway", "gateway-2")."""
+    out: dict[str, float] = {}
+    for name, us in per_process.items():
+        stage = name.split("-")[0]
+        out[stage] = round(out.get(stage, 0.0) + us, 1)
     return out
 
 
@@ -757,7 +766,7 @@ def _records(out: dict[str, Any]) -> list[dict[str, Any]]:
                 "command": command,
             }
         )
-        for stage, us in sorted(phase["cpu_us_per_frame"].items()):
+        for stage, us in sorted(by_stage(phase["cpu_us_per_frame"]).items()):
             rows.append(
                 {
                     "name": f"e2e_cpu_per_frame_{key}_{stage}",
@@ -765,6 +774,11 @@ def _records(out: dict[str, Any]) -> list[dict[str, Any]]:
                     "unit": "us",
                     "target": None,
                     "lower_is_better": True,
+                    "processes": {
+                        name: v
+                        for name, v in phase["cpu_us_per_frame"].items()
+                        if name.split("-")[0] == stage
+                    },
                     "command": command,
                 }
             )
@@ -780,6 +794,18 @@ def _records(out: dict[str, Any]) -> list[dict[str, Any]]:
             )
     base = out["configs"][base_key]
     base_rate = min(base["acked_per_s"], base["judged_per_s"])
+    for key, phase in out["configs"].items():
+        if key != base_key:  # item 3: how the rate changes with more processes
+            rows.append(
+                {
+                    "name": f"e2e_scale_{key}_over_{base_key}",
+                    "value": round(min(phase["acked_per_s"], phase["judged_per_s"]) / base_rate, 2),
+                    "unit": "ratio",
+                    "target": None,
+                    "ceiling": {"name": base_key, "value": 1.0, "unit": "ratio"},
+                    "command": command,
+                }
+            )
     rows.append(
         {
             "name": "e2e_sustained_ratio_to_aiokafka_loop",
