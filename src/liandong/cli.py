@@ -44,6 +44,10 @@ from casefile.entrypoints.cli import casefile_app, tokens_app  # noqa: E402
 app.add_typer(casefile_app, name="casefile")
 app.add_typer(tokens_app, name="tokens")
 
+from dispatch.entrypoints.people_cli import people_app  # noqa: E402
+
+app.add_typer(people_app, name="people")
+
 try:  # `liandong alerts replay`: the alerts judgement over a capture, without Kafka
     from alerts.entrypoints.replay_cli import app as alerts_app
 

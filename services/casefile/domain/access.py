@@ -15,8 +15,9 @@ writes the denied attempt to the audit chain.
   of a case before its inspection record is signed (a declined member replaced).
 * Acting for a person: a SERVICE principal may carry `on_behalf_of`, the person who did a field
   record on the phone (authenticated by dispatch's phone API). Only the field records in
-  `FIELD_RECORDS` are accepted that way, and only if that person, with the roles the service
-  names for them, would be allowed the action themselves (on the case team, right role).
+  `FIELD_RECORDS` (and reading the case in their scope) are accepted that way, and only if
+  that person, with the roles the service names for them, would be allowed the action
+  themselves (on the case team, right role).
 A principal with several roles gets the union.
 """
 
@@ -158,7 +159,23 @@ _MANAGER = frozenset(
 _ADMIN = frozenset({Action.OPEN_CASE} | _READS)
 _SERVICE = _ADMIN | {Action.UPDATE_TEAM}
 # records of what a person did on site that a trusted service may pass on in their name
-FIELD_RECORDS = frozenset({Action.RECORD_ARRIVAL, Action.RECORD_SITE_NOTE, Action.ADD_EVIDENCE})
+# (dispatch's phone API: arrival and notes, the inspection record, evidence, samples and their
+# custody, lab results and their confirmation)
+FIELD_RECORDS = frozenset(
+    {
+        Action.RECORD_ARRIVAL,
+        Action.RECORD_SITE_NOTE,
+        Action.ADD_EVIDENCE,
+        Action.RECORD_INSPECTION,
+        Action.RECORD_SAMPLE,
+        Action.HAND_OFF_CUSTODY,
+        Action.RECORD_LAB_RESULT,
+        Action.CONFIRM_RESULT,
+    }
+)
+# what a service may do for a person: their field records, and reading the case as they would
+# (monitoring staff see samples and results only)
+ACTED_FOR = FIELD_RECORDS | {Action.READ}
 
 
 def in_jurisdiction(principal: Principal, county_code: str) -> bool:
@@ -244,7 +261,7 @@ def _on_behalf(
     via = f"{service.subject} on behalf of {person.subject}"
     if Role.SERVICE not in service.roles:
         return Decision(False, f"{via}: only a trusted service may act for someone")
-    if action not in FIELD_RECORDS:
+    if action not in ACTED_FOR:
         return Decision(False, f"{via}: {action.value} is not a field record passed on for them")
     if person.on_behalf_of is not None or not person.subject.strip():
         return Decision(False, f"{via}: the person acted for must be named once")

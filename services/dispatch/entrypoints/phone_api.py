@@ -29,12 +29,16 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from dispatch.adapters.credentials import CredentialStore
+from dispatch.adapters.field_files import FieldFiles
 from dispatch.adapters.tokens import InvalidToken, Principal, verify
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
 from dispatch.domain.response_times import TaskFacts, report
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
+from dispatch.entrypoints.auth_api import auth_router
+from dispatch.entrypoints.field_api import FieldCaseFile, field_router
 from dispatch.service import DispatchService, NotAnswerable
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
@@ -95,6 +99,7 @@ class TaskSummary(BaseModel):
     priority: str
     state: str
     enterprise_id: str
+    enterprise_name: str = ""
     outlet_id: str
     county: str
     created_at: datetime
@@ -123,6 +128,7 @@ class TaskDetail(TaskSummary):
     history: list[StepView]
     sla: list[ClockView]
     policy_version: str
+    geofence_m: float = Field(description="check-in radius around the outlet")
 
 
 class DeclineBody(BaseModel):
@@ -235,8 +241,15 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def create_app(
-    service: DispatchService, signing_key: str | None = None, web_dist: Path | None = None
+    service: DispatchService,
+    signing_key: str | None = None,
+    web_dist: Path | None = None,
+    *,
+    credentials: CredentialStore | None = None,
+    casefile: FieldCaseFile | None = None,
 ) -> FastAPI:
+    """`credentials` default to dispatch's own database; `casefile` (for the on-site records)
+    to the service's casefile client when it can pass them on."""
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -274,6 +287,9 @@ def create_app(
             priority=task.priority.value,
             state=task.state.value,
             enterprise_id=task.enterprise_id,
+            enterprise_name=str(
+                (service.reference.enterprise(task.enterprise_id) or {}).get("name", "")
+            ),
             outlet_id=task.outlet_id,
             county=task.county_code,
             created_at=task.created_at,
@@ -352,6 +368,7 @@ def create_app(
                 for c in clocks
             ],
             policy_version=meta.policy_version,
+            geofence_m=service.policy.geofence_m,
         )
 
     @app.get("/healthz", tags=["ops"])
@@ -546,6 +563,27 @@ def create_app(
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), REREAD_S)
+
+    app.include_router(
+        auth_router(
+            credentials or CredentialStore(service.store.engine),
+            lambda person_id: service.dispatcher.roster.get(person_id),
+            lambda: app.state.signing_key,
+            principal,
+        )
+    )
+    field_casefile = casefile
+    if field_casefile is None and hasattr(service.casefile, "field_call"):
+        field_casefile = service.casefile  # type: ignore[assignment]
+    app.include_router(
+        field_router(
+            service,
+            lambda: field_casefile,
+            FieldFiles(service.store.engine),
+            visible,
+            principal,
+        )
+    )
 
     # The web apps (web/dist: field app at /, console at /console/) share the API's origin, so
     # tokens, SSE and the service worker need no CORS. Mounted last: API routes win.
