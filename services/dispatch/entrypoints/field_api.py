@@ -16,7 +16,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
 import grpc
@@ -135,6 +135,9 @@ class SampleBody(Position):
     collected_by: Short = Field(min_length=1)
     witnessed_by: Short = ""
     collected_at: Aware
+    holding_hours: float | None = Field(
+        None, gt=0, le=8760, description="unset: casefile's holding time for the parameters"
+    )
 
 
 class CustodyBody(BaseModel):
@@ -448,6 +451,8 @@ def field_router(
         )
         if (pos := _position(body)) is not None:
             request.position.CopyFrom(pos)
+        if body.holding_hours is not None:
+            request.holding_time.FromTimedelta(timedelta(hours=body.holding_hours))
         return await call("RecordSample", request, p, role)
 
     @router.post(

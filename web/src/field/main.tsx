@@ -60,14 +60,17 @@ function useOutbox(): [Action[], Refusal[]] {
   return [p, r];
 }
 
-// A new service worker waits; the person decides when to take it (never mid-form).
+// A new service worker waits; the person decides when to take it (never mid-form). Only that
+// choice reloads the page (the first worker's clients.claim() must not).
+let updateChosen = false;
+
 function useUpdate(): [boolean, () => void] {
   const [waiting, setWaiting] = useState<ServiceWorker | null>(null);
   useEffect(() => {
     if (!("serviceWorker" in navigator)) return;
     let reloading = false;
     navigator.serviceWorker.addEventListener("controllerchange", () => {
-      if (!reloading) {
+      if (updateChosen && !reloading) {
         reloading = true;
         location.reload();
       }
@@ -84,7 +87,13 @@ function useUpdate(): [boolean, () => void] {
       setInterval(() => void reg.update().catch(() => undefined), 30 * 60_000);
     }, () => undefined);
   }, []);
-  return [!!waiting, () => waiting?.postMessage({ type: "SKIP_WAITING" })];
+  return [
+    !!waiting,
+    () => {
+      updateChosen = true;
+      waiting?.postMessage({ type: "SKIP_WAITING" });
+    },
+  ];
 }
 
 const NOTIFY: Record<string, { zh: string; en: string }> = {
@@ -127,7 +136,6 @@ function Shell() {
       "/v1/events",
       (e) => {
         setVersion((v) => v + 1);
-        if (e.event === "offer") setOffers((n) => n + 1);
         const title = NOTIFY[e.event]?.[lang()];
         if (title) setToast(title);
         announce(e);

@@ -221,11 +221,11 @@ async function scanBarcode(file: File): Promise<string | null> {
 function SampleForm({ task, me, onSent }: { task: TaskDetail; me: string; onSent: () => void }) {
   const officers = task.team.filter((m) => m.role === "ENFORCEMENT");
   const factor = String(task.evidence.factor ?? "");
-  const [f, setF] = useState({ sample_id: "", point: task.outlet.name || "", container: "", preservative: "", seal_number: "", parameters: factor, witnessed_by: officers[0]?.person_id ?? "" });
+  const [f, setF] = useState({ sample_id: "", point: task.outlet.name || "", container: "", preservative: "", seal_number: "", parameters: factor, holding_hours: "24", witnessed_by: officers[0]?.person_id ?? "" });
   const { send, banner } = useSubmit(task, onSent);
   const canScan = "BarcodeDetector" in window;
   const field = (k: keyof typeof f, label: string) => (
-    <label>{label}<input name={k} value={f[k]} onInput={(e) => setF({ ...f, [k]: e.currentTarget.value })} required={k !== "preservative"} /></label>
+    <label>{label}<input name={k} value={f[k]} onInput={(e) => setF({ ...f, [k]: e.currentTarget.value })} required /></label>
   );
   async function go(e: Event) {
     e.preventDefault();
@@ -234,6 +234,7 @@ function SampleForm({ task, me, onSent }: { task: TaskDetail; me: string; onSent
       {
         ...f,
         parameters: f.parameters.split(/[,，\s]+/).filter(Boolean),
+        holding_hours: Number(f.holding_hours),
         collected_by: me,
         collected_at: new Date().toISOString(),
         ...(await position()),
@@ -263,6 +264,7 @@ function SampleForm({ task, me, onSent }: { task: TaskDetail; me: string; onSent
       {field("preservative", t("preservative"))}
       {field("seal_number", t("seal"))}
       {field("parameters", t("parameters"))}
+      {field("holding_hours", t("holdingHours"))}
       <label>{t("witnessedBy")}
         <select name="witnessed_by" value={f.witnessed_by} onChange={(e) => setF({ ...f, witnessed_by: e.currentTarget.value })}>
           {officers.map((o) => <option value={o.person_id}>{o.name || o.person_id}</option>)}

@@ -17,7 +17,7 @@ export type Action = {
   file_name?: string;
 };
 
-export type Refusal = Action & { status: number; reason: string; refused_at: string };
+export type Refusal = Action & { status: number; reason: string; detail: unknown; refused_at: string };
 
 type Schema = {
   outbox: { key: string; value: Action };
@@ -70,7 +70,11 @@ export async function submit(a: Omit<Action, "created_at">): Promise<Outcome> {
   const answers = await flush();
   if (answers.has(action.request_id)) return { sent: true, answer: answers.get(action.request_id) };
   const refused = await (await db()).get("refused", action.request_id);
-  if (refused) throw new ApiError(refused.status, refused.reason);
+  if (refused) {
+    // refused while the person is looking at the form: the form shows it, not the banner
+    await dismiss(action.request_id);
+    throw new ApiError(refused.status, refused.detail ?? refused.reason);
+  }
   return { sent: false };
 }
 
@@ -112,6 +116,7 @@ async function send(a: Action, answers: Map<string, unknown>): Promise<boolean> 
         ...a,
         status,
         reason: (e as Error).message,
+        detail: e instanceof ApiError ? e.detail : null,
         refused_at: new Date().toISOString(),
       });
       await t.objectStore("outbox").delete(a.request_id);

@@ -108,6 +108,7 @@ export const dict = {
   preservative: { zh: "保存剂", en: "Preservative" },
   seal: { zh: "封条号", en: "Seal number" },
   parameters: { zh: "监测项目", en: "Parameters" },
+  holdingHours: { zh: "保存时限（小时）", en: "Holding time (hours)" },
   collectedBy: { zh: "采样人", en: "Collected by" },
   witnessedBy: { zh: "见证人", en: "Witnessed by" },
   handOff: { zh: "移交实验室", en: "Hand to the lab" },
