@@ -282,6 +282,7 @@ function SampleCard({ task, s, me, role, onSent }: { task: TaskDetail; s: Sample
   const [to, setTo] = useState("");
   const [intact, setIntact] = useState(true);
   const [res, setRes] = useState({ parameter: s.parameters?.[0] ?? "", value: "", unit: "mg/m3", method: "", lab_id: "", cma_no: "" });
+  const [report, setReport] = useState("");
   const { send, banner } = useSubmit(task, onSent);
   const holding = (s.holder || s.custody?.at(-1)?.to_holder) === me || (!s.custody?.length && role === "MONITORING");
   return (
@@ -306,14 +307,20 @@ function SampleCard({ task, s, me, role, onSent }: { task: TaskDetail; s: Sample
         </form>
       )}
       {s.in_lab && role === "MONITORING" && (
-        <form data-form="result" onSubmit={(e) => { e.preventDefault(); void send(`samples/${encodeURIComponent(s.sample_id)}/results`, { ...res, analysed_at: new Date().toISOString() }, `${t("labResult")} ${s.sample_id}`); }}>
+        <form data-form="result" onSubmit={(e) => { e.preventDefault(); void send(`samples/${encodeURIComponent(s.sample_id)}/results`, { ...res, report_sha256: report, analysed_at: new Date().toISOString() }, `${t("labResult")} ${s.sample_id}`); }}>
           <h4>{t("labResult")}</h4>
           {(["parameter", "value", "unit", "method", "lab_id", "cma_no"] as const).map((k) => (
             <label>{t(({ parameter: "parameters", value: "value", unit: "unit", method: "method", lab_id: "labId", cma_no: "cma" } as const)[k])}
               <input name={k} value={res[k]} onInput={(e) => setRes({ ...res, [k]: e.currentTarget.value })} required />
             </label>
           ))}
-          <button type="submit">{t("send")}</button>
+          <label>{t("labReport")}
+            <input type="file" name="report" required onChange={async (e) => {
+              const file = e.currentTarget.files?.[0];
+              setReport(file ? await sha256Hex(await file.arrayBuffer()) : "");
+            }} />
+          </label>
+          <button type="submit" disabled={!report}>{t("send")}</button>
         </form>
       )}
       {banner}

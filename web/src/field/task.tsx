@@ -298,8 +298,15 @@ export function TaskView({ taskId, version }: { taskId: string; version: number 
       {mine?.status === "ACCEPTED" && !checkedIn && ["EN_ROUTE", "ON_SITE", "SAMPLING"].includes(task.state) && (
         <CheckIn task={task} onDone={(m) => { setMsg(m); setTick((x) => x + 1); }} />
       )}
+      {mine?.role === "MONITORING" && checkedIn && task.state === "ON_SITE" && (
+        <div class="actions">
+          <button class="primary" onClick={() => act({ status: "SAMPLING" }, "status", `${t("startSampling")} ${task.enterprise.name}`)}>
+            {t("startSampling")}
+          </button>
+        </div>
+      )}
       {mine && checkedIn && open && task.case_id && <OnSite task={task} me={me} role={mine.role} />}
-      {mine?.status === "ACCEPTED" && ["ON_SITE", "SAMPLING"].includes(task.state) && mine.role === "ENFORCEMENT" && (
+      {mine?.status === "ACCEPTED" && task.state === "SAMPLING" && mine.role === "ENFORCEMENT" && (
         <div class="actions">
           <button onClick={() => act({ status: "COMPLETED" }, "status", `${t("complete")} ${task.enterprise.name}`)}>{t("complete")}</button>
         </div>
