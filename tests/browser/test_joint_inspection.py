@@ -167,7 +167,8 @@ def test_joint_inspection_from_three_phones(
         expect(p.locator("p.ok[role=status]").first).to_contain_text("已提交")
     wang.get_by_role("button", name="出发").click()
     expect(wang.get_by_test_id("state")).to_have_text("在途")
-    wang.screenshot(path=str(SHOTS / "field-task.png"), full_page=True)
+    wang.evaluate("window.scrollTo(0, 0)")
+    wang.screenshot(path=str(SHOTS / "field-task.png"))
 
     # 李娜 tries from 3 km away: the app shows the verdict, dispatch refuses with the distance
     li.context.set_geolocation(FAR)
