@@ -15,7 +15,8 @@ writes the denied attempt to the audit chain.
   of a case before its inspection record is signed (a declined member replaced).
 * Acting for a person: a SERVICE principal may carry `on_behalf_of`, the person who did a field
   record on the phone (authenticated by dispatch's phone API). Only the field records in
-  `FIELD_RECORDS` (and reading the case in their scope) are accepted that way, and only if
+  `FIELD_RECORDS`, reading the case and evidence downloads (`ACTED_FOR`) are accepted that
+  way, and only if
   that person, with the roles the service names for them, would be allowed the action
   themselves (on the case team, right role).
 A principal with several roles gets the union.
@@ -27,14 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from casefile.domain.cases import Case
-
-
-class Role(StrEnum):
-    ENFORCEMENT_OFFICER = "ENFORCEMENT_OFFICER"
-    MONITORING_STAFF = "MONITORING_STAFF"
-    MANAGER = "MANAGER"
-    ADMIN = "ADMIN"
-    SERVICE = "SERVICE"
+from liandong.tokens.claims import Principal, Role
 
 
 class Action(StrEnum):
@@ -67,6 +61,7 @@ class Action(StrEnum):
     STREAM = "Stream"
     VERIFY = "Verify"
     EXPORT = "Export"
+    DOWNLOAD_EVIDENCE = "DownloadEvidence"
 
     @classmethod
     def for_command(cls, command: object) -> Action:
@@ -83,31 +78,15 @@ class Scope(StrEnum):
 
 
 @dataclass(frozen=True)
-class Principal:
-    subject: str
-    roles: frozenset[Role]
-    jurisdictions: tuple[str, ...] = ()
-    on_behalf_of: Principal | None = None  # the person a service acts for (token `act`)
-
-    @property
-    def actor(self) -> str:
-        """Who did it in the world: the person acted for, else the caller."""
-        return self.on_behalf_of.subject if self.on_behalf_of is not None else self.subject
-
-    @property
-    def key(self) -> str:
-        """Both identities, for idempotency records ("dispatch>o1")."""
-        return self.subject + (f">{self.actor}" if self.on_behalf_of is not None else "")
-
-
-@dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str
     scope: Scope = Scope.NONE
 
 
-_READS = frozenset({Action.READ, Action.STREAM, Action.VERIFY, Action.EXPORT})
+_READS = frozenset(
+    {Action.READ, Action.STREAM, Action.VERIFY, Action.EXPORT, Action.DOWNLOAD_EVIDENCE}
+)
 
 _OFFICER = frozenset(
     {
@@ -173,9 +152,9 @@ FIELD_RECORDS = frozenset(
         Action.CONFIRM_RESULT,
     }
 )
-# what a service may do for a person: their field records, and reading the case as they would
-# (monitoring staff see samples and results only)
-ACTED_FOR = FIELD_RECORDS | {Action.READ}
+# what a service may do for a person: their field records, reading the case as they would
+# (monitoring staff see samples and results only) and fetching the evidence they may see
+ACTED_FOR = FIELD_RECORDS | {Action.READ, Action.DOWNLOAD_EVIDENCE}
 
 
 def in_jurisdiction(principal: Principal, county_code: str) -> bool:

@@ -19,8 +19,8 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from dispatch.adapters.credentials import CredentialStore, RefreshRefused
-from dispatch.adapters.tokens import Principal, issue
 from dispatch.domain.roster import Person, Role
+from liandong.tokens.phone import Principal, issue
 
 ACCESS_TTL = timedelta(minutes=15)
 # the field app's photo cap: a larger photo is kept scaled, not as its original

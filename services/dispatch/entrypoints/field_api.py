@@ -25,10 +25,10 @@ from google.protobuf.json_format import MessageToDict
 from pydantic import AfterValidator, BaseModel, Field
 
 from dispatch.adapters.field_files import FieldFiles
-from dispatch.adapters.tokens import Principal
 from dispatch.domain.tasks import Task
 from dispatch.service import DispatchService
 from liandong.events import to_timestamp
+from liandong.tokens.phone import Principal
 from liandong.v1 import casefile_pb2
 
 
