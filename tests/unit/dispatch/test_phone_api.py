@@ -299,6 +299,11 @@ async def test_openapi_documents_every_endpoint(env) -> None:
         "/v1/tasks/{task_id}/status",
         "/v1/events",
         "/v1/reports/response-times",
+        "/v1/reports/overview",
+        "/v1/reports/overview/stream",
+        "/v1/reports/tasks/{task_id}/timeline",
+        "/v1/reports/map",
+        "/v1/reports/export/{name}.{fmt}",
     }
 
 
