@@ -22,7 +22,7 @@ from dispatch.adapters import exports
 from dispatch.adapters.report_store import GroupAggregate, ReportQueries
 from dispatch.adapters.tokens import Principal
 from dispatch.domain.dispatcher import UnknownTask
-from dispatch.domain.report_facts import REPORT_STAGES, local_midnight, task_fact
+from dispatch.domain.report_facts import CST, REPORT_STAGES, local_midnight, task_fact
 from dispatch.domain.roster import normalise_code
 from dispatch.service import REPORTS_LISTENER, DispatchService
 from liandong.events import from_timestamp
@@ -517,7 +517,10 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
             raise HTTPException(404, f"no format {fmt!r}: csv or xlsx")
         t = await asyncio.to_thread(table, p, name, w, by, bucket)
         body = exports.render(t, fmt)
-        stamp = w.until.strftime("%Y%m%d")
+        # the days covered, in CST: since's day to the day before an exclusive midnight `until`
+        first = w.since.astimezone(CST).strftime("%Y%m%d")
+        last = (w.until - timedelta(microseconds=1)).astimezone(CST).strftime("%Y%m%d")
+        stamp = f"{first}-{last}"
         return Response(
             body,
             media_type=exports.FORMATS[fmt],
