@@ -10,12 +10,15 @@ over every task in memory.
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import grpc
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from google.protobuf import json_format
 from pydantic import BaseModel, Field
 
 from dispatch.adapters import exports
@@ -26,7 +29,7 @@ from dispatch.domain.report_facts import CST, REPORT_STAGES, local_midnight, tas
 from dispatch.domain.roster import normalise_code
 from dispatch.service import REPORTS_LISTENER, DispatchService
 from liandong.events import from_timestamp
-from liandong.v1 import dispatch_pb2
+from liandong.v1 import casefile_pb2, dispatch_pb2
 
 REPORT_WINDOW = timedelta(days=30)
 SLOWEST_WINDOW = timedelta(days=7)
@@ -467,6 +470,55 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
             )
         return MapView(datum="WGS-84 (registry coordinates, as GPS reports them)", outlets=points)
 
+    # ---- cases and legal clocks, read from casefile over gRPC acting for the manager ----------
+
+    def reader() -> Any:
+        client = service.casefile
+        if not hasattr(client, "cases_due"):
+            raise HTTPException(503, "casefile is not connected to this dispatch")
+        return client
+
+    @router.get(
+        "/v1/reports/cases",
+        responses={502: {}, 503: {}},
+        summary="Cases with a legal clock due within N days, overdue first (from casefile)",
+    )
+    async def get_cases(
+        p: Manager,
+        due_within_days: Annotated[int, Query(ge=1, le=365)] = 7,
+    ) -> CasesView:
+        try:
+            cases = await reader().cases_due(
+                person_id=p.person_id, jurisdiction=p.jurisdiction, due_within_days=due_within_days
+            )
+        except grpc.aio.AioRpcError as e:
+            raise _from_grpc(e) from e
+        return CasesView(due_within_days=due_within_days, cases=[case_row(c) for c in cases])
+
+    @router.get(
+        "/v1/reports/cases/{case_id}",
+        responses={404: {}, 502: {}, 503: {}},
+        summary="One case: its records, legal clocks and audit verification (from casefile)",
+    )
+    async def get_case(case_id: str, p: Manager) -> CaseDetailView:
+        try:
+            case, verified = await reader().case_for_manager(
+                person_id=p.person_id, jurisdiction=p.jurisdiction, case_id=case_id
+            )
+        except grpc.aio.AioRpcError as e:
+            raise _from_grpc(e) from e
+        return CaseDetailView(
+            **case_row(case).model_dump(),
+            records=case_records(case),
+            audit=AuditView(
+                ok=verified.ok,
+                checked=verified.entries,
+                problem=verified.problem,
+                detail=verified.detail,
+            ),
+            bundle_command=f"liandong casefile export {case.case_id}",
+        )
+
     # ---- exports ---------------------------------------------------------------------------
 
     def table(p: Principal, name: str, w: Window, by: str, bucket: str) -> exports.Table:
@@ -528,6 +580,121 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
         )
 
     return router
+
+
+class CaseClockView(BaseModel):
+    name: str
+    state: str = Field(description="RUNNING MET BREACHED EXTENDED PAUSED LAPSED")
+    due_at: datetime | None
+    due_date: str = Field(description="last allowed local (CST) day")
+    remaining_s: float
+
+
+class CaseRowView(BaseModel):
+    case_id: str
+    county: str
+    state: str
+    enterprise_id: str
+    task_id: str
+    overdue: bool = Field(description="a legal clock is breached")
+    clocks: list[CaseClockView] = Field(description="overdue first, then by due time")
+
+
+class CasesView(BaseModel):
+    due_within_days: int
+    cases: list[CaseRowView]
+
+
+class CaseRecordView(BaseModel):
+    kind: str
+    at: datetime | None
+    actor: str
+    summary: str
+
+
+class AuditView(BaseModel):
+    ok: bool
+    checked: int
+    problem: str
+    detail: str
+
+
+class CaseDetailView(CaseRowView):
+    records: list[CaseRecordView]
+    audit: AuditView
+    bundle_command: str = Field(description="how an operator exports the case's bundle")
+
+
+def _at(ts: Any) -> datetime | None:
+    return from_timestamp(ts) if ts is not None and (ts.seconds or ts.nanos) else None
+
+
+def case_row(case: casefile_pb2.Case) -> CaseRowView:
+    clocks = [
+        CaseClockView(
+            name=c.name,
+            state=c.state,
+            due_at=_at(c.due_at),
+            due_date=c.due_date,
+            remaining_s=c.remaining.seconds + c.remaining.nanos / 1e9,
+        )
+        for c in case.clocks
+        if c.state in ("RUNNING", "BREACHED", "EXTENDED", "PAUSED")
+    ]
+    clocks.sort(key=lambda c: (c.state != "BREACHED", c.remaining_s))
+    return CaseRowView(
+        case_id=case.case_id,
+        county=case.county,
+        state=case.state,
+        enterprise_id=case.enterprise_id,
+        task_id=case.task_id,
+        overdue=any(c.state == "BREACHED" for c in clocks),
+        clocks=clocks,
+    )
+
+
+# the parts of a case that are records of what was done, in the order a case goes
+RECORD_FIELDS = ("arrival", "inspection", "samples", "evidence", "findings", "notice", "hearing",
+                 "decision", "decision_service", "enforcement", "transfer", "closure")  # fmt: skip
+
+
+def case_records(case: casefile_pb2.Case) -> list[CaseRecordView]:
+    out = [CaseRecordView(kind="opened", at=_at(case.opened_at), actor="", summary=case.summary)]
+    for name in RECORD_FIELDS:
+        value: Any = getattr(case, name, None)
+        if value is None:
+            continue
+        if hasattr(value, "ListFields"):  # one message: present only when set
+            items = [value] if value.ListFields() else []
+        else:
+            items = list(value)
+        for item in items:
+            body = json_format.MessageToDict(item)
+            stamp = next(
+                (v for k, v in body.items() if k.endswith("At") and isinstance(v, str)), None
+            )
+            actor = next((str(body[k]) for k in ("by", "recordedBy", "actor") if k in body), "")
+            summary = json.dumps(body, ensure_ascii=False)
+            out.append(
+                CaseRecordView(
+                    kind=name,
+                    at=datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None,
+                    actor=actor,
+                    summary=summary[:500],
+                )
+            )
+    return out
+
+
+def _from_grpc(e: grpc.aio.AioRpcError) -> HTTPException:
+    status = {
+        grpc.StatusCode.NOT_FOUND: 404,
+        grpc.StatusCode.PERMISSION_DENIED: 403,
+        grpc.StatusCode.INVALID_ARGUMENT: 422,
+        grpc.StatusCode.UNAVAILABLE: 503,
+        grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    }.get(e.code(), 502)
+    return HTTPException(status, f"casefile: {e.details()}")
 
 
 def _case_state(note: str) -> str:

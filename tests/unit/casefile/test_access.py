@@ -77,6 +77,8 @@ SERVICE_ALLOWED = {A.OPEN_CASE, A.UPDATE_TEAM, A.READ, A.STREAM, A.VERIFY, A.EXP
 # a service acting for a person: the field records that person may do, nothing else
 FOR_OFFICER_ALLOWED = {A.RECORD_ARRIVAL, A.RECORD_SITE_NOTE, A.ADD_EVIDENCE}
 FOR_STAFF_ALLOWED = {A.RECORD_SITE_NOTE}
+# a service acting for a manager (the console): reads within the manager's jurisdiction only
+FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY}
 
 MATRIX = [
     (OFFICER, OFFICER_ALLOWED),
@@ -90,7 +92,8 @@ MATRIX = [
     (for_person(OFFICER), FOR_OFFICER_ALLOWED),
     (for_person(STAFF), FOR_STAFF_ALLOWED),
     (for_person(OTHER_OFFICER), set()),  # not on the team
-    (for_person(MANAGER), set()),  # not a field role
+    (for_person(MANAGER), FOR_MANAGER_ALLOWED),  # reads only, never a legal act
+    (for_person(FAR_MANAGER), set()),  # outside the manager's jurisdiction
     (for_person(OFFICER, ADMIN), set()),  # only a trusted service acts for someone
     (for_person(Principal("o1", frozenset())), set()),  # on the team, but no role named
     (for_person(Principal("m1", frozenset({Role.ENFORCEMENT_OFFICER}))), set()),  # wrong role

@@ -304,6 +304,8 @@ async def test_openapi_documents_every_endpoint(env) -> None:
         "/v1/reports/tasks/{task_id}/timeline",
         "/v1/reports/map",
         "/v1/reports/export/{name}.{fmt}",
+        "/v1/reports/cases",
+        "/v1/reports/cases/{case_id}",
     }
 
 

@@ -78,7 +78,7 @@ const zh = {
   audit: "审计校验",
   auditOk: "审计链完整",
   auditBad: "审计链异常",
-  bundle: "下载案卷",
+  bundle: "导出案卷（运维命令）",
   kinds: {
     EXCEEDANCE: "超标", PREWARNING: "预警", DEVICE_FAULT: "设备故障", OFFLINE: "离线",
     OVER_RANGE: "超量程", CONSTANT_VALUE: "恒值", ZERO_VALUE: "零值", DILUTION: "稀释",
@@ -180,7 +180,7 @@ const en: Dict = {
   audit: "Audit check",
   auditOk: "Audit chain intact",
   auditBad: "Audit chain broken",
-  bundle: "Download case bundle",
+  bundle: "Case bundle export (operator command)",
   kinds: {
     EXCEEDANCE: "Exceedance", PREWARNING: "Pre-warning", DEVICE_FAULT: "Device fault",
     OFFLINE: "Offline", OVER_RANGE: "Over range", CONSTANT_VALUE: "Constant value",

@@ -415,8 +415,8 @@ type CaseClock = { name: string; due_at: string | null; due_date: string; state:
 type CaseRow = { case_id: string; county: string; state: string; enterprise_id: string; task_id: string; overdue: boolean; clocks: CaseClock[] };
 type CaseDetail = CaseRow & {
   records: { kind: string; at: string; actor: string; summary: string }[];
-  audit: { ok: boolean; checked: number; detail: string };
-  bundle_url: string;
+  audit: { ok: boolean; checked: number; problem: string; detail: string };
+  bundle_command: string;
 };
 
 function CasesPage() {
@@ -458,9 +458,9 @@ function CasePage({ id }: { id: string }) {
     <section>
       <h2>{t().case} {data.case_id}</h2>
       <p class={data.audit.ok ? "audit ok" : "audit bad"} data-audit={data.audit.ok ? "ok" : "bad"}>
-        {t().audit}: {data.audit.ok ? t().auditOk : t().auditBad} ({data.audit.checked}) {data.audit.detail}
+        {t().audit}: {data.audit.ok ? t().auditOk : t().auditBad} ({data.audit.checked}) {data.audit.problem} {data.audit.detail}
       </p>
-      {data.bundle_url && <p><a href={data.bundle_url} data-bundle>{t().bundle}</a></p>}
+      <p class="note" data-bundle>{t().bundle}: <code>{data.bundle_command}</code></p>
       <h3>{t().clock}</h3>
       <table class="grid" data-table="clocks">
         <tbody>{data.clocks.map((c) => <tr><th>{c.name}</th><td>{c.state}</td><td>{c.due_date}</td></tr>)}</tbody>
