@@ -6,8 +6,9 @@ was told about (an alert episode OPENED), whatever became of it. Every query is 
 indexed time range (raised_at) and the jurisdiction's county prefixes, and returns aggregates:
 no request loads task snapshots.
 
-Percentiles are nearest-rank, as `liandong.response_times.percentile`: PostgreSQL's
-percentile_disc, and on SQLite (no ordered-set aggregates) the row whose rank in its group is
+Percentiles are nearest-rank, as `liandong.response_times.percentile`: on PostgreSQL
+percentile_disc (both fractions in one sort per stage, one pass per query, groups sorted in
+the "C" collation), on SQLite (no ordered-set aggregates) the row whose rank in its group is
 ceil(q n), found with window functions.
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -244,53 +246,60 @@ class ReportQueries:
         ).where(*where)
         out: dict[str, GroupAggregate] = {}
         with self.engine.connect() as conn:
+            if self.postgres:
+                # one pass: counts and, per stage, percentile_disc over both fractions at once
+                parts: list[Any] = []
+                for column in STAGE_COLUMNS:
+                    x = F[column]
+                    parts += [
+                        func.count(x).label(f"{column}_n"),
+                        func.percentile_disc(literal_column("ARRAY[0.5, 0.9]::float8[]"))
+                        .within_group(x.asc())
+                        .label(f"{column}_q"),
+                        func.max(x).label(f"{column}_max"),
+                    ]
+                # codes and ISO dates group the same bytewise: "C" sorts them without a locale
+                g = group_expr(by).collate("C").label("g") if by != "all" else g
+                counts = counts.with_only_columns(g, *list(counts.selected_columns)[1:])
+                query = counts.add_columns(*parts).group_by(g)
+                for row in conn.execute(query):
+                    agg = self._aggregate(row)
+                    if agg is None:
+                        continue
+                    for column in STAGE_COLUMNS:
+                        n = int(getattr(row, f"{column}_n") or 0)
+                        if n:
+                            p50, p90 = getattr(row, f"{column}_q")
+                            mx = float(getattr(row, f"{column}_max"))
+                            agg.stages[column] = Stats(n, float(p50), float(p90), mx)  # type: ignore[index]
+                    out[agg.group] = agg
+                return [out[k] for k in sorted(out)]
             for row in conn.execute(counts.group_by(g)):
-                if not row.tasks:
-                    continue
-                out[str(row.g)] = GroupAggregate(
-                    str(row.g),
-                    tasks=int(row.tasks),
-                    open_tasks=int(row.open or 0),
-                    stages={},
-                    breaches={c: int(getattr(row, f"b_{c}") or 0) for c in CLOCKS},
-                )
+                agg = self._aggregate(row)
+                if agg is not None:
+                    out[agg.group] = agg
             for group, column, stats in self._percentiles(conn, by, where):
                 if group in out and out[group].stages is not None:
                     out[group].stages[column] = stats  # type: ignore[index]
         return [out[k] for k in sorted(out)]
 
+    @staticmethod
+    def _aggregate(row: Any) -> GroupAggregate | None:
+        if not row.tasks:
+            return None
+        return GroupAggregate(
+            str(row.g),
+            tasks=int(row.tasks),
+            open_tasks=int(row.open or 0),
+            stages={},
+            breaches={c: int(getattr(row, f"b_{c}") or 0) for c in CLOCKS},
+        )
+
     def _percentiles(
         self, conn: Connection, by: str, where: list[Any]
     ) -> list[tuple[str, str, Stats]]:
+        """SQLite: per stage, the rows ranked ceil(q n) in their group (window functions)."""
         found: list[tuple[str, str, Stats]] = []
-        if self.postgres:
-            g = group_expr(by).label("g")
-            parts: list[Any] = [g]
-            for column in STAGE_COLUMNS:
-                x = F[column]
-                parts += [
-                    func.count(x).label(f"{column}_n"),
-                    func.percentile_disc(0.5).within_group(x.asc()).label(f"{column}_p50"),
-                    func.percentile_disc(0.9).within_group(x.asc()).label(f"{column}_p90"),
-                    func.max(x).label(f"{column}_max"),
-                ]
-            for row in conn.execute(select(*parts).where(*where).group_by(g)):
-                for column in STAGE_COLUMNS:
-                    n = int(getattr(row, f"{column}_n") or 0)
-                    if n:
-                        found.append(
-                            (
-                                str(row.g),
-                                column,
-                                Stats(
-                                    n,
-                                    float(getattr(row, f"{column}_p50")),
-                                    float(getattr(row, f"{column}_p90")),
-                                    float(getattr(row, f"{column}_max")),
-                                ),
-                            )
-                        )
-            return found
         for column in STAGE_COLUMNS:
             x = F[column]
             g = group_expr(by).label("g")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -274,11 +275,19 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
     def response_times(p: Principal, w: Window, by: str, bucket: str) -> ResponseTimesView:
         prefixes = scope_prefixes(p, w.county)
         now = service.clock()
-        groups = queries.groups(by, prefixes, w.since, w.until, now)
-        counties = (
-            groups if by == "county" else queries.groups("county", prefixes, w.since, w.until, now)
-        )
-        series = queries.groups(bucket, prefixes, w.since, w.until, now)
+        # independent queries, each on its own pooled connection: the database works on
+        # them side by side
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            chosen = pool.submit(queries.groups, by, prefixes, w.since, w.until, now)
+            per_county = (
+                chosen
+                if by == "county"
+                else pool.submit(queries.groups, "county", prefixes, w.since, w.until, now)
+            )
+            per_bucket = pool.submit(queries.groups, bucket, prefixes, w.since, w.until, now)
+            oldest = pool.submit(queries.slowest_open, prefixes, w.since, w.until)
+            groups, counties = chosen.result(), per_county.result()
+            series, slowest = per_bucket.result(), oldest.result()
         return ResponseTimesView(
             by=by,
             since=w.since,
@@ -286,8 +295,7 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
             generated_at=now,
             groups=[group_view(g) for g in groups],
             slowest_open=[
-                OpenTaskView(**r, age_s=(now - r["raised_at"]).total_seconds())
-                for r in queries.slowest_open(prefixes, w.since, w.until)
+                OpenTaskView(**r, age_s=(now - r["raised_at"]).total_seconds()) for r in slowest
             ],
             bucket=bucket,
             series=[group_view(g) for g in series],
@@ -312,11 +320,23 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
         prefixes = scope_prefixes(p, None)
         today = local_midnight(now)
         week = local_midnight(now, now.astimezone(today.tzinfo).weekday())
-        by_kind_today = queries.alarms_by_kind(prefixes, today, now + timedelta(seconds=1))
-        by_kind_week = queries.alarms_by_kind(prefixes, week, now + timedelta(seconds=1))
-        open_by_state = queries.open_by_state(prefixes)
-        week_all = queries.groups("all", prefixes, week, now + timedelta(seconds=1), now)
-        recent = queries.groups("county", prefixes, now - SLOWEST_WINDOW, now, now)
+        end = now + timedelta(seconds=1)
+        with ThreadPoolExecutor(max_workers=3) as pool:  # independent queries, side by side
+            kinds_today = pool.submit(queries.alarms_by_kind, prefixes, today, end)
+            kinds_week = pool.submit(queries.alarms_by_kind, prefixes, week, end)
+            by_state = pool.submit(queries.open_by_state, prefixes)
+            breached_now = pool.submit(queries.open_breached, prefixes, now)
+            this_week = pool.submit(queries.groups, "all", prefixes, week, end, now)
+            last_days = pool.submit(
+                queries.groups, "county", prefixes, now - SLOWEST_WINDOW, now, now
+            )
+            by_kind_today, by_kind_week = kinds_today.result(), kinds_week.result()
+            open_by_state, week_all, recent = (
+                by_state.result(),
+                this_week.result(),
+                last_days.result(),
+            )
+            open_breached = breached_now.result()
         slowest = [r for r in reversed(ranking(recent)) if r.response_p50_s is not None][:5]
         return OverviewView(
             generated_at=now,
@@ -328,7 +348,7 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
             ),
             open_tasks=sum(open_by_state.values()),
             open_by_state=open_by_state,
-            open_breached=queries.open_breached(prefixes, now),
+            open_breached=open_breached,
             week_breaches=dict(week_all[0].breaches or {}) if week_all else {},
             slowest_counties=slowest,
         )
