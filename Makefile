@@ -7,10 +7,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA := deploy/kafka/kafka.sh
 PG := deploy/postgres/postgres.sh
+S3 := deploy/s3/s3.sh
 export LIANDONG_KAFKA_BOOTSTRAP ?= 127.0.0.1:19092
 
 .PHONY: help install proto proto-check kafka-up kafka-down kafka-status topics registry \
-        up down demo test lint typecheck unit integration bench pg-up pg-down clean web browser
+        up down demo test lint typecheck unit integration bench pg-up pg-down s3-up s3-down clean web browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,6 +41,7 @@ browser: ## Debian's Chromium and a CJK font for the browser tests (installed wh
 
 install: $(STAMP) web/dist/index.html ## venv with pinned dependencies, the web build, Kafka jars
 	@$(KAFKA) jars
+	@$(S3) jars
 
 proto: $(STAMP) ## regenerate Python code from proto/
 	$(PY) -m liandong.protogen
@@ -85,24 +87,32 @@ unit: $(STAMP) ## pure tests, no broker
 
 test: install browser ## ruff, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
 	@$(MAKE) --no-print-directory lint typecheck
-	@started_kafka=0; started_pg=0; \
+	@started_kafka=0; started_pg=0; started_s3=0; \
 	$(KAFKA) status >/dev/null 2>&1 || started_kafka=1; \
 	$(PG) status >/dev/null 2>&1 || started_pg=1; \
-	trap '[ $$started_kafka = 1 ] && $(KAFKA) down; [ $$started_pg = 1 ] && $(PG) down; true' EXIT; \
+	$(S3) status >/dev/null 2>&1 || started_s3=1; \
+	trap '[ $$started_kafka = 1 ] && $(KAFKA) down; [ $$started_pg = 1 ] && $(PG) down; [ $$started_s3 = 1 ] && $(S3) down; true' EXIT; \
 	trap 'exit 130' INT TERM; \
-	$(KAFKA) up && $(PG) up && \
+	$(KAFKA) up && $(PG) up && $(S3) up && \
 	LIANDONG_TEST_PG_URL="$$($(PG) url)" $(VENV)/bin/pytest -q
 
 bench: install ## benchmarks -> bench/results.json and a table
-	@started=0; $(KAFKA) status >/dev/null 2>&1 || started=1; \
-	trap 'if [ $$started = 1 ]; then $(KAFKA) down; fi' EXIT; \
-	$(KAFKA) up && $(PY) -m bench.run
+	@started=0; started_s3=0; $(KAFKA) status >/dev/null 2>&1 || started=1; \
+	$(S3) status >/dev/null 2>&1 || started_s3=1; \
+	trap 'if [ $$started = 1 ]; then $(KAFKA) down; fi; if [ $$started_s3 = 1 ]; then $(S3) down; fi' EXIT; \
+	$(KAFKA) up && $(S3) up && $(PY) -m bench.run
 
 pg-up: ## start the local PostgreSQL server (Debian's), idempotent
 	@$(PG) up
 
 pg-down:
 	@$(PG) down
+
+s3-up: ## start the local S3 server (s3proxy over a folder) for the evidence store, idempotent
+	@$(S3) up
+
+s3-down:
+	@$(S3) down
 
 clean: down ## remove state (broker data, databases), keep the venv and jars
 	rm -rf .state

@@ -34,8 +34,9 @@ import grpc
 
 from casefile import migrations
 from casefile.adapters.store import CaseStore, Outcome, WriteJob, make_engine
-from casefile.adapters.tokens import AuthConfig, issue
 from casefile.entrypoints.grpc_server import SERVICE_NAME, serve, tune_gc
+from liandong.tokens.issuing import issue
+from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
 CLIENTS = 32

@@ -19,8 +19,8 @@ from casefile import migrations
 from casefile.adapters.codec import from_message
 from casefile.adapters.store import CaseStore, OpenFields, WriteJob, make_engine
 from casefile.domain import cases as dc
-from casefile.domain.access import Principal, Role
 from casefile.entrypoints.grpc_server import CaseFileService, _fingerprint, case_id_for_task
+from liandong.tokens.claims import Principal, Role
 from liandong.v1 import casefile_pb2
 
 CASES = 32

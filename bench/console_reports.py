@@ -30,11 +30,11 @@ from sqlalchemy.engine import make_url
 from dispatch.adapters.registry import Reference
 from dispatch.adapters.report_store import REPORT_TABLES, fact_values
 from dispatch.adapters.store import DispatchStore, make_engine
-from dispatch.adapters.tokens import issue
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.report_facts import REPORT_STAGES, TaskFact, buckets
 from dispatch.entrypoints.phone_api import create_app
 from dispatch.service import DispatchService
+from liandong.tokens.phone import issue
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-console-signing-key-of-32-bytes!"

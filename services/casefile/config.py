@@ -29,10 +29,17 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from casefile.adapters.service_keys import load_public_key, local_key_pair, parse_service_keys
-from casefile.adapters.tokens import AUDIENCE, ISSUER, AuthConfig, local_key
 from casefile.domain.workdays import WorkCalendar
 from liandong.settings import ROOT, Settings
+from liandong.tokens.claims import AUDIENCE, ISSUER
+from liandong.tokens.keys import (
+    embedded_service_key,
+    load_public_key,
+    local_key,
+    local_key_pair,
+    parse_service_keys,
+)
+from liandong.tokens.verifying import AuthConfig
 
 
 def _env(name: str, default: str = "") -> str:
@@ -52,18 +59,12 @@ def signing_key() -> str:
     return _env("LIANDONG_JWT_KEY") or local_key(key_file())
 
 
-def embedded_service_key(service: str) -> Path:
-    """Where the embedded default keeps `service`'s private casefile key (its public key
-    beside it, `.pub`); dispatch signs with it and casefile's default trusts it."""
-    return ROOT / ".state" / f"{service}-casefile.key"
-
-
 def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
     """LIANDONG_CASEFILE_SERVICE_KEYS, loaded; unset: the embedded dispatch key pair (created
     here if dispatch has not yet, so the two may start in any order)."""
     text = os.environ.get("LIANDONG_CASEFILE_SERVICE_KEYS")
     if text is None:
-        paths = {"dispatch": local_key_pair(embedded_service_key("dispatch"))}
+        paths = {"dispatch": local_key_pair(embedded_service_key("dispatch", ROOT))}
         logging.getLogger(__name__).warning(
             "LIANDONG_CASEFILE_SERVICE_KEYS unset: trusting the embedded dispatch key %s "
             "(one machine only; elsewhere use `liandong tokens service-key`)",

@@ -20,8 +20,8 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
 
-from dispatch.adapters.tokens import issue
 from dispatch.entrypoints.phone_api import create_app
+from liandong.tokens.phone import issue
 from tests.browser.conftest import LiveServer
 from tests.unit.dispatch import report_seed
 from tests.unit.dispatch.harness import Harness, alert_event, build

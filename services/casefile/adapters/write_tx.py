@@ -126,6 +126,32 @@ def sha256_text(text: str) -> str:
     return digest.hexdigest()
 
 
+def record_sha256(
+    task_id: str, alert_ids: list[str], team: list[dict[str, str]], summary: str, opened_by: str
+) -> str:
+    """The digest of what GetCase serves beside the case document (the task, alerts, team
+    with names, summary, who opened it): each audit entry carries it as `record_sha256`, so
+    an edit of those columns is found by verify and refused by reads."""
+    record = {
+        "alert_ids": list(alert_ids),
+        "opened_by": opened_by,
+        "summary": summary,
+        "task_id": task_id,
+        "team": list(team),
+    }
+    return sha256_text(json.dumps(record, ensure_ascii=False, sort_keys=True))
+
+
+def row_record_sha256(row: Any) -> str:
+    return record_sha256(
+        row.task_id,
+        json.loads(row.alert_ids_json),
+        json.loads(row.team_json),
+        row.summary,
+        row.opened_by,
+    )
+
+
 def stored_from_row(row: Any, memo: EncodingMemo | None = None) -> StoredCase:
     return StoredCase(
         case_from_doc(row.doc),
@@ -200,6 +226,7 @@ class WriteTx:
         self.breach_rows: list[dict[str, Any]] = []
         self.new_rows: dict[str, dict[str, Any]] = {}  # columns of new cases beyond CaseState
         self.dirty = False  # whether the running job has written
+        self.trace: dict[str, str] = {}  # the running job's trace context (WriteJob.trace)
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -390,6 +417,8 @@ class WriteTx:
                 "at": at,
                 "event_bytes": message.SerializeToString(),
                 "published_at": None,
+                "traceparent": self.trace.get("traceparent"),
+                "tracestate": self.trace.get("tracestate"),
             }
         )
 

@@ -15,8 +15,9 @@ writes the denied attempt to the audit chain.
   of a case before its inspection record is signed (a declined member replaced).
 * Acting for a person: a SERVICE principal may carry `on_behalf_of`, the person who did a field
   record on the phone (authenticated by dispatch's phone API). Only the field records in
-  `FIELD_RECORDS` are accepted that way, and only if that person, with the roles the service
-  names for them, would be allowed the action themselves (on the case team, right role).
+  `FIELD_RECORDS` and evidence downloads (`ACTED_FOR`) are accepted that way, and only if
+  that person, with the roles the service names for them, would be allowed the action
+  themselves (on the case team, right role).
 A principal with several roles gets the union.
 """
 
@@ -26,14 +27,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from casefile.domain.cases import Case
-
-
-class Role(StrEnum):
-    ENFORCEMENT_OFFICER = "ENFORCEMENT_OFFICER"
-    MONITORING_STAFF = "MONITORING_STAFF"
-    MANAGER = "MANAGER"
-    ADMIN = "ADMIN"
-    SERVICE = "SERVICE"
+from liandong.tokens.claims import Principal, Role
 
 
 class Action(StrEnum):
@@ -66,6 +60,7 @@ class Action(StrEnum):
     STREAM = "Stream"
     VERIFY = "Verify"
     EXPORT = "Export"
+    DOWNLOAD_EVIDENCE = "DownloadEvidence"
 
     @classmethod
     def for_command(cls, command: object) -> Action:
@@ -82,31 +77,15 @@ class Scope(StrEnum):
 
 
 @dataclass(frozen=True)
-class Principal:
-    subject: str
-    roles: frozenset[Role]
-    jurisdictions: tuple[str, ...] = ()
-    on_behalf_of: Principal | None = None  # the person a service acts for (token `act`)
-
-    @property
-    def actor(self) -> str:
-        """Who did it in the world: the person acted for, else the caller."""
-        return self.on_behalf_of.subject if self.on_behalf_of is not None else self.subject
-
-    @property
-    def key(self) -> str:
-        """Both identities, for idempotency records ("dispatch>o1")."""
-        return self.subject + (f">{self.actor}" if self.on_behalf_of is not None else "")
-
-
-@dataclass(frozen=True)
 class Decision:
     allowed: bool
     reason: str
     scope: Scope = Scope.NONE
 
 
-_READS = frozenset({Action.READ, Action.STREAM, Action.VERIFY, Action.EXPORT})
+_READS = frozenset(
+    {Action.READ, Action.STREAM, Action.VERIFY, Action.EXPORT, Action.DOWNLOAD_EVIDENCE}
+)
 
 _OFFICER = frozenset(
     {
@@ -159,6 +138,9 @@ _ADMIN = frozenset({Action.OPEN_CASE} | _READS)
 _SERVICE = _ADMIN | {Action.UPDATE_TEAM}
 # records of what a person did on site that a trusted service may pass on in their name
 FIELD_RECORDS = frozenset({Action.RECORD_ARRIVAL, Action.RECORD_SITE_NOTE, Action.ADD_EVIDENCE})
+# what a trusted service may do for a person: their field records, and fetching the evidence
+# they may see themselves (the phone API's downloads)
+ACTED_FOR = FIELD_RECORDS | {Action.DOWNLOAD_EVIDENCE}
 # what a trusted service may read for a manager it acts for (a console): never a write
 MANAGER_READS = frozenset({Action.READ, Action.LIST, Action.VERIFY})
 
@@ -253,7 +235,7 @@ def _on_behalf(
         decision = authorize(person, action, case)
         scope = decision.scope if decision.allowed else Scope.NONE
         return Decision(decision.allowed, f"{via}: {decision.reason}", scope)
-    if action not in FIELD_RECORDS:
+    if action not in ACTED_FOR:
         return Decision(False, f"{via}: {action.value} is not a field record passed on for them")
     if person.on_behalf_of is not None or not person.subject.strip():
         return Decision(False, f"{via}: the person acted for must be named once")

@@ -217,6 +217,8 @@ class AddEvidence:
     description: str
     position: Position | None = None
     media_type: str = ""  # e.g. image/jpeg
+    # set by casefile's upload from the content it stored (domain/evidence), never by a client
+    content: EvidenceContent | None = None
 
 
 @dataclass(frozen=True)
@@ -437,6 +439,20 @@ class Evidence:
     added_at: datetime
     added_by: str
     media_type: str = ""
+    content: EvidenceContent | None = None  # None: recorded by hash only, bytes not held
+
+
+@dataclass(frozen=True)
+class EvidenceContent:
+    """What casefile's evidence store holds for an item: the bytes' size, the media type read
+    from them, a photo's own EXIF time and position beside what the phone reported, the
+    disagreements beyond tolerance, and the scaled preview (not evidence)."""
+
+    size_bytes: int
+    exif_captured_at: datetime | None = None
+    exif_position: Position | None = None
+    flags: tuple[str, ...] = ()
+    preview_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -864,6 +880,7 @@ def _evidence(case: Case, c: AddEvidence, actor: str, now: datetime, cal: WorkCa
         now,
         actor,
         c.media_type,
+        c.content,
     )
     return replace(case, evidence=(*case.evidence, item))
 

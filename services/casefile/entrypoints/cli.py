@@ -3,7 +3,6 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -14,9 +13,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from casefile.adapters.bundle_archive import Written
 from casefile.adapters.codec import case_from_doc
-from casefile.adapters.store import AuditRow, CaseFileRow, make_engine, to_entry
-from casefile.domain.audit import Anchor, ChainProblem, VerifyReport, export_bundle, verify_bundle
+from casefile.adapters.store import (
+    UNVOUCHING_KINDS,
+    AuditRow,
+    CaseFileRow,
+    make_engine,
+    row_problem,
+    to_entry,
+)
+from casefile.adapters.tables import AuditHeadRow
+from casefile.domain.audit import Anchor, ChainProblem, VerifyReport, export_bundle
 from casefile.domain.audit import verify_chain as verify_entries
 from liandong import settings as settings_mod
 
@@ -38,7 +46,7 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
         report = VerifyReport(True, 0)
         anchor: Anchor | None = None
         checked = 0
-        last_sha: dict[str, str] = {}
+        last_payload: dict[str, str] = {}  # each case's last audit entry's payload
         progress = Progress(
             TextColumn("verifying audit chain"),
             BarColumn(),
@@ -67,37 +75,47 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
                     break
                 anchor = part.head
                 for e in entries:
-                    sha = json.loads(e.payload_json).get("case_sha256")
-                    if sha:
-                        last_sha[e.case_id] = sha
+                    if e.kind not in UNVOUCHING_KINDS:
+                        last_payload[e.case_id] = e.payload_json
                 progress.update(task, advance=len(rows))
         if report.ok:
-            report = VerifyReport(True, checked, head=anchor)
+            report = _against_head_row(s.get(AuditHeadRow, 1), anchor, checked)
+        if report.ok:
             for row in s.exec(select(CaseFileRow)).all():
-                expected = last_sha.get(row.case_id)
-                if expected is None:
-                    problems.append(f"case {row.case_id}: no audit entry vouches for it")
-                    continue
-                import hashlib
-
-                actual = hashlib.sha256(row.doc.encode("utf-8")).hexdigest()
-                if actual != expected:
-                    problems.append(f"case {row.case_id}: document differs from its audit chain")
-                    continue
-                case = case_from_doc(row.doc)
-                if (row.state, row.version, row.county) != (
-                    case.state.value,
-                    case.version,
-                    case.county_code,
-                ):
-                    problems.append(f"case {row.case_id}: columns differ from its document")
-            missing = set(last_sha) - set(s.exec(select(CaseFileRow.case_id)).all())
+                problem = row_problem(row, last_payload.get(row.case_id))
+                if problem:
+                    problems.append(f"case {row.case_id}: {problem}")
+            missing = set(last_payload) - set(s.exec(select(CaseFileRow.case_id)).all())
             problems.extend(f"case {c}: in the chain but deleted" for c in sorted(missing))
     engine.dispose()
     return report, problems
 
 
+def _against_head_row(head: AuditHeadRow | None, end: Anchor | None, checked: int) -> VerifyReport:
+    """The chain must end where the audit_head row (which every write updates in the same
+    transaction) says: entries deleted from the tail behind it are a truncation."""
+    last = end.seq if end else 0
+    if head is None:
+        if end is None:
+            return VerifyReport(True, checked)
+        return VerifyReport(
+            False, checked, last, ChainProblem.TRUNCATED, "the audit_head row is missing", end
+        )
+    if head.seq > last:
+        detail = f"chain ends at {last}; the audit_head row names {head.seq}"
+        return VerifyReport(False, checked, last + 1, ChainProblem.TRUNCATED, detail, end)
+    if head.seq < last:
+        detail = f"entries beyond the audit_head row's {head.seq}"
+        return VerifyReport(False, checked, head.seq + 1, ChainProblem.INSERTED, detail, end)
+    if end is not None and head.hash != end.hash:
+        detail = f"entry {last} differs from the audit_head row's hash"
+        return VerifyReport(False, checked, last, ChainProblem.BROKEN_LINK, detail, end)
+    return VerifyReport(True, checked, head=end)
+
+
 def export_case(url: str, case_id: str) -> dict[str, object]:
+    """The JSON bundle of format 1 (case, entries, evidence digests); kept for the library
+    API. The CLI exports signed archives (`export_archive`)."""
     engine = make_engine(url)
     with Session(engine) as s:
         row = s.get(CaseFileRow, case_id)
@@ -110,6 +128,77 @@ def export_case(url: str, case_id: str) -> dict[str, object]:
         bundle = export_bundle(case, [to_entry(r) for r in rows], case.evidence)
     engine.dispose()
     return bundle
+
+
+def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) -> Written:
+    """The signed bundle archive of one case (adapters/bundle_archive), evidence from the
+    store LIANDONG_EVIDENCE_STORE names."""
+    from casefile.adapters.bundle_archive import bundle_key, write_bundle
+    from casefile.entrypoints.evidence_calls import store_from_env
+    from casefile.evidence_config import EvidenceConfig, bundle_key_path
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            row = s.get(CaseFileRow, case_id)
+            if row is None:
+                raise KeyError(case_id)
+            rows = s.exec(
+                select(AuditRow).where(AuditRow.case_id == case_id).order_by(AuditRow.seq)  # type: ignore[arg-type]
+            ).all()
+            entries = [to_entry(r) for r in rows]
+            doc = row.doc
+    finally:
+        engine.dispose()
+    case = case_from_doc(doc)
+    store = store_from_env(EvidenceConfig.from_env())
+    return write_bundle(
+        out,
+        case_id=case_id,
+        case_doc=doc,
+        entries=entries,
+        evidence=case.evidence,
+        store=store,
+        key=bundle_key(bundle_key_path()),
+        force=force,
+    )
+
+
+def verify_store(url: str | None = None) -> tuple[int, list[str], list[str]]:
+    """Re-hashes every object of the evidence store (LIANDONG_EVIDENCE_STORE). Returns the
+    number checked, the damaged keys (bytes no longer match their key) and, when a database
+    is given, the evidence items whose content the store should hold (uploaded) but does not."""
+    from casefile.adapters.evidence_store import rehash
+    from casefile.entrypoints.evidence_calls import store_from_env
+    from casefile.evidence_config import EvidenceConfig
+
+    store = store_from_env(EvidenceConfig.from_env())
+    damaged: list[str] = []
+    held: set[str] = set()
+    progress = Progress(
+        TextColumn(f"re-hashing evidence ({store.name})"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+    )
+    keys = list(store.keys())
+    with progress:
+        task = progress.add_task("objects", total=len(keys))
+        for key in keys:
+            held.add(key)
+            if rehash(store, key) != key:
+                damaged.append(key)
+            progress.update(task, advance=1)
+    missing: list[str] = []
+    if url:
+        engine = make_engine(url)
+        with Session(engine) as s:
+            for row in s.exec(select(CaseFileRow)).all():
+                for item in case_from_doc(row.doc).evidence:
+                    if item.content is not None and item.sha256 not in held:
+                        missing.append(f"{row.case_id} {item.evidence_id} {item.sha256}")
+        engine.dispose()
+    return len(keys), damaged, missing
 
 
 def _say(report: VerifyReport, problems: list[str]) -> None:
@@ -126,41 +215,118 @@ def _say(report: VerifyReport, problems: list[str]) -> None:
         console.print(f"[red]TAMPERED[/red]: {p}")
 
 
+# exit codes of `verify` (docs/casefile.md)
+VERIFIED, FAILED, USAGE, UNREADABLE = 0, 1, 2, 3
+
+
 @casefile_app.command("verify")
 def verify(
     bundle: Annotated[
-        Path | None, typer.Option(help="verify an exported bundle instead of the database")
+        Path | None, typer.Option(help="verify an exported bundle archive instead")
     ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            help="the bundle key's public half (default: LIANDONG_CASEFILE_BUNDLE_KEY + .pub)"
+        ),
+    ] = None,
+    evidence: Annotated[
+        bool, typer.Option("--evidence", help="re-hash every object of the evidence store")
+    ] = False,
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
 ) -> None:
-    """Verify the audit chain (and every case document) in the database, or a bundle file.
-    Exit status 1 when anything was edited, deleted or reordered."""
+    """Verify the audit chain (and every case document) in the database, a bundle archive
+    (--bundle), or the evidence store (--evidence). Exit 0 verified, 1 verification failed
+    (each problem named), 2 usage error, 3 the input could not be read."""
+    if bundle is not None and evidence:
+        console.print("[red]--bundle and --evidence are separate checks[/red]")
+        raise typer.Exit(USAGE)
     if bundle is not None:
-        report = verify_bundle(json.loads(bundle.read_text(encoding="utf-8")))
-        _say(report, [])
-        raise typer.Exit(0 if report.ok else 1)
+        raise typer.Exit(_verify_bundle(bundle, key))
     url = db or settings_mod.load().casefile_db
-    report, problems = verify_database(url, show_progress=True)
+    if evidence:
+        try:
+            checked, damaged, missing = verify_store(url)
+        except Exception as err:  # store unreachable, credentials refused, database missing
+            console.print(f"[red]cannot read the evidence store: {err}[/red]")
+            raise typer.Exit(UNREADABLE) from None
+        for sha in damaged:
+            console.print(
+                f"[red]DAMAGED[/red]: object {sha}: its bytes no longer hash to its key",
+                soft_wrap=True,
+            )
+        for line in missing:
+            console.print(
+                f"[red]MISSING[/red]: uploaded content not in the store: {line}", soft_wrap=True
+            )
+        if damaged or missing:
+            raise typer.Exit(FAILED)
+        console.print(f"[green]OK[/green]: {checked} evidence objects re-hashed, all intact")
+        raise typer.Exit(VERIFIED)
+    try:
+        report, problems = verify_database(url, show_progress=True)
+    except Exception as err:
+        console.print(f"[red]cannot read the database: {err}[/red]")
+        raise typer.Exit(UNREADABLE) from None
     _say(report, problems)
-    raise typer.Exit(0 if report.ok and not problems else 1)
+    raise typer.Exit(VERIFIED if report.ok and not problems else FAILED)
+
+
+def _verify_bundle(bundle: Path, key: Path | None) -> int:
+    import tarfile
+
+    from casefile.adapters.bundle_archive import verify_bundle_file
+    from casefile.evidence_config import bundle_key_path
+
+    key_file = key or bundle_key_path().with_suffix(".pub")
+    try:
+        public = key_file.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as err:
+        console.print(f"[red]cannot read the bundle key {key_file}: {err}[/red]")
+        return UNREADABLE
+    notes: list[str] = []
+    try:
+        problems = verify_bundle_file(bundle, public, notes)
+    except (OSError, tarfile.TarError) as err:
+        console.print(f"[red]cannot read {bundle}: {err}[/red]")
+        return UNREADABLE
+    for n in notes:
+        console.print(f"[yellow]note[/yellow]: {n}", highlight=False, soft_wrap=True)
+    for p in problems:
+        console.print(f"[red]FAILED[/red]: {p}", highlight=False, soft_wrap=True)
+    if problems:
+        return FAILED
+    console.print(f"[green]OK[/green]: {bundle} verified (files, signature, chain, case, evidence)")
+    return VERIFIED
 
 
 @casefile_app.command("export")
 def export(
     case: Annotated[str, typer.Argument(help="case id")],
-    out: Annotated[Path, typer.Option(help="bundle file to write (JSON)")],
+    out: Annotated[Path, typer.Option(help="bundle archive to write (tar)")],
+    force: Annotated[bool, typer.Option(help="replace an existing file")] = False,
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
 ) -> None:
-    """Write a self-contained bundle (case, evidence digests, its audit chain) for review
-    without the service: `liandong casefile verify --bundle FILE`."""
+    """Write one signed archive (case document, audit chain, every evidence file, SHA256SUMS,
+    a verification script) for review without the service: `liandong casefile verify
+    --bundle FILE`, or by hand as its README.txt says."""
+    from casefile.adapters.bundle_archive import BundleError
+
     url = db or settings_mod.load().casefile_db
     try:
-        bundle = export_case(url, case)
+        written = export_archive(url, case, out, force=force)
     except KeyError:
         console.print(f"[red]no case {case}[/red]")
-        raise typer.Exit(2) from None
-    out.write_text(json.dumps(bundle, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    console.print(f"written {out}: {len(bundle['entries'])} entries")  # type: ignore[arg-type]
+        raise typer.Exit(USAGE) from None
+    except BundleError as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(FAILED) from None
+    console.print(
+        f"written {out}: {written.files} files, {written.evidence_files} evidence files "
+        f"({written.bytes:,} bytes)"
+    )
+    for evidence_id in written.missing_content:
+        console.print(f"[yellow]evidence {evidence_id}: content not held by the store[/yellow]")
 
 
 @tokens_app.command("issue")
@@ -175,9 +341,9 @@ def issue(
     hours: Annotated[float, typer.Option(min=0.01, help="lifetime")] = 12.0,
 ) -> None:
     """Print a bearer token signed with LIANDONG_JWT_KEY or the local key file."""
-    from casefile.adapters.tokens import issue as issue_token
-    from casefile.adapters.tokens import role_of
     from casefile.config import signing_key
+    from liandong.tokens.claims import role_of
+    from liandong.tokens.issuing import issue as issue_token
 
     for name in role:
         if name.lower() != "service" and role_of(name) is None:
@@ -203,7 +369,7 @@ def service_key(
     """Create an ES256 (EC P-256) key pair for a service's casefile tokens and print the
     settings for each side: casefile gets only the public key (LIANDONG_CASEFILE_SERVICE_KEYS),
     the service keeps the private key. Never replaces an existing key."""
-    from casefile.adapters.service_keys import write_key_pair
+    from liandong.tokens.keys import write_key_pair
 
     try:
         private, public = write_key_pair(out.resolve(), name)

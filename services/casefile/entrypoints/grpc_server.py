@@ -20,26 +20,31 @@ from typing import Any
 import grpc
 from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from casefile.adapters.codec import LIST_FIELDS, fill_message, from_message, list_field_chunks
+from casefile.adapters.evidence_store import EvidenceStore
 from casefile.adapters.group_commit import GroupCommitter
 from casefile.adapters.store import (
     CaseNotFound,
     CaseStore,
+    CaseTampered,
     Denied,
     OpenFields,
     RequestConflict,
     StoredCase,
     WriteJob,
 )
-from casefile.adapters.tokens import AuthConfig, TokenVerifier, Unauthenticated
 from casefile.domain import cases as dc
-from casefile.domain.access import Action, Principal, Role, Scope, authorize
+from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
 from casefile.domain.requests import fingerprint
+from casefile.entrypoints import reflection
+from casefile.entrypoints.evidence_calls import EvidenceCalls
+from casefile.evidence_config import EvidenceConfig
 from liandong.events import deterministic_id
+from liandong.tokens.claims import Principal, Role, Unauthenticated
+from liandong.tokens.verifying import AuthConfig, TokenVerifier
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -119,8 +124,10 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         feed: ChangeFeed | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         watch_poll_s: float = 1.0,
+        evidence: tuple[EvidenceStore, EvidenceConfig] | None = None,
     ) -> None:
         self.store = store
+        self.evidence = EvidenceCalls(self, *evidence) if evidence is not None else None
         self.auth = auth or AuthConfig(required=False)
         self.verifier = TokenVerifier(self.auth)
         self.feed = feed or ChangeFeed()
@@ -224,7 +231,11 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
     ) -> tuple[StoredCase, Scope]:
         if not case_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "case_id is required")
-        sc = await asyncio.to_thread(self.store.get, case_id)
+        try:
+            sc = await asyncio.to_thread(self.store.get, case_id)
+        except CaseTampered as err:
+            log.error("refused to serve %s", err)
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         if sc is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {case_id}")
         assert sc is not None
@@ -337,13 +348,23 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         size = request.page_size or 50
         if not 0 < size <= 500:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 1..500")
+        if request.state and request.state not in dc.State.__members__:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"state {request.state!r} is not a case state ({', '.join(dc.State)})",
+            )
+        if request.county and not (request.county.isascii() and request.county.isdigit()):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"county {request.county!r} is not a division code (digits, e.g. 3201)",
+            )
         listing = authorize(principal, Action.LIST, None)
         if not listing.allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
         if request.due_within_days < 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "due_within_days must be >= 0")
         now = self.now()
-        found = await asyncio.to_thread(
+        listed = asyncio.to_thread(
             lambda: self.store.list_cases(
                 scope=listing.scope,
                 # a service reading for a manager lists within the manager's jurisdiction
@@ -358,6 +379,11 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
                 now=now,
             )
         )
+        try:
+            found = await listed
+        except CaseTampered as err:
+            log.error("refused to serve %s", err)
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         page, more = found[:size], len(found) > size
         if request.due_within_days > 0:
             offset = int(request.page_token) if request.page_token.isdigit() else 0
@@ -530,6 +556,25 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
     ) -> casefile_pb2.Case:
         return await self._write("RecordSiteNote", request, context)
 
+    # ---- evidence content (entrypoints/evidence_calls) -----------------------------------------
+
+    async def UploadEvidence(
+        self, request_iterator: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.UploadEvidenceResponse:
+        if self.evidence is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no evidence store configured")
+        assert self.evidence is not None
+        return await self.evidence.upload(request_iterator, context)
+
+    async def DownloadEvidence(
+        self, request: casefile_pb2.DownloadEvidenceRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[casefile_pb2.EvidenceChunk]:
+        if self.evidence is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no evidence store configured")
+        assert self.evidence is not None
+        async for chunk in self.evidence.download(request, context):
+            yield chunk
+
 
 def _serializer(message_type: Any) -> Callable[[Any], bytes]:
     def serialize(value: Any) -> bytes:
@@ -545,11 +590,12 @@ def add_service(service: CaseFileService, server: grpc.aio.Server) -> None:
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in casefile_pb2.DESCRIPTOR.services_by_name["CaseFile"].methods:
         request_type = message_factory.GetMessageClass(method.input_type)
-        make = (
-            grpc.unary_stream_rpc_method_handler
-            if method.server_streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
+        make = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = make(
             getattr(service, method.name),
             request_deserializer=request_type.FromString,
@@ -599,18 +645,20 @@ async def serve(
     clock_interval_s: float | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ready: Callable[[int], None] | None = None,
+    evidence: tuple[EvidenceStore, EvidenceConfig] | None = None,
 ) -> None:
     """Serves until `stop` is set. `relay` (outbox.OutboxRelay) and the clock checker run
-    beside the server when given; `ready` receives the bound port."""
-    server = grpc.aio.server()
+    beside the server when given; `ready` receives the bound port; `evidence`: the evidence
+    store and its settings (UploadEvidence/DownloadEvidence answer UNIMPLEMENTED without)."""
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 8 * 2**20)]  # upload chunks up to 8 MiB
+    )
     feed = ChangeFeed()
-    service = CaseFileService(store, auth, feed=feed, now=now)
+    service = CaseFileService(store, auth, feed=feed, now=now, evidence=evidence)
     add_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
+    reflection.enable((SERVICE_NAME, health.SERVICE_NAME), server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")

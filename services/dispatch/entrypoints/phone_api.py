@@ -1,6 +1,6 @@
 """The phone API: tasks, answers, status with position, and live push over server-sent events.
 
-Bearer tokens (JWT HS256, see dispatch.adapters.tokens) carry the person id, role and
+Bearer tokens (JWT HS256, see liandong.tokens.phone) carry the person id, role and
 jurisdiction. Field staff (ENFORCEMENT, MONITORING, OPERATIONS) see only the tasks they hold
 or were offered; a DUTY_MANAGER sees every task inside their jurisdiction. Status codes:
 401 no or bad token, 403 not yours (a check-in only by a member of the team), 404 unknown
@@ -29,15 +29,20 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from dispatch.adapters.tokens import InvalidToken, Principal, verify
+from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
 from dispatch.domain.roster import normalise_code
+from dispatch.domain.status_rights import NotPermitted, ReasonRequired
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
+from dispatch.entrypoints.evidence_api import evidence_router
 from dispatch.service import DispatchService, NotAnswerable
+from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
 REREAD_S = 30.0
+# SSE ids are 64-bit database ids; a bigger Last-Event-ID cannot be a real one
+MAX_EVENT_ID = 2**63 - 1
 
 
 class Coordinates(BaseModel):
@@ -179,15 +184,18 @@ def principal(
 def resume_point(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="resume after this id (clients without headers)")
+        int | None,
+        Query(ge=0, le=MAX_EVENT_ID, description="resume after this id (clients without headers)"),
     ] = None,
 ) -> int:
     """Where a reconnecting stream resumes: the Last-Event-ID header wins over `after`."""
     if last_event_id:
-        try:
-            return int(last_event_id)
-        except ValueError as e:
-            raise HTTPException(422, "Last-Event-ID must be an integer") from e
+        text = last_event_id.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_EVENT_ID:
+            raise HTTPException(
+                422, f"Last-Event-ID must be a whole number from 0 to {MAX_EVENT_ID}"
+            )
+        return int(text)
     return after or 0
 
 
@@ -195,8 +203,12 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def create_app(
-    service: DispatchService, signing_key: str | None = None, web_dist: Path | None = None
+    service: DispatchService,
+    signing_key: str | None = None,
+    web_dist: Path | None = None,
+    uploads: UploadSpool | None = None,
 ) -> FastAPI:
+    """`uploads`: where partial evidence uploads are kept (the evidence routes need it)."""
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -351,8 +363,10 @@ def create_app(
     def _conflict(e: Exception) -> HTTPException:
         if isinstance(e, UnknownTask):
             return HTTPException(404, str(e))
-        if isinstance(e, NotOffered | NotOnTeam):
+        if isinstance(e, NotOffered | NotOnTeam | NotPermitted):
             return HTTPException(403, str(e))
+        if isinstance(e, ReasonRequired):
+            return HTTPException(422, str(e))
         if isinstance(e, OutsideGeofence):
             return HTTPException(
                 422,
@@ -368,6 +382,8 @@ def create_app(
         IllegalTransition,
         OutsideGeofence,
         TooFewOfficersPresent,
+        NotPermitted,
+        ReasonRequired,
     )
 
     @app.post(
@@ -448,6 +464,8 @@ def create_app(
     from dispatch.entrypoints.reports_api import reports_router  # it imports this module
 
     app.include_router(reports_router(service, principal))
+    if uploads is not None:
+        app.include_router(evidence_router(service, uploads, principal))
 
     # The web apps (web/dist: field app at /, console at /console/) share the API's origin, so
     # tokens, SSE and the service worker need no CORS. Mounted last: API routes win.

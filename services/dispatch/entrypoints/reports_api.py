@@ -13,7 +13,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import grpc
@@ -24,15 +24,19 @@ from pydantic import BaseModel, Field
 
 from dispatch.adapters import exports
 from dispatch.adapters.report_store import GroupAggregate, ReportQueries
-from dispatch.adapters.tokens import Principal
 from dispatch.domain.dispatcher import UnknownTask
 from dispatch.domain.report_facts import CST, REPORT_STAGES, local_midnight, task_fact
 from dispatch.domain.roster import normalise_code
 from dispatch.service import REPORTS_LISTENER, DispatchService
 from liandong.events import from_timestamp
+from liandong.tokens.phone import Principal
 from liandong.v1 import casefile_pb2, dispatch_pb2
 
 REPORT_WINDOW = timedelta(days=30)
+# times a report may ask for: anything outside is a typo, and near datetime.min/max the
+# default window (until - 30 d) would overflow
+REPORT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+REPORT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 SLOWEST_WINDOW = timedelta(days=7)
 # a live overview is recomputed at most this often, however busy dispatch is
 OVERVIEW_MIN_INTERVAL_S = 1.0
@@ -233,6 +237,10 @@ def ranking(groups: list[GroupAggregate]) -> list[RankingView]:
 def _needs_offset(name: str, value: datetime | None) -> None:
     if value is not None and value.utcoffset() is None:
         raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-03-01T00:00+08:00")
+    if value is not None and not REPORT_EARLIEST <= value <= REPORT_LATEST:
+        raise HTTPException(
+            422, f"{name} must lie between {REPORT_EARLIEST.date()} and {REPORT_LATEST.date()}"
+        )
 
 
 def reports_router(service: DispatchService, principal: Callable[..., Principal]) -> APIRouter:

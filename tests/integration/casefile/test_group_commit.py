@@ -18,9 +18,9 @@ from casefile.adapters.codec import from_message
 from casefile.adapters.store import CaseStore, WriteJob, make_engine
 from casefile.adapters.write_tx import WriteTx
 from casefile.domain import cases as dc
-from casefile.domain.access import Principal, Role
 from casefile.domain.audit import verify_case_chain, verify_chain
 from casefile.entrypoints.grpc_server import case_id_for_task
+from liandong.tokens.claims import Principal, Role
 from liandong.v1 import casefile_pb2
 from tests.integration.casefile.conftest import Server, bearer
 from tests.integration.casefile.walk import auth, open_request, request_for

@@ -11,13 +11,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from casefile.adapters.outbox import OutboxRelay
-from casefile.adapters.tokens import AuthConfig
 from casefile.entrypoints.grpc_server import serve
 from liandong.settings import Settings
+from liandong.tokens.verifying import AuthConfig
 from liandong.topics import CASEFILE_EVENTS
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.integration.casefile.conftest import KEY, Clock, Server, build_store
-from tests.integration.casefile.walk import CASE, auth, walk
+from tests.integration.casefile.walk import CASE, auth, open_request, walk
 
 
 async def _read_all(settings: Settings, expected: int) -> list[casefile_pb2.CaseEvent]:
@@ -116,3 +116,53 @@ async def test_a_relay_cancelled_at_shutdown_closes_its_producer(
     # stopped, not left with open connections (aiokafka has no public "closed" flag)
     assert producer is not None and producer._closed
     store.engine.dispose()
+
+
+async def test_outbox_records_carry_the_request_traceparent(isolated_settings: Settings) -> None:
+    """casefile.events records carry the trace context of the call that made the change, as
+    the other topics do (issue 12, item 14)."""
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
+
+    settings = isolated_settings
+    store = build_store(settings.casefile_db)
+    relay = OutboxRelay(store, settings.kafka_bootstrap, settings.topic(CASEFILE_EVENTS))
+    instrumentor = GrpcAioInstrumentorServer()
+    instrumentor.instrument()  # what setup_telemetry does in every casefile process
+    try:
+        clock, stop = Clock(), asyncio.Event()
+        port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(
+            serve(
+                store,
+                "127.0.0.1:0",
+                stop,
+                auth=AuthConfig(required=True, hs_key=KEY),
+                relay=relay,
+                now=clock,
+                ready=port.set_result,
+            )
+        )
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        sent = f"00-{trace_id}-00f067aa0ba902b7-01"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{await port}") as channel:
+            stub = casefile_pb2_grpc.CaseFileStub(channel)
+            await stub.OpenCase(open_request(), metadata=(*auth("dispatch"), ("traceparent", sent)))
+        consumer = AIOKafkaConsumer(
+            settings.topic(CASEFILE_EVENTS),
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            async with asyncio.timeout(30):
+                record = await consumer.getone()
+        finally:
+            await consumer.stop()
+        stop.set()
+        await task
+    finally:
+        instrumentor.uninstrument()
+    headers = dict(record.headers)
+    assert "traceparent" in headers, headers
+    assert headers["traceparent"].decode().split("-")[1] == trace_id

@@ -18,12 +18,13 @@ import grpc
 import httpx
 import pytest
 
-from casefile.adapters.service_keys import new_private_key
-from casefile.adapters.tokens import AuthConfig, issue_service
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.domain.report_facts import CST
 from dispatch.entrypoints.phone_api import create_app
 from liandong.events import to_timestamp
+from liandong.tokens.issuing import issue_service
+from liandong.tokens.keys import new_private_key
+from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.integration.casefile.conftest import KEY, running_server
 from tests.unit.dispatch.harness import build

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from casefile.domain.access import Action, Principal, Role, Scope, authorize
+from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.cases import FileCase
+from liandong.tokens.claims import Principal, Role
 from tests.unit.casefile.scenario import MAIN_PATH, SAMPLE, run
 
 CASE = run(MAIN_PATH[:2])  # county 320583, officers o1/o2, monitoring staff m1
@@ -40,6 +41,7 @@ OFFICER_ALLOWED = {
     A.STREAM,
     A.VERIFY,
     A.EXPORT,
+    A.DOWNLOAD_EVIDENCE,
 }
 STAFF_ALLOWED = {
     A.RECORD_SAMPLE,
@@ -71,11 +73,13 @@ MANAGER_ALLOWED = {
     A.STREAM,
     A.VERIFY,
     A.EXPORT,
+    A.DOWNLOAD_EVIDENCE,
 }
-ADMIN_ALLOWED = {A.OPEN_CASE, A.READ, A.STREAM, A.VERIFY, A.EXPORT}
-SERVICE_ALLOWED = {A.OPEN_CASE, A.UPDATE_TEAM, A.READ, A.STREAM, A.VERIFY, A.EXPORT}
-# a service acting for a person: the field records that person may do, nothing else
-FOR_OFFICER_ALLOWED = {A.RECORD_ARRIVAL, A.RECORD_SITE_NOTE, A.ADD_EVIDENCE}
+ADMIN_ALLOWED = {A.OPEN_CASE, A.READ, A.STREAM, A.VERIFY, A.EXPORT, A.DOWNLOAD_EVIDENCE}
+SERVICE_ALLOWED = ADMIN_ALLOWED | {A.UPDATE_TEAM}
+# a service acting for a person: the field records that person may do and the evidence they
+# may download themselves (monitoring staff see samples only), nothing else
+FOR_OFFICER_ALLOWED = {A.RECORD_ARRIVAL, A.RECORD_SITE_NOTE, A.ADD_EVIDENCE, A.DOWNLOAD_EVIDENCE}
 FOR_STAFF_ALLOWED = {A.RECORD_SITE_NOTE}
 # a service acting for a manager (the console): reads within the manager's jurisdiction only
 FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY}

@@ -15,7 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
-from casefile.adapters.service_keys import (
+from liandong.tokens.claims import AUDIENCE, ISSUER, ClaimRefused, Role, Unauthenticated
+from liandong.tokens.issuing import issue, issue_service
+from liandong.tokens.keys import (
     load_private_key,
     load_public_key,
     local_key_pair,
@@ -26,17 +28,7 @@ from casefile.adapters.service_keys import (
     public_pem,
     write_key_pair,
 )
-from casefile.adapters.tokens import (
-    AUDIENCE,
-    ISSUER,
-    AuthConfig,
-    ClaimRefused,
-    TokenVerifier,
-    Unauthenticated,
-    issue,
-    issue_service,
-)
-from casefile.domain.access import Role
+from liandong.tokens.verifying import AuthConfig, TokenVerifier
 
 HS_KEY = "unit-test-key-0123456789abcdef0123"
 DISPATCH = new_private_key()

@@ -1,18 +1,24 @@
-"""Bearer tokens for the phone API: JWT HS256 carrying person id, role and jurisdiction.
+"""Bearer tokens for the phone API (dispatch): JWT HS256 carrying person id, role and jurisdiction.
 
 Roles: ENFORCEMENT, MONITORING and OPERATIONS are field staff (they see only the tasks they
 hold or were offered); DUTY_MANAGER (alias MANAGER) sees every task inside its jurisdiction."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 
 import jwt
 
-DEV_KEY = "liandong-dev-only-change-me-32-bytes!"
+from liandong.settings import ROOT
+
 ALGORITHM = "HS256"
 ISSUER = "liandong"
 
@@ -39,8 +45,52 @@ class Principal:
     jurisdiction: tuple[str, ...]
 
 
+def key_file() -> Path:
+    """Where the embedded default keeps the phone API's signing key (created on first use)."""
+    return Path(
+        os.environ.get("LIANDONG_DISPATCH_JWT_KEY_FILE", str(ROOT / ".state" / "dispatch-jwt.key"))
+    )
+
+
+_warned: set[Path] = set()
+
+
 def signing_key() -> str:
-    return os.environ.get("LIANDONG_DISPATCH_JWT_KEY", DEV_KEY)
+    """LIANDONG_DISPATCH_JWT_KEY, or else a random key generated once under the state folder
+    (never a constant: a key in the source would let anyone mint a duty manager's token)."""
+    configured = os.environ.get("LIANDONG_DISPATCH_JWT_KEY")
+    if configured:
+        return configured
+    path = key_file()
+    if path not in _warned:
+        _warned.add(path)
+        logging.getLogger(__name__).warning(
+            "LIANDONG_DISPATCH_JWT_KEY unset: phone tokens are signed with the embedded key %s "
+            "(one machine only; set the variable in every real deployment)",
+            path,
+        )
+    return local_key(path)
+
+
+def local_key(path: Path) -> str:
+    """A 256-bit key in `path` (0600), created on first use. Several processes creating it
+    at once agree: the key is written to a temporary file and hard-linked into place, so
+    the first one wins and nobody reads a half-written file."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32) + "\n")
+            with contextlib.suppress(FileExistsError):  # another process put its key first
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ValueError(f"{path}: the phone API's signing key must be at least 32 characters")
+    return key
 
 
 def issue(

@@ -1,5 +1,6 @@
-"""Per-service ES256 (EC P-256) key pairs: a service signs its casefile tokens with its own
-private key, and casefile holds only the public half.
+"""Key files. The embedded default's HS256 key (`local_key`), and per-service ES256 (EC P-256)
+key pairs: a service signs its casefile tokens with its own private key, and casefile holds
+only the public half.
 
 Files are PEM: the private key PKCS#8 unencrypted (0600), the public key SubjectPublicKeyInfo
 (0644) beside it with the suffix `.pub` (`dispatch.key` -> `dispatch.pub`).
@@ -10,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from liandong.settings import ROOT
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
@@ -26,6 +30,25 @@ def service_name(text: str) -> str:
     if not _NAME.fullmatch(name):
         raise ValueError(f"service name {text!r}: lower-case letters, digits, '_', '.', '-'")
     return name
+
+
+def local_key(path: Path) -> str:
+    """The embedded default's signing key: created once (0600) beside the database."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
+
+
+def embedded_service_key(service: str, root: Path | None = None) -> Path:
+    """Where the embedded default keeps `service`'s private casefile key (its public key
+    beside it, `.pub`) under the checkout `root` (default: this one); dispatch signs with it
+    and casefile's default trusts it."""
+    return (root or ROOT) / ".state" / f"{service}-casefile.key"
 
 
 def new_private_key() -> ec.EllipticCurvePrivateKey:
