@@ -30,7 +30,7 @@ from dispatch.adapters.report_store import Alarm
 from dispatch.adapters.response_metrics import ResponseMetrics
 from dispatch.adapters.store import Changes, DispatchStore, OutgoingEvent, TaskMeta
 from dispatch.domain.acceptance import AcceptanceState, SlotStatus
-from dispatch.domain.alerts import AlertSignal
+from dispatch.domain.alerts import AlertChange, AlertSignal
 from dispatch.domain.casefile_calls import (
     Backoff,
     CallMethod,
@@ -275,6 +275,17 @@ class DispatchService:
                 changes.processed += part.processed
                 changes.events += part.events
                 changes.notifications += part.notifications
+                if s.change is AlertChange.OPENED:
+                    changes.alarms.append(
+                        Alarm(
+                            s.alert_id,
+                            s.kind,
+                            s.severity.name,
+                            s.county_code,
+                            s.outlet_id,
+                            s.event_time,
+                        )
+                    )
                 assigner_effects += effects
             if changes:
                 try:
@@ -286,6 +297,8 @@ class DispatchService:
                     raise
             self.response_metrics.record(effects_all, self.dispatcher.state, self.metas)
         self.hub.wake(n.person_id for n in changes.notifications)
+        if changes.tasks or changes.alarms:
+            self.hub.wake([REPORTS_LISTENER])
         if changes.calls:
             self._casefile_wake.set()
         return StepResult(assigner_effects, changes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
+from dispatch.adapters.alert_events import signal_from_event
 from dispatch.entrypoints.phone_api import create_app
+from liandong.v1 import alerts_pb2
 from tests.unit.dispatch import report_seed
-from tests.unit.dispatch.harness import Harness, build
+from tests.unit.dispatch.harness import Harness, alert_event, build
 from tests.unit.dispatch.test_phone_api import KEY, auth
 
 PROVINCE = auth("boss", "DUTY_MANAGER", "32")
@@ -158,3 +161,19 @@ async def test_exports_carry_the_numbers(env) -> None:
     assert found[("320115", "total")][5:7] == (10500.0, 10560.0)
     assert (await c.get("/v1/reports/export/nope.csv", headers=PROVINCE)).status_code == 404
     assert (await c.get("/v1/reports/export/ranking.pdf", headers=PROVINCE)).status_code == 404
+
+
+async def test_every_opened_alarm_counts_once_whatever_became_of_it(env) -> None:
+    """One alarm attaches to G4's open task (no new task), one comes in a burst
+    (on_signals), one is redelivered, one is a later change of an episode: three alarms."""
+    h, c, _ = env
+    at = report_seed.NOW - timedelta(minutes=1)
+    await h.service.on_alert_event(alert_event("A-new", at=at))
+    await h.service.on_alert_event(alert_event("A-new", at=at))  # redelivered
+    later = alert_event("A-new", at=at, change=alerts_pb2.ALERT_CHANGE_UPDATED)
+    await h.service.on_alert_event(later)
+    burst = [signal_from_event(alert_event(a, at=at, kind="OFFLINE"), None) for a in ("B1", "B2")]
+    await h.service.on_signals(burst)
+    await h.service.on_signals(burst)  # the same burst again
+    o = (await c.get("/v1/reports/overview", headers=PROVINCE)).json()
+    assert o["today"]["alarms_by_kind"] == {"EXCEEDANCE": 3, "OFFLINE": 2}
