@@ -11,22 +11,33 @@ import io
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
 
+from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.entrypoints.phone_api import create_app
+from liandong.tokens.issuing import issue_service
+from liandong.tokens.keys import new_private_key
 from liandong.tokens.phone import issue
+from liandong.tokens.verifying import AuthConfig
+from liandong.v1 import casefile_pb2_grpc
 from tests.browser.conftest import LiveServer
+from tests.integration.casefile.conftest import KEY as CASEFILE_KEY
+from tests.integration.casefile.conftest import running_server
+from tests.integration.dispatch import test_console_cases as cases
 from tests.unit.dispatch import report_seed
 from tests.unit.dispatch.harness import Harness, alert_event, build
 
 KEY = "browser-test-signing-key-of-32-bytes!"
+DISPATCH_KEY = new_private_key()  # dispatch's own casefile key; casefile holds the public half
 RANGE = "since=2026-03-01&until=2026-03-20"
 # LIANDONG_DOC_SCREENSHOTS=docs/img keeps the overview screenshot for the README
 DOC_SHOTS = os.environ.get("LIANDONG_DOC_SCREENSHOTS", "")
@@ -226,3 +237,69 @@ def test_the_monthly_report_prints_to_pdf(
     assert gulou[2:] == ["320106", "4", "1", "42.0", "61.0", "101.0", "0", "0%"]
     jiangning = next(words for words in lines if words[:2] == ["2", "江宁区"])
     assert jiangning[2:] == ["320115", "4", "1", "95.0", "116.0", "175.0", "2", "50%"]
+
+
+@pytest.fixture
+def casefile_address(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A real casefile gRPC server (tokens required, dispatch's own key) on its own thread and
+    loop, holding the cases of tests/integration/dispatch/test_console_cases.py."""
+    ready: list[str] = []
+    started, stop = threading.Event(), threading.Event()
+    config = AuthConfig(required=True, hs_key=CASEFILE_KEY,
+                        service_keys={"dispatch": DISPATCH_KEY.public_key()})  # fmt: skip
+
+    async def serve() -> None:
+        async with running_server(f"sqlite:///{tmp_path / 'casefile.db'}", config) as server:
+            server.clock.at = cases.NOW
+            ready.append(server.address)
+            started.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(20), "casefile did not start"
+    service = (("authorization", f"Bearer {issue_service(DISPATCH_KEY, service='dispatch')}"),)
+    ids: dict[str, str] = {}
+    with grpc.insecure_channel(ready[0]) as channel:
+        stub = casefile_pb2_grpc.CaseFileStub(channel)
+        for name, (county, discovered) in cases.CASES.items():
+            ids[name] = stub.OpenCase(
+                cases.open_request(name, county, discovered), metadata=service
+            ).case_id
+    yield ready[0], ids
+    stop.set()
+    thread.join(20)
+
+
+def test_cases_with_legal_deadlines_and_a_case_page(
+    page: Page,
+    context: BrowserContext,
+    console: LiveServer,
+    seeded: tuple[Harness, dict[str, str]],
+    casefile_address: tuple[str, dict[str, str]],
+) -> None:
+    address, ids = casefile_address
+
+    async def connect() -> None:  # the client's channel lives on the server's own loop
+        seeded[0].service.casefile = CaseFileClient(address, CasefileTokens(DISPATCH_KEY), 5)  # type: ignore[assignment]
+
+    loop = console.server.servers[0].get_loop()
+    asyncio.run_coroutine_threadsafe(connect(), loop).result(10)
+    sign_in(context, "320106", "gl")
+    page.goto(f"{console.url}/console/#/cases?days=7")
+    rows = page.locator("[data-table=cases] tbody tr")
+    expect(rows).to_have_count(2)
+    assert rows.nth(0).get_attribute("data-case") == ids["C1"]  # overdue first
+    assert "已超期" in rows.nth(0).inner_text() and "2026-03-16" in rows.nth(0).inner_text()
+    assert rows.nth(1).get_attribute("data-case") == ids["C2"]
+    assert "2026-03-27" in rows.nth(1).inner_text() and "已超期" not in rows.nth(1).inner_text()
+    page.locator("input[name=days]").fill("14")
+    expect(rows).to_have_count(3)  # C4's last day is 14 days on; Jiangning's C3 never shows
+    rows.nth(0).locator("a").first.click()
+    expect(page.locator("[data-audit=ok]")).to_contain_text("审计链完整")
+    assert "FILING" in page.locator("[data-table=clocks]").inner_text()
+    assert "C1 SO2 over limit" in page.locator("[data-table=records]").inner_text()
+    assert ids["C1"] in (page.locator("[data-bundle]").text_content() or "")
+    page.goto(f"{console.url}/console/#/case/{ids['C3']}")
+    expect(page.locator(".problem")).to_contain_text("无权查看")

@@ -41,6 +41,18 @@ CASES = {
 }
 
 
+def open_request(name: str, county: str, discovered: datetime) -> casefile_pb2.OpenCaseRequest:
+    return casefile_pb2.OpenCaseRequest(
+        request_id=f"open-{name}", task_id=f"task-{name}", alert_ids=[name],
+        enterprise_id="E1", outlet_id="O1", county=county,
+        team=[casefile_pb2.Party(person_id="o1", name="王", role="ENFORCEMENT"),
+              casefile_pb2.Party(person_id="o2", name="李", role="ENFORCEMENT"),
+              casefile_pb2.Party(person_id="m1", name="张", role="MONITORING")],
+        discovered_at=to_timestamp(discovered), summary=f"{name} SO2 over limit",
+        opened_by="dispatch",
+    )  # fmt: skip
+
+
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], str]]:
     config = AuthConfig(
@@ -53,18 +65,7 @@ async def env(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str
         async with grpc.aio.insecure_channel(server.address) as channel:
             stub = casefile_pb2_grpc.CaseFileStub(channel)
             for name, (county, discovered) in CASES.items():
-                case = await stub.OpenCase(
-                    casefile_pb2.OpenCaseRequest(
-                        request_id=f"open-{name}", task_id=f"task-{name}", alert_ids=[name],
-                        enterprise_id="E1", outlet_id="O1", county=county,
-                        team=[casefile_pb2.Party(person_id="o1", name="王", role="ENFORCEMENT"),
-                              casefile_pb2.Party(person_id="o2", name="李", role="ENFORCEMENT"),
-                              casefile_pb2.Party(person_id="m1", name="张", role="MONITORING")],
-                        discovered_at=to_timestamp(discovered), summary=f"{name} SO2 over limit",
-                        opened_by="dispatch",
-                    ),
-                    metadata=service,
-                )  # fmt: skip
+                case = await stub.OpenCase(open_request(name, county, discovered), metadata=service)
                 ids[name] = case.case_id
         h = build(tmp_path)
         client = CaseFileClient(server.address, CasefileTokens(DISPATCH_KEY), timeout_s=5)

@@ -425,7 +425,7 @@ function CasesPage() {
   return (
     <section>
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <label><input type="number" min="1" max="365" name="days" value={days} onChange={(e) => setDays(e.currentTarget.value)} /> {t().dueWithin}</label>
+        <label><input type="number" min="1" max="365" name="days" value={days} onInput={(e) => setDays(e.currentTarget.value)} /> {t().dueWithin}</label>
       </form>
       {error && <Problem error={error} />}
       {data && (data.cases.length ? (
