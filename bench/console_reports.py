@@ -43,6 +43,8 @@ COUNTIES = [f"3201{n:02d}" for n in (2, 4, 5, 6, 11, 13)] + [
 ]
 KINDS = ["EXCEEDANCE"] * 6 + ["OFFLINE", "ZERO_VALUE", "CONSTANT_VALUE", "DEVICE_FAULT"]
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+# what the console's response-time page asks for: by county, day buckets, the chart's stage
+PAGE_QUERY = {"by": "county", "bucket": "day", "series_stage": "response"}
 
 
 def _pg_url() -> str:
@@ -168,9 +170,7 @@ def run() -> list[dict[str, Any]]:
             DispatchPolicy(version="bench"), store, Reference({}), clock=lambda: NOW
         )
         app = create_app(service, KEY)
-        report = asyncio.run(
-            _measure(app, "/v1/reports/response-times", {"by": "county", "bucket": "day"}, requests)
-        )
+        report = asyncio.run(_measure(app, "/v1/reports/response-times", PAGE_QUERY, requests))
         overview = asyncio.run(_measure(app, "/v1/reports/overview", {}, requests))
     finally:
         engine.dispose()
@@ -180,7 +180,7 @@ def run() -> list[dict[str, Any]]:
     command = "python -m bench.run console_reports"
     return [
         {
-            "name": "console response-time page data p95 (by county, day buckets, 30 days)",
+            "name": "console response-time page data p95 (by county, a stage per day, 30 days)",
             "value": round(p95(report), 1),
             "unit": "ms",
             "target": 300,

@@ -234,8 +234,10 @@ class ReportQueries:
         since: datetime,
         until: datetime,
         now: datetime,
+        columns: Sequence[str] = tuple(STAGE_COLUMNS),
     ) -> list[GroupAggregate]:
-        """Per group: tasks, open tasks, SLA breaches per clock, and per stage count/p50/p90/max."""
+        """Per group: tasks, open tasks, SLA breaches per clock, and per stage (`columns`, all
+        by default) count/p50/p90/max."""
         where = self._where(prefixes, since, until)
         g = group_expr(by).label("g")
         counts = select(
@@ -249,7 +251,7 @@ class ReportQueries:
             if self.postgres:
                 # one pass: counts and, per stage, percentile_disc over both fractions at once
                 parts: list[Any] = []
-                for column in STAGE_COLUMNS:
+                for column in columns:
                     x = F[column]
                     parts += [
                         func.count(x).label(f"{column}_n"),
@@ -266,7 +268,7 @@ class ReportQueries:
                     agg = self._aggregate(row)
                     if agg is None:
                         continue
-                    for column in STAGE_COLUMNS:
+                    for column in columns:
                         n = int(getattr(row, f"{column}_n") or 0)
                         if n:
                             p50, p90 = getattr(row, f"{column}_q")
@@ -278,7 +280,7 @@ class ReportQueries:
                 agg = self._aggregate(row)
                 if agg is not None:
                     out[agg.group] = agg
-            for group, column, stats in self._percentiles(conn, by, where):
+            for group, column, stats in self._percentiles(conn, by, where, columns):
                 if group in out and out[group].stages is not None:
                     out[group].stages[column] = stats  # type: ignore[index]
         return [out[k] for k in sorted(out)]
@@ -296,11 +298,11 @@ class ReportQueries:
         )
 
     def _percentiles(
-        self, conn: Connection, by: str, where: list[Any]
+        self, conn: Connection, by: str, where: list[Any], columns: Sequence[str]
     ) -> list[tuple[str, str, Stats]]:
         """SQLite: per stage, the rows ranked ceil(q n) in their group (window functions)."""
         found: list[tuple[str, str, Stats]] = []
-        for column in STAGE_COLUMNS:
+        for column in columns:
             x = F[column]
             g = group_expr(by).label("g")
             ranked = (

@@ -11,7 +11,7 @@ over every task in memory.
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -182,9 +182,18 @@ def scope_prefixes(p: Principal, county: str | None) -> list[str]:
     return [j for j in mine if j.startswith(wanted)]
 
 
-def _stage_views(g: GroupAggregate) -> list[StageStatsView]:
+STAGE_NAMES = [stage for stage, *_ in REPORT_STAGES]
+StageName = Literal[
+    "dispatch", "acceptance", "travel", "response", "on site", "sampling", "on site to done",
+    "total",
+]  # fmt: skip
+
+
+def _stage_views(g: GroupAggregate, only: Sequence[str] | None = None) -> list[StageStatsView]:
     views = []
     for stage, _, _, column in REPORT_STAGES:
+        if only is not None and stage not in only:
+            continue
         s = (g.stages or {}).get(column)
         views.append(
             StageStatsView(stage=stage, count=s.count, p50_s=s.p50_s, p90_s=s.p90_s, max_s=s.max_s)
@@ -194,12 +203,12 @@ def _stage_views(g: GroupAggregate) -> list[StageStatsView]:
     return views
 
 
-def group_view(g: GroupAggregate) -> GroupView:
+def group_view(g: GroupAggregate, only: Sequence[str] | None = None) -> GroupView:
     return GroupView(
         group=g.group,
         tasks=g.tasks,
         open_tasks=g.open_tasks,
-        stages=_stage_views(g),
+        stages=_stage_views(g, only),
         sla_breaches=dict(g.breaches or {}),
     )
 
@@ -280,7 +289,9 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
 
     Win = Annotated[Window, Depends()]
 
-    def response_times(p: Principal, w: Window, by: str, bucket: str) -> ResponseTimesView:
+    def response_times(
+        p: Principal, w: Window, by: str, bucket: str, series_stage: str | None = None
+    ) -> ResponseTimesView:
         prefixes = scope_prefixes(p, w.county)
         now = service.clock()
         # independent queries, each on its own pooled connection: the database works on
@@ -292,7 +303,11 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
                 if by == "county"
                 else pool.submit(queries.groups, "county", prefixes, w.since, w.until, now)
             )
-            per_bucket = pool.submit(queries.groups, bucket, prefixes, w.since, w.until, now)
+            only = [series_stage] if series_stage else STAGE_NAMES
+            columns = [c for stage, *_, c in REPORT_STAGES if stage in only]
+            per_bucket = pool.submit(
+                queries.groups, bucket, prefixes, w.since, w.until, now, columns
+            )
             oldest = pool.submit(queries.slowest_open, prefixes, w.since, w.until)
             groups, counties = chosen.result(), per_county.result()
             series, slowest = per_bucket.result(), oldest.result()
@@ -306,7 +321,7 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
                 OpenTaskView(**r, age_s=(now - r["raised_at"]).total_seconds()) for r in slowest
             ],
             bucket=bucket,
-            series=[group_view(g) for g in series],
+            series=[group_view(g, only) for g in series],
             ranking=ranking(counties),
         )
 
@@ -320,8 +335,12 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
         w: Win,
         by: Annotated[By, Query()] = "all",
         bucket: Annotated[Bucket, Query(description="time series buckets (CST)")] = "day",
+        series_stage: Annotated[
+            StageName | None,
+            Query(description="only this stage in `series` (the chart shows one); default all"),
+        ] = None,
     ) -> ResponseTimesView:
-        return await asyncio.to_thread(response_times, p, w, by, bucket)
+        return await asyncio.to_thread(response_times, p, w, by, bucket, series_stage)
 
     def overview(p: Principal) -> OverviewView:
         now = service.clock()

@@ -85,6 +85,15 @@ async def test_stages_ranking_and_buckets_by_hand(env) -> None:
     months = (await c.get("/v1/reports/response-times", params={**WINDOW, "bucket": "month"},
                           headers=PROVINCE)).json()  # fmt: skip
     assert [(g["group"], g["tasks"]) for g in months["series"]] == [("2026-03", 8)]
+    # the chart asks for one stage only
+    one = {**WINDOW, "bucket": "week", "series_stage": "total"}
+    total = (await c.get("/v1/reports/response-times", params=one, headers=PROVINCE)).json()
+    assert [[st["stage"] for st in g["stages"]] for g in total["series"]] == [["total"]] * 3
+    assert stage(total["series"][0], "total") == (2, 6120.0, 10500.0, 10500.0)
+    assert len(total["groups"][0]["stages"]) == 8  # the tables keep every stage
+    bad = {**WINDOW, "series_stage": "lunch"}
+    r = await c.get("/v1/reports/response-times", params=bad, headers=PROVINCE)
+    assert r.status_code == 422
 
 
 async def test_a_county_manager_sees_only_their_county(env) -> None:

@@ -230,7 +230,9 @@ function ResponsePage() {
   const [bucket, setBucket] = useState(q.get("bucket") ?? "day");
   const [stage, setStage] = useState("response");
   const query = { since: cstMidnight(since), until: cstMidnight(addDays(until, 1)), by, bucket };
-  const { data, error } = useData<Report>("/v1/reports/response-times", query, [since, until, by, bucket]);
+  // the chart shows one stage: only that one is computed per bucket
+  const { data, error } = useData<Report>("/v1/reports/response-times", { ...query, series_stage: stage },
+    [since, until, by, bucket, stage]);
   const seriesOption = useMemo(() => {
     const rows = data?.series ?? [];
     const pick = (g: Group, k: "p50_s" | "p90_s" | "max_s") => {
