@@ -183,6 +183,7 @@ def scope_prefixes(p: Principal, county: str | None) -> list[str]:
 
 
 STAGE_NAMES = [stage for stage, *_ in REPORT_STAGES]
+RANKED = ("response_s", "total_s")  # the stages a ranking reads
 StageName = Literal[
     "dispatch", "acceptance", "travel", "response", "on site", "sampling", "on site to done",
     "total",
@@ -353,9 +354,10 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
             kinds_week = pool.submit(queries.alarms_by_kind, prefixes, week, end)
             by_state = pool.submit(queries.open_by_state, prefixes)
             breached_now = pool.submit(queries.open_breached, prefixes, now)
-            this_week = pool.submit(queries.groups, "all", prefixes, week, end, now)
+            # breaches only; the ranking needs response and total
+            this_week = pool.submit(queries.groups, "all", prefixes, week, end, now, ())
             last_days = pool.submit(
-                queries.groups, "county", prefixes, now - SLOWEST_WINDOW, now, now
+                queries.groups, "county", prefixes, now - SLOWEST_WINDOW, now, now, RANKED
             )
             by_kind_today, by_kind_week = kinds_today.result(), kinds_week.result()
             open_by_state, week_all, recent = (
