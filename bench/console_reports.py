@@ -32,8 +32,8 @@ from dispatch.adapters.report_store import REPORT_TABLES, fact_values
 from dispatch.adapters.store import DispatchStore, make_engine
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.report_facts import REPORT_STAGES, TaskFact, buckets
+from dispatch.entrypoints.dispatch_service import DispatchService
 from dispatch.entrypoints.phone_api import create_app
-from dispatch.service import DispatchService
 from liandong.tokens.phone import issue
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ from dispatch.adapters.store import DispatchStore, make_engine
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.config import DispatchConfig
 from dispatch.entrypoints.alert_consumer import AlertConsumer
+from dispatch.entrypoints.dispatch_service import DispatchService
 from dispatch.entrypoints.phone_api import create_app
-from dispatch.service import DispatchService
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
 from liandong.telemetry import setup_telemetry

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from casefile.domain.cases import Case
+from casefile.domain.records import Case
 from liandong.tokens.claims import Principal, Role
 
 

@@ -34,7 +34,7 @@ from casefile.adapters.store import (
     StoredCase,
     WriteJob,
 )
-from casefile.domain import cases as dc
+from casefile.domain import commands, kinds
 from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
@@ -54,28 +54,28 @@ SERVICE_NAME = casefile_pb2.DESCRIPTOR.services_by_name["CaseFile"].full_name
 COMMANDS: dict[str, type] = {
     c.__name__: c
     for c in (
-        dc.RecordArrival,
-        dc.RecordInspection,
-        dc.AddEvidence,
-        dc.RecordSample,
-        dc.HandOffCustody,
-        dc.RecordLabResult,
-        dc.ConfirmResult,
-        dc.RecordFinding,
-        dc.FileCase,
-        dc.ServeNotice,
-        dc.RequestHearing,
-        dc.ScheduleHearing,
-        dc.RecordHearing,
-        dc.DecidePenalty,
-        dc.ServeDecision,
-        dc.RecordEnforcement,
-        dc.TransferCase,
-        dc.CloseCase,
-        dc.ExtendClock,
-        dc.PauseClock,
-        dc.ResumeClock,
-        dc.RecordSiteNote,
+        commands.RecordArrival,
+        commands.RecordInspection,
+        commands.AddEvidence,
+        commands.RecordSample,
+        commands.HandOffCustody,
+        commands.RecordLabResult,
+        commands.ConfirmResult,
+        commands.RecordFinding,
+        commands.FileCase,
+        commands.ServeNotice,
+        commands.RequestHearing,
+        commands.ScheduleHearing,
+        commands.RecordHearing,
+        commands.DecidePenalty,
+        commands.ServeDecision,
+        commands.RecordEnforcement,
+        commands.TransferCase,
+        commands.CloseCase,
+        commands.ExtendClock,
+        commands.PauseClock,
+        commands.ResumeClock,
+        commands.RecordSiteNote,
     )
 }
 OFFICER_ROLES = {"ENFORCEMENT", "ENFORCEMENT_OFFICER"}
@@ -196,14 +196,14 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         if scope is Scope.SAMPLES_AND_RESULTS:
             for name in ("case_id", "state", "enterprise_id", "outlet_id", "version"):
                 value = getattr(case, name)
-                setattr(msg, name, value.value if isinstance(value, dc.State) else value)
+                setattr(msg, name, value.value if isinstance(value, kinds.State) else value)
             msg.discovered_at.FromDatetime(case.discovered_at)
             msg.opened_at.FromDatetime(case.opened_at)
             msg.officers.extend(case.officers)
             msg.monitoring_staff.extend(case.monitoring_staff)
             for sample in case.samples:
                 fill_message(msg.samples.add(), sample)
-            legal = [c for c in legal if c.clock is dc.ClockName.SAMPLE_HOLDING]
+            legal = [c for c in legal if c.clock is kinds.ClockName.SAMPLE_HOLDING]
         else:
             fill_message(msg, case, skip)
         for clock in legal:
@@ -264,7 +264,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             )
         now = self.now()
         roles = [(p.person_id, p.role.upper()) for p in request.team]
-        command = dc.OpenCase(
+        command = commands.OpenCase(
             case_id=case_id_for_task(request.task_id),
             source_ref=request.task_id,
             enterprise_id=request.enterprise_id,
@@ -348,10 +348,10 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         size = request.page_size or 50
         if not 0 < size <= 500:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 1..500")
-        if request.state and request.state not in dc.State.__members__:
+        if request.state and request.state not in kinds.State.__members__:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"state {request.state!r} is not a case state ({', '.join(dc.State)})",
+                f"state {request.state!r} is not a case state ({', '.join(kinds.State)})",
             )
         if request.county and not (request.county.isascii() and request.county.isdigit()):
             await context.abort(
@@ -426,7 +426,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             for sequence, data in rows:
                 event = casefile_pb2.CaseEvent.FromString(data)
                 last = sequence
-                closed = event.state == dc.State.CLOSED.value
+                closed = event.state == kinds.State.CLOSED.value
                 yield event
             if closed and len(rows) < 500:
                 return  # a closed case changes no more
@@ -542,8 +542,8 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         roles = [(p.person_id, p.role.upper()) for p in request.team]
         team = [{"person_id": p.person_id, "name": p.name, "role": p.role} for p in request.team]
 
-        def build(r: casefile_pb2.UpdateTeamRequest) -> dc.UpdateTeam:
-            return dc.UpdateTeam(
+        def build(r: casefile_pb2.UpdateTeamRequest) -> commands.UpdateTeam:
+            return commands.UpdateTeam(
                 officers=tuple(p for p, role in roles if role in OFFICER_ROLES),
                 monitoring_staff=tuple(p for p, role in roles if role in MONITORING_ROLES),
                 reason=r.reason,

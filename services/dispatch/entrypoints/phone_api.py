@@ -35,8 +35,8 @@ from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, Unknown
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.status_rights import NotPermitted, ReasonRequired
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
+from dispatch.entrypoints.dispatch_service import DispatchService, NotAnswerable
 from dispatch.entrypoints.evidence_api import evidence_router
-from dispatch.service import DispatchService, NotAnswerable
 from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).

@@ -27,7 +27,7 @@ from dispatch.adapters.report_store import GroupAggregate, ReportQueries
 from dispatch.domain.dispatcher import UnknownTask
 from dispatch.domain.report_facts import CST, REPORT_STAGES, local_midnight, task_fact
 from dispatch.domain.roster import normalise_code
-from dispatch.service import REPORTS_LISTENER, DispatchService
+from dispatch.entrypoints.dispatch_service import REPORTS_LISTENER, DispatchService
 from liandong.events import from_timestamp
 from liandong.tokens.phone import Principal
 from liandong.v1 import casefile_pb2, dispatch_pb2

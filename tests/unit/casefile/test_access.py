@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from casefile.domain.access import Action, Scope, authorize
-from casefile.domain.cases import FileCase
+from casefile.domain.commands import FileCase
 from liandong.tokens.claims import Principal, Role
 from tests.unit.casefile.scenario import MAIN_PATH, SAMPLE, run
 

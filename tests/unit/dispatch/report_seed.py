@@ -37,7 +37,7 @@ from dispatch.domain.report_facts import CST
 from dispatch.domain.routes import Priority, Route
 from dispatch.domain.sla import SlaClocks, SlaPolicy
 from dispatch.domain.tasks import TaskState, new_task
-from dispatch.service import DispatchService
+from dispatch.entrypoints.dispatch_service import DispatchService
 from tests.unit.dispatch import harness
 
 NOW = datetime(2026, 3, 20, 10, 0, tzinfo=CST)
