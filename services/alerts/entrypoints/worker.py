@@ -417,11 +417,23 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def run(settings: Settings) -> None:
+    from liandong.broker_wait import needed_topics, wait_for_broker
     from liandong.telemetry import setup_telemetry
 
     # Kafka sends are not instrumented: alert events carry the judge span's context
     # themselves (publish), changelog writes carry none.
     telemetry = setup_telemetry("alerts", instrument_kafka=False)
+    # faust exits within seconds when the broker does not answer: wait first (the web port,
+    # which the TCP probes watch, opens only with the worker).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s alerts %(levelname)s %(message)s")
+    # A loop of its own, never set as current: faust builds and owns the worker's loop.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(
+            wait_for_broker(settings.kafka_bootstrap, "alerts", topics=needed_topics(settings))
+        )
+    finally:
+        loop.close()
     app = create_app(settings)
     try:
         app.main()
