@@ -193,7 +193,7 @@ async def _one_logger(
     record: bool,
     in_flight: asyncio.Semaphore | None,
 ) -> None:
-    from gateway.adapters.records import record_event_id
+    from liandong.hj212.records import record_event_id
 
     loop = asyncio.get_running_loop()
     conn_holder: list[_Connection | None] = [None]
