@@ -38,7 +38,7 @@ from casefile.adapters.tables import (
 )
 from casefile.domain import requests as idem
 from casefile.domain.audit import GENESIS, AuditEntry, chain_entry
-from casefile.domain.cases import Case
+from casefile.domain.records import Case
 
 CASES = CaseFileRow.__table__  # type: ignore[attr-defined]
 MEMBERS = CaseMemberRow.__table__  # type: ignore[attr-defined]
@@ -413,6 +413,8 @@ class WriteTx:
             county=cs.county,
             at=at,
             payload_json=entry.payload_json,
+            audit_seq=entry.seq,
+            audit_hash=entry.hash,
         )
         self.event_rows.append(
             {
