@@ -359,16 +359,22 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         listing = authorize(principal, Action.LIST, None)
         if not listing.allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
+        if request.due_within_days < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "due_within_days must be >= 0")
+        now = self.now()
         listed = asyncio.to_thread(
             lambda: self.store.list_cases(
                 scope=listing.scope,
-                principal=principal,
+                # a service reading for a manager lists within the manager's jurisdiction
+                principal=principal.on_behalf_of or principal,
                 state=request.state,
                 county=request.county,
                 enterprise_id=request.enterprise_id,
                 outlet_id=request.outlet_id,
                 limit=size + 1,
                 after=request.page_token,
+                due_within_days=request.due_within_days,
+                now=now,
             )
         )
         try:
@@ -377,15 +383,32 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             log.error("refused to serve %s", err)
             await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         page, more = found[:size], len(found) > size
-        now = self.now()
-        out = casefile_pb2.ListCasesResponse(
-            next_page_token=page[-1].case.case_id if more and page else ""
-        )
+        if request.due_within_days > 0:
+            offset = int(request.page_token) if request.page_token.isdigit() else 0
+            token = str(offset + size) if more else ""
+        else:
+            token = page[-1].case.case_id if more and page else ""
+        out = casefile_pb2.ListCasesResponse(next_page_token=token)
         for sc in page:
             decision = authorize(principal, Action.READ, sc.case)
             if decision.allowed:
                 out.cases.append(self.case_message(sc, decision.scope, now))
         return out
+
+    async def VerifyCase(
+        self, request: casefile_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.VerifyCaseResponse:
+        principal = await self._principal(context, write=False)
+        await self._readable(context, principal, request.case_id, Action.VERIFY)
+        report, document = await asyncio.to_thread(self.store.verify_case, request.case_id)
+        problem = report.problem.value if report.problem is not None else ""
+        return casefile_pb2.VerifyCaseResponse(
+            case_id=request.case_id,
+            ok=report.ok and not document,
+            entries=report.checked,
+            problem=problem or ("DOCUMENT_MISMATCH" if document else ""),
+            detail=report.detail or document,
+        )
 
     async def WatchCase(
         self, request: casefile_pb2.WatchCaseRequest, context: grpc.aio.ServicerContext
