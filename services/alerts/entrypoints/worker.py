@@ -316,14 +316,15 @@ def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
     return list(headers)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, replication_factor: int = 0) -> faust.App:
     app = _AlertsApp(
         f"{settings.topic_prefix}liandong-alerts",
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        # faust's changelog and assignor topics get the same copies as the catalogue's.
+        topic_replication_factor=replication_factor or settings.replication or 1,
         web_port=settings.alerts_web_port,
         web_host="127.0.0.1",
         web_bind="127.0.0.1",  # the worker web port is local-only; faust binds 0.0.0.0 by default
@@ -395,6 +396,7 @@ def create_app(settings: Settings) -> faust.App:
 
 def run(settings: Settings) -> None:
     from liandong.broker_wait import needed_topics, wait_for_broker
+    from liandong.replication import for_cluster
     from liandong.telemetry import setup_telemetry
 
     # Kafka sends are not instrumented: alert events carry the judge span's context
@@ -411,7 +413,7 @@ def run(settings: Settings) -> None:
         )
     finally:
         loop.close()
-    app = create_app(settings)
+    app = create_app(settings, for_cluster(settings).factor)
     try:
         app.main()
     finally:
