@@ -32,11 +32,13 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
+from faust.types import TP
 from opentelemetry import metrics, trace
 
 from alerts.adapters.codec import event_from_change
 from alerts.domain.episodes import AlertChange
 from alerts.domain.registry import Registry, RegistryError, registry_from_dict
+from alerts.entrypoints.backlog import BacklogGate
 from alerts.entrypoints.judging import PartitionedJudge
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
@@ -117,6 +119,7 @@ class AlertsRuntime:
         self._registry_dirty = False
         self._mark_outlets: dict[str, str] = {}
         self._revoked: set[int] = set()
+        self.backlog = BacklogGate(self._highwaters, self._committed)
         self.unacked: list[tuple[Any, Any]] = []  # (stream, event) judged, not yet acked
         self.last_checkpoint = time.monotonic()
         self._committing: asyncio.Future[bool] | None = None
@@ -188,6 +191,18 @@ class AlertsRuntime:
 
     async def on_revoked(self, revoked: Iterable[Any]) -> None:
         self._revoked |= {tp.partition for tp in revoked if tp.topic == self.records_topic}
+        self.backlog.forget(tp.partition for tp in revoked if tp.topic == self.records_topic)
+
+    async def _highwaters(self, partitions: list[int]) -> dict[int, int]:
+        tps = [TP(self.records_topic, p) for p in partitions]
+        ends = await self.app.consumer.highwaters(*tps)
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+    def _committed(self, partition: int) -> int | None:
+        # faust's own record of the committed offset, set when the partition was assigned
+        committed = getattr(self.app.consumer, "_committed_offset", {})
+        offset = committed.get(TP(self.records_topic, partition))
+        return int(offset) if offset is not None else None
 
     def _forget_revoked(self) -> None:
         if self._revoked and self.pj is not None:
@@ -240,6 +255,7 @@ class AlertsRuntime:
             self._forget_revoked()
             outgoing = self._events(self._sync_registry(now), "", None)
             for event in events:
+                self.backlog.judged(event.message.partition, event.message.offset)
                 try:
                     record = records_pb2.MonitoringRecord.FromString(event.value)
                     changes = self.pj.on_record(record, event.message.partition, now, self.stored)
@@ -295,11 +311,15 @@ class AlertsRuntime:
     async def tick(self) -> None:
         if self.pj is None or not self.ready.is_set() or self.app.rebalancing:
             return
+        # Outside the lock: asking the broker must not hold up judging.
+        close_hours = await self.backlog.caught_up(self.owned_partitions())
         now = datetime.now(UTC)
         async with self.lock:
             self._forget_revoked()
             self.pj.retain(self.owned_partitions(), list(self.table.data.items()))
-            changes = self._sync_registry(now) + self.pj.tick(now)
+            changes = self._sync_registry(now)
+            if close_hours:
+                changes += self.pj.tick(now)
             await self.publish(self._events(changes, "", None))
             self.persist(self.pj.take_dirty())
 
