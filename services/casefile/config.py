@@ -1,9 +1,8 @@
 """Casefile settings beyond liandong.settings.Settings, read from the environment.
 
-LIANDONG_CASEFILE_AUTH      required | off (default off for now; production sets required).
-                            off: a call without a token is accepted only as a read-only
-                            platform operator, or as OpenCase from a trusted service named in
-                            opened_by. A token that is sent is always verified.
+LIANDONG_CASEFILE_AUTH      required | off (default required). off: a call without a token is
+                            taken as a read-only platform operator (a warning at start);
+                            a write always needs a verified token, in every mode.
 LIANDONG_JWT_KEY            HS256 key; else LIANDONG_JWKS_URL; else the local key file
 LIANDONG_JWT_KEY_FILE       (default <db folder or .state>/casefile-jwt.key, created once)
 LIANDONG_JWKS_URL           OIDC provider's JWKS URL (PyJWKClient)
@@ -29,10 +28,17 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from casefile.adapters.service_keys import load_public_key, local_key_pair, parse_service_keys
-from casefile.adapters.tokens import AUDIENCE, ISSUER, AuthConfig, local_key
 from casefile.domain.workdays import WorkCalendar
 from liandong.settings import ROOT, Settings
+from liandong.tokens.claims import AUDIENCE, ISSUER
+from liandong.tokens.keys import (
+    embedded_service_key,
+    load_public_key,
+    local_key_pair,
+    parse_service_keys,
+)
+from liandong.tokens.operator import people_key_file, people_signing_key
+from liandong.tokens.verifying import AuthConfig
 
 
 def _env(name: str, default: str = "") -> str:
@@ -44,18 +50,12 @@ def _dates(text: str) -> list[date]:
 
 
 def key_file() -> Path:
-    return Path(_env("LIANDONG_JWT_KEY_FILE", str(ROOT / ".state" / "casefile-jwt.key")))
+    return people_key_file()
 
 
 def signing_key() -> str:
     """The HS256 key: LIANDONG_JWT_KEY or the local key file (created on first use)."""
-    return _env("LIANDONG_JWT_KEY") or local_key(key_file())
-
-
-def embedded_service_key(service: str) -> Path:
-    """Where the embedded default keeps `service`'s private casefile key (its public key
-    beside it, `.pub`); dispatch signs with it and casefile's default trusts it."""
-    return ROOT / ".state" / f"{service}-casefile.key"
+    return people_signing_key()
 
 
 def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
@@ -63,7 +63,7 @@ def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
     here if dispatch has not yet, so the two may start in any order)."""
     text = os.environ.get("LIANDONG_CASEFILE_SERVICE_KEYS")
     if text is None:
-        paths = {"dispatch": local_key_pair(embedded_service_key("dispatch"))}
+        paths = {"dispatch": local_key_pair(embedded_service_key("dispatch", ROOT))}
         logging.getLogger(__name__).warning(
             "LIANDONG_CASEFILE_SERVICE_KEYS unset: trusting the embedded dispatch key %s "
             "(one machine only; elsewhere use `liandong tokens service-key`)",
@@ -77,7 +77,7 @@ def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
 
 
 def auth_config() -> AuthConfig:
-    mode = _env("LIANDONG_CASEFILE_AUTH", "off").strip().lower()
+    mode = _env("LIANDONG_CASEFILE_AUTH", "required").strip().lower()
     if mode not in ("required", "off"):
         raise ValueError(f"LIANDONG_CASEFILE_AUTH must be required or off, not {mode!r}")
     jwks = _env("LIANDONG_JWKS_URL") or None

@@ -17,10 +17,11 @@ from dispatch.adapters.policy_file import load_policy
 from dispatch.adapters.push import PushHub
 from dispatch.adapters.registry import Reference
 from dispatch.adapters.store import DispatchStore, make_engine
+from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.config import DispatchConfig
 from dispatch.entrypoints.alert_consumer import AlertConsumer
+from dispatch.entrypoints.dispatch_service import DispatchService
 from dispatch.entrypoints.phone_api import create_app
-from dispatch.service import DispatchService
 from liandong.broker_wait import needed_topics, wait_for_broker
 from liandong.registry.topics_io import RegistryView
 from liandong.renewing_producer import RenewingProducer
@@ -78,7 +79,12 @@ async def serve(
     group = config.consumer_group or f"{settings.topic_prefix}liandong-dispatch"
     consumer = AlertConsumer(settings, service, group)
     await consumer.start()
-    app = create_app(service, config.jwt_key, web_dist=config.web_dist)
+    uploads = UploadSpool(
+        config.uploads_dir,
+        max_bytes=config.upload_max_bytes,
+        quota_bytes=config.upload_quota_bytes,
+    )
+    app = create_app(service, config.jwt_key, web_dist=config.web_dist, uploads=uploads)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

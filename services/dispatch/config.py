@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dispatch.adapters.policy_file import DEFAULT_POLICY_FILE
-from dispatch.adapters.tokens import DEV_KEY
+from liandong.tokens.phone import signing_key
 
 # the repository's web build (make install runs `npm ci` and `npm run build` in web/)
 DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"
@@ -22,7 +22,8 @@ class DispatchConfig:
     policy_file: str = field(
         default_factory=lambda: _env("LIANDONG_DISPATCH_POLICY", str(DEFAULT_POLICY_FILE))
     )
-    jwt_key: str = field(default_factory=lambda: _env("LIANDONG_DISPATCH_JWT_KEY", DEV_KEY))
+    # LIANDONG_DISPATCH_JWT_KEY, else a key generated under .state (tokens.signing_key)
+    jwt_key: str = field(default_factory=signing_key)
     tick_seconds: float = field(
         default_factory=lambda: float(_env("LIANDONG_DISPATCH_TICK_SECONDS", "5"))
     )
@@ -31,6 +32,20 @@ class DispatchConfig:
         default_factory=lambda: os.environ.get("LIANDONG_DISPATCH_GROUP") or None
     )
     timezone: str = field(default_factory=lambda: _env("LIANDONG_TIMEZONE", "Asia/Shanghai"))
+    # partial evidence uploads from phones (entrypoints/evidence_api), bounded
+    uploads_dir: Path = field(
+        default_factory=lambda: Path(
+            _env(
+                "LIANDONG_DISPATCH_UPLOADS", str(DEFAULT_WEB_DIST.parents[1] / ".state" / "uploads")
+            )
+        )
+    )
+    upload_max_bytes: int = field(
+        default_factory=lambda: int(_env("LIANDONG_DISPATCH_UPLOAD_MAX_BYTES", str(1024 * 2**20)))
+    )
+    upload_quota_bytes: int = field(
+        default_factory=lambda: int(_env("LIANDONG_DISPATCH_UPLOAD_QUOTA_BYTES", str(4 * 2**30)))
+    )
     # the built front ends served beside the API
     web_dist: Path = field(
         default_factory=lambda: Path(_env("LIANDONG_WEB_DIST", str(DEFAULT_WEB_DIST)))

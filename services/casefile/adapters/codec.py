@@ -33,8 +33,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import TypeAdapter
 
 from casefile.domain.canonical import canonical_json, format_duration, format_instant, to_jsonable
-from casefile.domain.cases import Case
+from casefile.domain.custody import Position
 from casefile.domain.errors import InvalidCommand
+from casefile.domain.records import Case
 
 _CASE = TypeAdapter(Case)
 # Case fields holding a tuple of records (evidence, samples, ...): they grow with the case and
@@ -399,6 +400,20 @@ def _enum(plan: _FieldPlan, value: Any) -> Any:
     return _scalar(plan.hint, value, plan.name, plan.optional, plan.default)
 
 
+def _checked(record: Any, name: str) -> Any:
+    """Records whose values the wire cannot constrain: a position must be a real place
+    (proto3 sends `position: {}` as 0, 0, which is no place in China and never a reading)."""
+    if isinstance(record, Position):
+        lat, lon = record.lat, record.lon
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            raise InvalidCommand(f"{name}: latitude and longitude must be numbers")
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            raise InvalidCommand(f"{name}: ({lat}, {lon}) is out of range (-90..90, -180..180)")
+        if lat == 0.0 and lon == 0.0:
+            raise InvalidCommand(f"{name}: latitude and longitude are required (got 0, 0)")
+    return record
+
+
 def from_message(cls: type, msg: Message, *, skip: frozenset[str] = frozenset()) -> Any:
     """Builds dataclass `cls` from a message whose fields carry the same names."""
     kwargs: dict[str, Any] = {}
@@ -429,7 +444,7 @@ def from_message(cls: type, msg: Message, *, skip: frozenset[str] = frozenset())
         elif how is _TIMEDELTA:
             kwargs[name] = value.ToTimedelta()
         elif how is _RECORD:
-            kwargs[name] = from_message(plan.hint, value)
+            kwargs[name] = _checked(from_message(plan.hint, value), name)
         elif plan.members is not None:
             kwargs[name] = _enum(plan, value)
         else:

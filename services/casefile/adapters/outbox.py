@@ -49,11 +49,17 @@ class OutboxRelay:
             if not rows:
                 return sent
             futures = [
-                await producer.send(self.topic, value=data, key=case_id.encode())
-                for _, case_id, data in rows
+                await producer.send(
+                    self.topic,
+                    value=data,
+                    key=case_id.encode(),
+                    # the change's request trace (traceparent), like every other topic's
+                    headers=[(k, v.encode()) for k, v in trace.items()] or None,
+                )
+                for _, case_id, data, trace in rows
             ]
             await asyncio.gather(*futures)
-            ids = [i for i, _, _ in rows]
+            ids = [i for i, _, _, _ in rows]
             await asyncio.to_thread(self.store.mark_published, ids, datetime.now(UTC))
             sent += len(rows)
             self.published += len(rows)

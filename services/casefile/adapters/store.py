@@ -16,14 +16,16 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import event, or_, update
+from opentelemetry import propagate
+from sqlalchemy import case as sql_case
+from sqlalchemy import event, exists, func, or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
-from casefile.adapters.codec import EncodingMemo, case_to_doc
+from casefile.adapters.codec import EncodingMemo, case_from_doc, case_to_doc
 from casefile.adapters.tables import (
     AuditHeadRow,
     AuditRow,
@@ -41,16 +43,19 @@ from casefile.adapters.write_tx import (
     StoredCase,
     WriteCache,
     WriteTx,
+    record_sha256,
+    row_record_sha256,
     sha256_text,
     stored_from_row,
     utc,
 )
 from casefile.domain import requests as idem
-from casefile.domain.access import Action, Principal, Scope, authorize
-from casefile.domain.audit import AuditEntry
+from casefile.domain.access import Action, Scope, authorize
+from casefile.domain.audit import AuditEntry, VerifyReport, verify_case_chain
 from casefile.domain.cases import Case, CaseChange, Command, OpenCase, State, apply
 from casefile.domain.clocks import ClockState, LegalClock, clocks
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar
+from liandong.tokens.claims import Principal
 
 __all__ = [
     "AuditHeadRow",
@@ -93,6 +98,13 @@ class _BatchBroken(Exception):
     """A job failed after it had written: the whole batch is rolled back and rerun one by one."""
 
 
+def trace_carrier() -> dict[str, str]:
+    """The current W3C trace context (traceparent, tracestate), empty outside a span."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
 @dataclass
 class WriteJob:
     """One write of a batch. `request_key` and `case_id` let the batch read its rows up front."""
@@ -101,6 +113,9 @@ class WriteJob:
     request_key: RequestKey | None = None
     case_id: str | None = None
     touched: set[str] = field(default_factory=set)
+    # the caller's trace context, taken where the job is made (the request's span): the
+    # batch runs on another thread, and its events carry it to casefile.events
+    trace: dict[str, str] = field(default_factory=trace_carrier)
 
 
 @dataclass(frozen=True)
@@ -210,6 +225,7 @@ class CaseStore:
                 for job in jobs:
                     self._touched = job.touched
                     tx.dirty = False
+                    tx.trace = job.trace
                     try:
                         outcomes.append((True, job.run(tx)))
                     except Exception as err:
@@ -266,7 +282,13 @@ class CaseStore:
         cs.state, cs.version, cs.changed = case.state.value, case.version, True
         for change in changes:
             # case_sha256 binds the stored case document to the chain (checked by verify).
-            payload = {**change.payload, "case_sha256": cs.doc_sha256}
+            payload = {
+                **change.payload,
+                "case_sha256": cs.doc_sha256,
+                "record_sha256": record_sha256(
+                    sc.task_id, sc.alert_ids, sc.team, sc.summary, sc.opened_by
+                ),
+            }
             if via is not None:
                 payload["via"] = via
             entry = tx.append(change.case_id, change.kind, payload, change.actor, change.at)
@@ -525,9 +547,40 @@ class CaseStore:
     # ---- reads -------------------------------------------------------------------------------
 
     def get(self, case_id: str) -> StoredCase | None:
+        """The case as stored, served only if its last audit entry vouches for the document
+        and the columns served beside it (else CaseTampered)."""
         with Session(self.engine) as s:
             row = s.get(CaseFileRow, case_id)
-            return stored_from_row(row) if row else None
+            if row is None:
+                return None
+            self._vouched(s, [row])
+            return stored_from_row(row)
+
+    @staticmethod
+    def _vouched(s: Session, rows: list[CaseFileRow]) -> None:
+        """Raises CaseTampered unless each row is what its case's last audit entry vouches
+        for (case_sha256 of the document, record_sha256 of the served columns)."""
+        if not rows:
+            return
+        last = (
+            select(AuditRow.case_id, func.max(AuditRow.case_seq).label("top"))
+            .where(AuditRow.case_id.in_([r.case_id for r in rows]))  # type: ignore[attr-defined]
+            .where(AuditRow.kind.not_in(UNVOUCHING_KINDS))  # type: ignore[attr-defined]
+            .group_by(AuditRow.case_id)
+            .subquery()
+        )
+        payloads = dict(
+            s.exec(
+                select(AuditRow.case_id, AuditRow.payload_json).join(
+                    last,
+                    (AuditRow.case_id == last.c.case_id) & (AuditRow.case_seq == last.c.top),  # type: ignore[arg-type]
+                )
+            ).all()
+        )
+        for row in rows:
+            problem = row_problem(row, payloads.get(row.case_id))
+            if problem:
+                raise CaseTampered(row.case_id, problem)
 
     def list_cases(
         self,
@@ -540,7 +593,13 @@ class CaseStore:
         outlet_id: str = "",
         limit: int = 50,
         after: str = "",
+        due_within_days: int = 0,
+        now: datetime | None = None,
     ) -> list[StoredCase]:
+        """`due_within_days` > 0: open cases with a clock whose last allowed day (CST) is at
+        most that many days after today, or already breached, overdue first, then by the
+        earliest due clock (`after` is then an offset into that order); else every case by
+        id after `after`."""
         with Session(self.engine) as s:
             query = select(CaseFileRow)
             if scope is Scope.OWN_CASES:
@@ -564,10 +623,51 @@ class CaseStore:
                 query = query.where(CaseFileRow.enterprise_id == enterprise_id)
             if outlet_id:
                 query = query.where(CaseFileRow.outlet_id == outlet_id)
+            if due_within_days > 0:
+                # the last allowed day (CST, as due_date) is at most N days after today's
+                local = (now or datetime.now(UTC)).astimezone(CHINA)
+                horizon = datetime(local.year, local.month, local.day, tzinfo=CHINA) + timedelta(
+                    days=due_within_days + 1
+                )
+                # a clock breached once stays overdue until the case closes (clock_breaches)
+                overdue = exists().where(col(BreachRow.case_id) == col(CaseFileRow.case_id))
+                query = (
+                    query.where(CaseFileRow.state != State.CLOSED.value)
+                    .where(or_(col(CaseFileRow.next_due_at) <= horizon, overdue))
+                    .order_by(
+                        sql_case((overdue, 0), else_=1),
+                        col(CaseFileRow.next_due_at).is_(None),
+                        col(CaseFileRow.next_due_at),
+                        CaseFileRow.case_id,
+                    )
+                    .offset(int(after) if after.isdigit() else 0)
+                    .limit(limit)
+                )
+                due = list(s.exec(query).all())
+                self._vouched(s, due)
+                return [stored_from_row(r) for r in due]
             if after:
                 query = query.where(CaseFileRow.case_id > after)
             query = query.order_by(CaseFileRow.case_id).limit(limit)  # type: ignore[arg-type]
-            return [stored_from_row(r) for r in s.exec(query).all()]
+            rows = list(s.exec(query).all())
+            self._vouched(s, rows)
+            return [stored_from_row(r) for r in rows]
+
+    def verify_case(self, case_id: str) -> tuple[VerifyReport, str]:
+        """The case's audit thread, then its stored document against the sha256 its last
+        entry vouches for. Returns the chain report and a document problem ('' if none)."""
+        entries = self.audit_entries(case_id)
+        report = verify_case_chain(entries, case_id)
+        with Session(self.engine) as s:
+            row = s.get(CaseFileRow, case_id)
+        if row is None:
+            return report, f"case {case_id} is in the chain but not stored"
+        vouched = next(
+            (sha for e in reversed(entries) if (sha := e.payload.get("case_sha256"))), None
+        )
+        if vouched is not None and vouched != sha256_text(row.doc):
+            return report, "stored case document differs from the one the audit chain vouches for"
+        return report, ""
 
     def events_after(
         self, case_id: str, after_sequence: int = 0, after_version: int = 0, limit: int = 500
@@ -583,15 +683,24 @@ class CaseStore:
             ).all()
             return [(int(seq), bytes(data)) for seq, data in rows]
 
-    def unpublished(self, limit: int = 500) -> list[tuple[int, str, bytes]]:
+    def unpublished(self, limit: int = 500) -> list[tuple[int, str, bytes, dict[str, str]]]:
+        """Unpublished events in commit order: id, case id, bytes, trace context headers."""
         with Session(self.engine) as s:
             rows = s.exec(
-                select(EventRow.id, EventRow.case_id, EventRow.event_bytes)
+                select(EventRow)
                 .where(EventRow.published_at.is_(None))  # type: ignore[union-attr]
                 .order_by(EventRow.id)  # type: ignore[arg-type]
                 .limit(limit)
             ).all()
-            return [(int(i or 0), str(c), bytes(b)) for i, c, b in rows]
+            return [
+                (
+                    int(r.id or 0),
+                    r.case_id,
+                    r.event_bytes,
+                    _trace_headers(r.traceparent, r.tracestate),
+                )
+                for r in rows
+            ]
 
     def audit_entries(self, case_id: str | None = None) -> list[AuditEntry]:
         with Session(self.engine) as s:
@@ -600,6 +709,9 @@ class CaseStore:
                 query = query.where(AuditRow.case_id == case_id)
             query = query.order_by(AuditRow.seq)  # type: ignore[arg-type]
             return [to_entry(r) for r in s.exec(query).all()]
+
+
+CHINA = timezone(timedelta(hours=8), "CST")  # legal days are China Standard Time days
 
 
 def _via(principal: Principal) -> dict[str, str] | None:
@@ -612,3 +724,49 @@ def _via(principal: Principal) -> dict[str, str] | None:
         "on_behalf_of": person.subject,
         "person_roles": ",".join(sorted(r.value for r in person.roles)),
     }
+
+
+def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str, str]:
+    headers = {"traceparent": traceparent} if traceparent else {}
+    if traceparent and tracestate:
+        headers["tracestate"] = tracestate
+    return headers
+
+
+# audit entries that record no new case document (a clock breach, a refused attempt, a
+# download of evidence)
+UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded")
+
+
+class CaseTampered(Exception):
+    """A stored case its audit chain does not vouch for: served to nobody."""
+
+    def __init__(self, case_id: str, problem: str) -> None:
+        super().__init__(f"case {case_id}: {problem}; run `liandong casefile verify`")
+        self.case_id = case_id
+
+
+def row_problem(row: CaseFileRow, last_payload_json: str | None) -> str:
+    """What is wrong with a stored case row given its last audit entry's payload ("" if
+    nothing): the document's hash, the served columns' hash, and the columns derived from
+    the document (indexes)."""
+    if last_payload_json is None:
+        return "no audit entry vouches for it"
+    payload = json.loads(last_payload_json)
+    if sha256_text(row.doc) != payload.get("case_sha256"):
+        return "document differs from its audit chain"
+    vouched = payload.get("record_sha256")
+    # entries written before record_sha256 existed vouch for the document only
+    if vouched is not None and row_record_sha256(row) != vouched:
+        return "task, alerts, team, summary or opened_by differ from its audit chain"
+    case = case_from_doc(row.doc)
+    derived = (
+        case.state.value,
+        case.version,
+        case.county_code,
+        case.enterprise_id,
+        case.outlet_id,
+    )
+    if (row.state, row.version, row.county, row.enterprise_id, row.outlet_id) != derived:
+        return "columns differ from its document"
+    return ""

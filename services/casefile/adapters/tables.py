@@ -103,6 +103,9 @@ class EventRow(SQLModel, table=True):
     at: datetime = Field(sa_type=_tz())
     event_bytes: bytes = Field(sa_type=LargeBinary)
     published_at: datetime | None = Field(default=None, sa_type=_tz())
+    # W3C trace context of the request that made the change, sent as Kafka record headers
+    traceparent: str | None = Field(default=None)
+    tracestate: str | None = Field(default=None)
 
 
 class BreachRow(SQLModel, table=True):

@@ -38,7 +38,7 @@ from casefile.adapters.tables import (
 )
 from casefile.domain import requests as idem
 from casefile.domain.audit import GENESIS, AuditEntry, chain_entry
-from casefile.domain.cases import Case
+from casefile.domain.records import Case
 
 CASES = CaseFileRow.__table__  # type: ignore[attr-defined]
 MEMBERS = CaseMemberRow.__table__  # type: ignore[attr-defined]
@@ -126,6 +126,39 @@ def sha256_text(text: str) -> str:
     return digest.hexdigest()
 
 
+def record_sha256(
+    task_id: str, alert_ids: list[str], team: list[dict[str, str]], summary: str, opened_by: str
+) -> str:
+    """The digest of what GetCase serves beside the case document (the task, alerts, team
+    with names, summary, who opened it): each audit entry carries it as `record_sha256`, so
+    an edit of those columns is found by verify and refused by reads."""
+    return sha256_text(record_text(task_id, alert_ids, team, summary, opened_by))
+
+
+def record_text(
+    task_id: str, alert_ids: list[str], team: list[dict[str, str]], summary: str, opened_by: str
+) -> str:
+    """The text `record_sha256` hashes (exported bundles carry it as record.json)."""
+    record = {
+        "alert_ids": list(alert_ids),
+        "opened_by": opened_by,
+        "summary": summary,
+        "task_id": task_id,
+        "team": list(team),
+    }
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
+def row_record_sha256(row: Any) -> str:
+    return record_sha256(
+        row.task_id,
+        json.loads(row.alert_ids_json),
+        json.loads(row.team_json),
+        row.summary,
+        row.opened_by,
+    )
+
+
 def stored_from_row(row: Any, memo: EncodingMemo | None = None) -> StoredCase:
     return StoredCase(
         case_from_doc(row.doc),
@@ -200,6 +233,7 @@ class WriteTx:
         self.breach_rows: list[dict[str, Any]] = []
         self.new_rows: dict[str, dict[str, Any]] = {}  # columns of new cases beyond CaseState
         self.dirty = False  # whether the running job has written
+        self.trace: dict[str, str] = {}  # the running job's trace context (WriteJob.trace)
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -379,6 +413,8 @@ class WriteTx:
             county=cs.county,
             at=at,
             payload_json=entry.payload_json,
+            audit_seq=entry.seq,
+            audit_hash=entry.hash,
         )
         self.event_rows.append(
             {
@@ -390,6 +426,8 @@ class WriteTx:
                 "at": at,
                 "event_bytes": message.SerializeToString(),
                 "published_at": None,
+                "traceparent": self.trace.get("traceparent"),
+                "tracestate": self.trace.get("tracestate"),
             }
         )
 

@@ -35,6 +35,7 @@ from dispatch.domain.presence import OFFICERS_FOR_ARRIVAL, CheckIn
 from dispatch.domain.roster import Role, Roster
 from dispatch.domain.routes import SITE_ROUTES, Route
 from dispatch.domain.sla import SlaClocks
+from dispatch.domain.status_rights import check_status_right
 from dispatch.domain.tasks import (
     TRANSITIONS,
     IllegalTransition,
@@ -271,11 +272,11 @@ class Dispatcher:
         now: datetime,
         note: str = "",
     ) -> list[Effect]:
-        """A team member (or the duty manager, e.g. to cancel) moves the task on."""
+        """A team member who accepted moves the task on; the duty manager cancels it with
+        the reason (domain/status_rights)."""
         task = self._task(task_id)
         acc = self.state.acceptance[task_id]
-        if person_id not in acc.members() and person_id != acc.manager_id:
-            raise NotOnTeam(task_id, person_id)
+        check_status_right(task, acc, person_id, status, note)
         if (
             status is TaskState.COMPLETED
             and task.route is Route.JOINT_INSPECTION

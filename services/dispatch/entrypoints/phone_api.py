@@ -1,6 +1,6 @@
 """The phone API: tasks, answers, status with position, and live push over server-sent events.
 
-Bearer tokens (JWT HS256, see dispatch.adapters.tokens) carry the person id, role and
+Bearer tokens (JWT HS256, see liandong.tokens.phone) carry the person id, role and
 jurisdiction. Field staff (ENFORCEMENT, MONITORING, OPERATIONS) see only the tasks they hold
 or were offered; a DUTY_MANAGER sees every task inside their jurisdiction. Status codes:
 401 no or bad token, 403 not yours (a check-in only by a member of the team), 404 unknown
@@ -9,8 +9,8 @@ inspection before two enforcement officers have checked in), 422 check-in outsid
 geofence or an invalid body. Everyone checks in from their own phone (status ON_SITE): the
 task's presence list is who did, and a repeated check-in answers as the first did.
 
-GET /v1/reports/response-times is for duty managers only (field staff 403): response times per
-stage, SLA breaches and the oldest open tasks over the tasks of their jurisdiction.
+GET /v1/reports/... (entrypoints/reports_api) is for duty managers only (field staff 403):
+response times, overview, timelines, map and exports over the tasks of their jurisdiction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -29,18 +29,24 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from dispatch.adapters.tokens import InvalidToken, Principal, verify
+from dispatch.adapters.credentials import CredentialStore
+from dispatch.adapters.field_files import FieldFiles
+from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
-from dispatch.domain.response_times import TaskFacts, report
 from dispatch.domain.roster import normalise_code
+from dispatch.domain.status_rights import NotPermitted, ReasonRequired
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
-from dispatch.service import DispatchService, NotAnswerable
+from dispatch.entrypoints.auth_api import auth_router
+from dispatch.entrypoints.dispatch_service import DispatchService, NotAnswerable
+from dispatch.entrypoints.evidence_api import evidence_router
+from dispatch.entrypoints.field_api import FieldCaseFile, field_router
+from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
 REREAD_S = 30.0
-# the response-time report's default window, back from `until`
-REPORT_WINDOW = timedelta(days=30)
+# SSE ids are 64-bit database ids; a bigger Last-Event-ID cannot be a real one
+MAX_EVENT_ID = 2**63 - 1
 
 
 class Coordinates(BaseModel):
@@ -95,6 +101,7 @@ class TaskSummary(BaseModel):
     priority: str
     state: str
     enterprise_id: str
+    enterprise_name: str = ""
     outlet_id: str
     county: str
     created_at: datetime
@@ -123,6 +130,7 @@ class TaskDetail(TaskSummary):
     history: list[StepView]
     sla: list[ClockView]
     policy_version: str
+    geofence_m: float = Field(description="check-in radius around the outlet")
 
 
 class DeclineBody(BaseModel):
@@ -134,43 +142,6 @@ class StatusBody(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     note: str = Field("", max_length=4000, description="what was found or done, for the case")
-
-
-class StageStatsView(BaseModel):
-    stage: str = Field(description="dispatch, acceptance, travel, response, on site to done, total")
-    count: int = Field(description="tasks that went through the stage")
-    p50_s: float | None = Field(description="nearest-rank median, seconds; null when count is 0")
-    p90_s: float | None
-    max_s: float | None
-
-
-class GroupView(BaseModel):
-    group: str = Field(description="county code, priority, route, or `all`")
-    tasks: int
-    open_tasks: int
-    stages: list[StageStatsView]
-    sla_breaches: dict[str, int] = Field(description="breached SLA clocks: ACCEPT, ARRIVE, FINISH")
-
-
-class OpenTaskView(BaseModel):
-    task_id: str
-    county: str
-    priority: str
-    route: str
-    state: str
-    raised_at: datetime
-    age_s: float = Field(description="seconds since the alarm was raised")
-
-
-class ResponseTimesView(BaseModel):
-    by: str
-    since: datetime
-    until: datetime
-    generated_at: datetime
-    groups: list[GroupView]
-    slowest_open: list[OpenTaskView] = Field(
-        description="the ten open tasks raised longest ago, oldest first, across all groups"
-    )
 
 
 class Health(BaseModel):
@@ -219,15 +190,18 @@ def principal(
 def resume_point(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="resume after this id (clients without headers)")
+        int | None,
+        Query(ge=0, le=MAX_EVENT_ID, description="resume after this id (clients without headers)"),
     ] = None,
 ) -> int:
     """Where a reconnecting stream resumes: the Last-Event-ID header wins over `after`."""
     if last_event_id:
-        try:
-            return int(last_event_id)
-        except ValueError as e:
-            raise HTTPException(422, "Last-Event-ID must be an integer") from e
+        text = last_event_id.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_EVENT_ID:
+            raise HTTPException(
+                422, f"Last-Event-ID must be a whole number from 0 to {MAX_EVENT_ID}"
+            )
+        return int(text)
     return after or 0
 
 
@@ -235,8 +209,17 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def create_app(
-    service: DispatchService, signing_key: str | None = None, web_dist: Path | None = None
+    service: DispatchService,
+    signing_key: str | None = None,
+    web_dist: Path | None = None,
+    *,
+    credentials: CredentialStore | None = None,
+    casefile: FieldCaseFile | None = None,
+    uploads: UploadSpool | None = None,
 ) -> FastAPI:
+    """`credentials` default to dispatch's own database; `casefile` (for the on-site records)
+    to the service's casefile client when it can pass them on; `uploads`: where partial
+    evidence uploads are kept (the evidence routes need it)."""
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -274,6 +257,9 @@ def create_app(
             priority=task.priority.value,
             state=task.state.value,
             enterprise_id=task.enterprise_id,
+            enterprise_name=str(
+                (service.reference.enterprise(task.enterprise_id) or {}).get("name", "")
+            ),
             outlet_id=task.outlet_id,
             county=task.county_code,
             created_at=task.created_at,
@@ -352,6 +338,7 @@ def create_app(
                 for c in clocks
             ],
             policy_version=meta.policy_version,
+            geofence_m=service.policy.geofence_m,
         )
 
     @app.get("/healthz", tags=["ops"])
@@ -380,68 +367,6 @@ def create_app(
         return [summary(p, t) for t in tasks]
 
     @app.get(
-        "/v1/reports/response-times",
-        tags=["reports"],
-        responses={401: {}, 403: {}, 422: {}},
-        summary="For duty managers: how fast alarms in my jurisdiction were answered, per stage",
-    )
-    async def response_times(
-        p: Caller,
-        by: Annotated[Literal["county", "priority", "route", "all"], Query()] = "all",
-        since: Annotated[
-            datetime | None,
-            Query(description="alarms raised from (ISO 8601 with offset); default until - 30 d"),
-        ] = None,
-        until: Annotated[
-            datetime | None, Query(description="alarms raised before (default now)")
-        ] = None,
-        county: Annotated[
-            str | None, Query(description="division code prefix, e.g. 3201 or 320106")
-        ] = None,
-    ) -> ResponseTimesView:
-        if not p.role.manager:
-            raise HTTPException(403, "response-time reports are for duty managers")
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.utcoffset() is None:
-                raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-03-01T00:00+08:00")
-        end = until or service.clock()
-        start = since or end - REPORT_WINDOW
-        if start >= end:
-            raise HTTPException(422, "since must be before until")
-        prefix = ""
-        if county is not None:
-            try:
-                prefix = normalise_code(county)
-            except ValueError as e:
-                raise HTTPException(422, str(e)) from e
-        state = service.dispatcher.state
-        facts = [
-            TaskFacts(t, service.metas[t.task_id].alert_time, state.clocks[t.task_id])
-            for t in state.tasks.values()
-            if _within(t.county_code, p.jurisdiction)
-            and (not prefix or _within(t.county_code, (prefix,)))
-            and t.task_id in service.metas
-        ]
-        r = report(facts, by, start, end, service.clock())
-        return ResponseTimesView(
-            by=r.by,
-            since=r.since,
-            until=r.until,
-            generated_at=r.generated_at,
-            groups=[
-                GroupView(
-                    group=g.group,
-                    tasks=g.tasks,
-                    open_tasks=g.open_tasks,
-                    stages=[StageStatsView(**vars(s)) for s in g.stages],
-                    sla_breaches=g.sla_breaches,
-                )
-                for g in r.groups
-            ],
-            slowest_open=[OpenTaskView(**vars(t)) for t in r.slowest_open],
-        )
-
-    @app.get(
         "/v1/tasks/{task_id}",
         tags=["tasks"],
         responses={401: {}, 403: {}, 404: {}},
@@ -453,8 +378,10 @@ def create_app(
     def _conflict(e: Exception) -> HTTPException:
         if isinstance(e, UnknownTask):
             return HTTPException(404, str(e))
-        if isinstance(e, NotOffered | NotOnTeam):
+        if isinstance(e, NotOffered | NotOnTeam | NotPermitted):
             return HTTPException(403, str(e))
+        if isinstance(e, ReasonRequired):
+            return HTTPException(422, str(e))
         if isinstance(e, OutsideGeofence):
             return HTTPException(
                 422,
@@ -470,6 +397,8 @@ def create_app(
         IllegalTransition,
         OutsideGeofence,
         TooFewOfficersPresent,
+        NotPermitted,
+        ReasonRequired,
     )
 
     @app.post(
@@ -546,6 +475,32 @@ def create_app(
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), REREAD_S)
+
+    app.include_router(
+        auth_router(
+            credentials or CredentialStore(service.store.engine),
+            lambda person_id: service.dispatcher.roster.get(person_id),
+            lambda: app.state.signing_key,
+            principal,
+        )
+    )
+    field_casefile = casefile
+    if field_casefile is None and hasattr(service.casefile, "field_call"):
+        field_casefile = service.casefile  # type: ignore[assignment]
+    app.include_router(
+        field_router(
+            service,
+            lambda: field_casefile,
+            FieldFiles(service.store.engine),
+            visible,
+            principal,
+        )
+    )
+    from dispatch.entrypoints.reports_api import reports_router  # it imports this module
+
+    app.include_router(reports_router(service, principal))
+    if uploads is not None:
+        app.include_router(evidence_router(service, uploads, principal))
 
     # The web apps (web/dist: field app at /, console at /console/) share the API's origin, so
     # tokens, SSE and the service worker need no CORS. Mounted last: API routes win.

@@ -26,10 +26,13 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from gateway.domain.codec import FrameError, Packet, build_data_segment, build_frame, decode
-from gateway.domain.framing import FrameReader
 from gateway.domain.replies import execution_result_9012, request_reply_9011
 from gateway.simulator.hourly import NORMAL, FactorPeriod, summarise_hour
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_data_segment, build_frame
+from liandong.hj212.framing import FrameReader
+from liandong.hj212.packets import Packet
+from liandong.hj212.rejects import FrameError
 
 STATION_TZ = ZoneInfo("Asia/Shanghai")
 SCENARIOS = (

@@ -252,7 +252,29 @@ async def test_health_and_reflection(server: Server, channel: grpc.aio.Channel) 
     async for answer in reflect.ServerReflectionInfo(ask()):
         names = {s.name for s in answer.list_services_response.service}
         assert "liandong.v1.CaseFile" in names
+        assert "grpc.reflection.v1.ServerReflection" in names
         break
+
+
+async def test_reflection_v1(server: Server, channel: grpc.aio.Channel) -> None:
+    """grpcurl asks grpc.reflection.v1 first (issue 12, item 14); its messages are field for
+    field v1alpha's, so v1alpha's classes serve as the client here."""
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    call = channel.stream_stream(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
+
+    async def ask() -> object:
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+        yield reflection_pb2.ServerReflectionRequest(file_containing_symbol="liandong.v1.CaseFile")
+
+    answers = [a async for a in call(ask())]
+    names = {s.name for s in answers[0].list_services_response.service}
+    assert {"liandong.v1.CaseFile", "grpc.reflection.v1.ServerReflection"} <= names
+    assert answers[1].file_descriptor_response.file_descriptor_proto  # describes the service
 
 
 async def test_breach_checker_reads_only_cases_with_a_clock_due(

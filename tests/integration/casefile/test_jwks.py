@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from casefile.adapters.tokens import AUDIENCE, ISSUER, AuthConfig, TokenVerifier, Unauthenticated
-from casefile.domain.access import Role
+from liandong.tokens.claims import AUDIENCE, ISSUER, Role, Unauthenticated
+from liandong.tokens.verifying import AuthConfig, TokenVerifier
 
 SECRET = b"jwks-served-secret-0123456789abcdef"
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

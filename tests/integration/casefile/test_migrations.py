@@ -38,7 +38,7 @@ def test_upgrade_matches_models_and_downgrade_removes_them(db_url: str) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": migrations.VERSION_TABLE})
         assert compare_metadata(context, casefile_metadata()) == []
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
     migrations.downgrade(engine, "base")
     tables = set(inspect(engine).get_table_names())
     assert tables == {migrations.VERSION_TABLE}

@@ -15,8 +15,9 @@ import grpc
 import pytest
 
 from casefile.adapters.codec import timestamp
-from casefile.adapters.service_keys import new_private_key
-from casefile.adapters.tokens import AuthConfig, issue, issue_service
+from liandong.tokens.issuing import issue, issue_service
+from liandong.tokens.keys import new_private_key
+from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2
 from tests.integration.casefile.conftest import KEY, Server, bearer, running_server
 from tests.integration.casefile.walk import CASE, open_request

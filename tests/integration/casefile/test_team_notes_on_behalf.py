@@ -11,8 +11,8 @@ import grpc
 import pytest
 
 from casefile.adapters.codec import timestamp
-from casefile.adapters.tokens import issue
 from casefile.domain.audit import verify_case_chain, verify_chain
+from liandong.tokens.issuing import issue
 from liandong.v1 import casefile_pb2
 from tests.integration.casefile.conftest import KEY, Server, bearer
 from tests.integration.casefile.walk import CASE, open_request

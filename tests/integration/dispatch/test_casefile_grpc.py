@@ -17,15 +17,16 @@ import grpc
 import pytest
 
 from casefile import migrations
-from casefile.adapters.service_keys import new_private_key
 from casefile.adapters.store import CaseStore
 from casefile.adapters.store import make_engine as casefile_engine
-from casefile.adapters.tokens import AuthConfig, issue
 from casefile.entrypoints.grpc_server import serve
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.domain.casefile_calls import CallStatus
 from dispatch.domain.tasks import TaskState, task_id_for
 from liandong.events import deterministic_id
+from liandong.tokens.issuing import issue
+from liandong.tokens.keys import new_private_key
+from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.unit.dispatch.harness import OUTLET, T0, Harness, alert_event
 
@@ -355,8 +356,10 @@ def test_dispatch_key_from_the_environment_or_the_embedded_pair(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from casefile import config
-    from casefile.adapters.service_keys import load_private_key, write_key_pair
-    from casefile.adapters.tokens import TokenVerifier, Unauthenticated
+    from liandong.tokens import keys
+    from liandong.tokens.claims import Unauthenticated
+    from liandong.tokens.keys import load_private_key, write_key_pair
+    from liandong.tokens.verifying import TokenVerifier
 
     private, _ = write_key_pair(tmp_path / "keys", "dispatch")
     monkeypatch.setenv("LIANDONG_DISPATCH_CASEFILE_KEY", str(private))
@@ -368,6 +371,7 @@ def test_dispatch_key_from_the_environment_or_the_embedded_pair(
     monkeypatch.delenv("LIANDONG_DISPATCH_CASEFILE_KEY")
     monkeypatch.delenv("LIANDONG_CASEFILE_SERVICE_KEYS", raising=False)
     monkeypatch.setattr(config, "ROOT", tmp_path)
+    monkeypatch.setattr(keys, "ROOT", tmp_path)  # dispatch's side of the same checkout
     embedded = CasefileTokens.from_env()
     assert (tmp_path / ".state" / "dispatch-casefile.key").exists()
     verifier = TokenVerifier(config.auth_config())

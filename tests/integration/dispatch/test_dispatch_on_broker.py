@@ -19,13 +19,9 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from casefile.adapters.service_keys import load_public_key, write_key_pair
-from casefile.adapters.tokens import AuthConfig
-from casefile.adapters.tokens import issue as casefile_token
 from casefile.bootstrap import build_store
 from casefile.entrypoints.grpc_server import serve as serve_casefile
 from dispatch.adapters.store import DispatchStore, make_engine
-from dispatch.adapters.tokens import issue
 from dispatch.bootstrap import serve as serve_dispatch
 from dispatch.config import DispatchConfig
 from dispatch.domain.tasks import task_id_for
@@ -34,6 +30,10 @@ from liandong.registry.document import RegistryDocument
 from liandong.registry.topics_io import publish
 from liandong.settings import Settings
 from liandong.stack import free_port, group_stable
+from liandong.tokens.issuing import issue as casefile_token
+from liandong.tokens.keys import load_public_key, write_key_pair
+from liandong.tokens.phone import issue
+from liandong.tokens.verifying import AuthConfig
 from liandong.topics import ALERTS_EVENTS, DISPATCH_EVENTS
 from liandong.v1 import alerts_pb2, casefile_pb2, casefile_pb2_grpc, dispatch_pb2
 

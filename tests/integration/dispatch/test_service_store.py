@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from dispatch.adapters.alert_events import signal_from_event
-from dispatch.adapters.tokens import TokenRole, issue, verify
 from dispatch.domain.alerts import Severity
 from dispatch.domain.tasks import TaskState, task_id_for
 from liandong.events import deterministic_id
+from liandong.tokens.phone import TokenRole, issue, verify
 from liandong.v1 import alerts_pb2
 from tests.unit.dispatch.harness import OUTLET, T0, Harness, alert_event
 

@@ -7,14 +7,9 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from casefile.adapters.tokens import (
-    AuthConfig,
-    TokenVerifier,
-    Unauthenticated,
-    issue,
-    principal_from_claims,
-)
-from casefile.domain.access import Role
+from liandong.tokens.claims import Role, Unauthenticated, principal_from_claims
+from liandong.tokens.issuing import issue
+from liandong.tokens.verifying import AuthConfig, TokenVerifier
 
 KEY = "unit-test-key-0123456789abcdef0123"
 VERIFIER = TokenVerifier(AuthConfig(hs_key=KEY))

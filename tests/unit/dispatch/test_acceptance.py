@@ -134,5 +134,6 @@ def test_decline_then_timeout_of_the_replacement_keeps_loads_exact() -> None:
     assert d.state.acceptance[TASK].members() == ("e1", "e4", "m1")
     assert d.state.loads == {"e1": 1, "e4": 1, "m1": 1}
     d.on_accept(TASK, "e4", NOW + 7 * MIN)
-    d.on_status(TASK, "e1", TaskState.CANCELLED, None, NOW + 8 * MIN)
+    manager = d.state.acceptance[TASK].manager_id or ""
+    d.on_status(TASK, manager, TaskState.CANCELLED, None, NOW + 8 * MIN, "duplicate")
     assert d.state.loads == {}

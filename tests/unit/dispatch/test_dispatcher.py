@@ -4,7 +4,7 @@ import pytest
 
 from dispatch.domain.alerts import AlertChange, Severity
 from dispatch.domain.decision import CreateTask, Inhibited
-from dispatch.domain.dispatcher import Dispatcher, NotOnTeam, TooFewOfficersPresent
+from dispatch.domain.dispatcher import Dispatcher, TooFewOfficersPresent
 from dispatch.domain.effects import (
     AlertAttached,
     DecisionRecorded,
@@ -18,6 +18,7 @@ from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.roster import Role
 from dispatch.domain.routes import Priority
 from dispatch.domain.sla import ClockName
+from dispatch.domain.status_rights import NotPermitted
 from dispatch.domain.tasks import OutsideGeofence, TaskEvent, TaskState, task_id_for
 from tests.unit.dispatch.factories import NOW, OUTLET, person, roster, signal
 
@@ -115,7 +116,7 @@ def test_full_lifecycle_through_phones() -> None:
         d.on_status(tid, "e1", TaskState.ON_SITE, (OUTLET[0] + 0.01, OUTLET[1]), NOW + 30 * MIN)
     d.on_status(tid, "e1", TaskState.ON_SITE, OUTLET, NOW + 31 * MIN)
     d.on_status(tid, "m1", TaskState.SAMPLING, OUTLET, NOW + 40 * MIN)
-    with pytest.raises(NotOnTeam):
+    with pytest.raises(NotPermitted):
         d.on_status(tid, "o1", TaskState.COMPLETED, None, NOW + 50 * MIN)
     # one officer checked in: the case has no arrival yet, so the inspection cannot end
     with pytest.raises(TooFewOfficersPresent, match=r"checked in: e1\)"):

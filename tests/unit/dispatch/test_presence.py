@@ -10,13 +10,14 @@ from datetime import timedelta
 import pytest
 
 from dispatch.domain.assignment import AssignmentPolicy, SlotSpec, TeamSpec
-from dispatch.domain.dispatcher import Dispatcher, NotOnTeam
+from dispatch.domain.dispatcher import Dispatcher
 from dispatch.domain.effects import ArrivalDue, CheckedIn, Effect
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.presence import CheckIn
 from dispatch.domain.roster import Role
 from dispatch.domain.routes import Route
 from dispatch.domain.sla import ClockName
+from dispatch.domain.status_rights import NotPermitted
 from dispatch.domain.tasks import (
     IllegalTransition,
     OutsideGeofence,
@@ -156,14 +157,14 @@ def test_only_team_members_check_in() -> None:
     manager = d.state.acceptance[TID].manager_id
     assert manager == "dm"
     for outsider in ("dm", "stranger"):  # the duty manager is not on the team either
-        with pytest.raises(NotOnTeam):
+        with pytest.raises(NotPermitted):
             d.on_status(TID, outsider, TaskState.ON_SITE, OUTLET, NOW + 20 * MIN)
     assert d.state.tasks[TID].presence.check_ins == []
 
 
 def test_check_in_before_setting_off_or_after_the_end_is_refused() -> None:
     d = make()
-    d.on_status(TID, "e1", TaskState.CANCELLED, None, NOW + 5 * MIN)
+    d.on_status(TID, "dm", TaskState.CANCELLED, None, NOW + 5 * MIN, "alarm withdrawn")
     with pytest.raises(IllegalTransition):
         d.on_status(TID, "e2", TaskState.ON_SITE, OUTLET, NOW + 20 * MIN)
 

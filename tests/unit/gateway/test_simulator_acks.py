@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from gateway.domain.codec import decode
-from gateway.domain.framing import FrameReader
 from gateway.domain.replies import data_ack_9014
 from gateway.simulator.station import LoggerConnection, SimLogger, SimReport, data_frame
+from liandong.hj212.decoding import decode
+from liandong.hj212.framing import FrameReader
 
 T0 = datetime(2026, 5, 1, 8, 0)
 
