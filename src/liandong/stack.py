@@ -57,6 +57,8 @@ class Stack:
                 "LIANDONG_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
                 "LIANDONG_TOPIC_PREFIX": s.topic_prefix,
                 "LIANDONG_PARTITIONS": str(s.partitions),
+                "LIANDONG_REPLICATION": str(s.replication),
+                "LIANDONG_ALLOW_SINGLE_REPLICA": "1" if s.allow_single_replica else "0",
                 "LIANDONG_GATEWAY_HOST": s.gateway_host,
                 "LIANDONG_GATEWAY_PORT": str(s.gateway_port),
                 "LIANDONG_CASEFILE_GRPC": s.casefile_grpc,
