@@ -15,7 +15,8 @@ writes the denied attempt to the audit chain.
   of a case before its inspection record is signed (a declined member replaced).
 * Acting for a person: a SERVICE principal may carry `on_behalf_of`, the person who did a field
   record on the phone (authenticated by dispatch's phone API). Only the field records in
-  `FIELD_RECORDS` and evidence downloads (`ACTED_FOR`) are accepted that way, and only if
+  `FIELD_RECORDS`, reading the case and evidence downloads (`ACTED_FOR`) are accepted that
+  way, and only if
   that person, with the roles the service names for them, would be allowed the action
   themselves (on the case team, right role).
 A principal with several roles gets the union.
@@ -137,10 +138,23 @@ _MANAGER = frozenset(
 _ADMIN = frozenset({Action.OPEN_CASE} | _READS)
 _SERVICE = _ADMIN | {Action.UPDATE_TEAM}
 # records of what a person did on site that a trusted service may pass on in their name
-FIELD_RECORDS = frozenset({Action.RECORD_ARRIVAL, Action.RECORD_SITE_NOTE, Action.ADD_EVIDENCE})
-# what a trusted service may do for a person: their field records, and fetching the evidence
-# they may see themselves (the phone API's downloads)
-ACTED_FOR = FIELD_RECORDS | {Action.DOWNLOAD_EVIDENCE}
+# (dispatch's phone API: arrival and notes, the inspection record, evidence, samples and their
+# custody, lab results and their confirmation)
+FIELD_RECORDS = frozenset(
+    {
+        Action.RECORD_ARRIVAL,
+        Action.RECORD_SITE_NOTE,
+        Action.ADD_EVIDENCE,
+        Action.RECORD_INSPECTION,
+        Action.RECORD_SAMPLE,
+        Action.HAND_OFF_CUSTODY,
+        Action.RECORD_LAB_RESULT,
+        Action.CONFIRM_RESULT,
+    }
+)
+# what a service may do for a person: their field records, reading the case as they would
+# (monitoring staff see samples and results only) and fetching the evidence they may see
+ACTED_FOR = FIELD_RECORDS | {Action.READ, Action.DOWNLOAD_EVIDENCE}
 # what a trusted service may read for a manager it acts for (a console): never a write
 MANAGER_READS = frozenset({Action.READ, Action.LIST, Action.VERIFY})
 

@@ -128,7 +128,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
     ) -> None:
         self.store = store
         self.evidence = EvidenceCalls(self, *evidence) if evidence is not None else None
-        self.auth = auth or AuthConfig(required=False)
+        self.auth = auth or AuthConfig(required=True)
         self.verifier = TokenVerifier(self.auth)
         self.feed = feed or ChangeFeed()
         self.now = now
@@ -156,11 +156,9 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a bearer token is required")
         if not write:
             return ANONYMOUS
-        if opened_by and opened_by in self.auth.trusted_services:
-            return Principal(opened_by, frozenset({Role.SERVICE}))
-        await context.abort(
-            grpc.StatusCode.UNAUTHENTICATED, "writes need a bearer token (LIANDONG_CASEFILE_AUTH)"
-        )
+        # a write without a verified token is impossible in every mode: an opened_by naming
+        # a service proves nothing (it would put that service's name in the audit chain)
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a write needs a bearer token")
         raise AssertionError("unreachable")
 
     def case_reply(

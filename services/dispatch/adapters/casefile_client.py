@@ -188,6 +188,36 @@ class CaseFileClient:
             request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
         )
 
+    async def field_call(
+        self, method: str, request: Any, *, person_id: str, role: str
+    ) -> casefile_pb2.Case:
+        """A field record (RecordInspection, AddEvidence, RecordSample, HandOffCustody,
+        RecordLabResult, ConfirmResult) passed on for the person the phone API signed in;
+        casefile decides whether that person may, and its refusal comes back as the
+        grpc.aio.AioRpcError."""
+        metadata = self.tokens.on_behalf(person_id, role) if self.tokens else None
+        call = getattr(self._stub, method)
+        return await call(request, timeout=self.timeout_s, metadata=metadata)  # type: ignore[no-any-return]
+
+    async def get_case_for(self, case_id: str, *, person_id: str, role: str) -> casefile_pb2.Case:
+        """The case as `person_id` may read it (monitoring staff: samples and results)."""
+        metadata = self.tokens.on_behalf(person_id, role) if self.tokens else None
+        return await self._stub.GetCase(
+            casefile_pb2.GetCaseRequest(case_id=case_id), timeout=self.timeout_s, metadata=metadata
+        )
+
+    async def cases_of_enterprise(
+        self, enterprise_id: str, limit: int = 50
+    ) -> list[casefile_pb2.Case]:
+        """Earlier cases of an enterprise, for a team's site history (service identity)."""
+        metadata = self.tokens.service() if self.tokens else None
+        answer = await self._stub.ListCases(
+            casefile_pb2.ListCasesRequest(enterprise_id=enterprise_id, page_size=limit),
+            timeout=self.timeout_s,
+            metadata=metadata,
+        )
+        return list(answer.cases)
+
     # ---- reads for a duty manager's console: acting for the manager, reads only ------------
 
     def _for_manager(self, person_id: str, jurisdiction: Sequence[str]) -> Any:

@@ -29,14 +29,18 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from dispatch.adapters.credentials import CredentialStore
+from dispatch.adapters.field_files import FieldFiles
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.status_rights import NotPermitted, ReasonRequired
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
+from dispatch.entrypoints.auth_api import auth_router
 from dispatch.entrypoints.dispatch_service import DispatchService, NotAnswerable
 from dispatch.entrypoints.evidence_api import evidence_router
+from dispatch.entrypoints.field_api import FieldCaseFile, field_router
 from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
@@ -97,6 +101,7 @@ class TaskSummary(BaseModel):
     priority: str
     state: str
     enterprise_id: str
+    enterprise_name: str = ""
     outlet_id: str
     county: str
     created_at: datetime
@@ -125,6 +130,7 @@ class TaskDetail(TaskSummary):
     history: list[StepView]
     sla: list[ClockView]
     policy_version: str
+    geofence_m: float = Field(description="check-in radius around the outlet")
 
 
 class DeclineBody(BaseModel):
@@ -206,9 +212,14 @@ def create_app(
     service: DispatchService,
     signing_key: str | None = None,
     web_dist: Path | None = None,
+    *,
+    credentials: CredentialStore | None = None,
+    casefile: FieldCaseFile | None = None,
     uploads: UploadSpool | None = None,
 ) -> FastAPI:
-    """`uploads`: where partial evidence uploads are kept (the evidence routes need it)."""
+    """`credentials` default to dispatch's own database; `casefile` (for the on-site records)
+    to the service's casefile client when it can pass them on; `uploads`: where partial
+    evidence uploads are kept (the evidence routes need it)."""
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -246,6 +257,9 @@ def create_app(
             priority=task.priority.value,
             state=task.state.value,
             enterprise_id=task.enterprise_id,
+            enterprise_name=str(
+                (service.reference.enterprise(task.enterprise_id) or {}).get("name", "")
+            ),
             outlet_id=task.outlet_id,
             county=task.county_code,
             created_at=task.created_at,
@@ -324,6 +338,7 @@ def create_app(
                 for c in clocks
             ],
             policy_version=meta.policy_version,
+            geofence_m=service.policy.geofence_m,
         )
 
     @app.get("/healthz", tags=["ops"])
@@ -461,6 +476,26 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), REREAD_S)
 
+    app.include_router(
+        auth_router(
+            credentials or CredentialStore(service.store.engine),
+            lambda person_id: service.dispatcher.roster.get(person_id),
+            lambda: app.state.signing_key,
+            principal,
+        )
+    )
+    field_casefile = casefile
+    if field_casefile is None and hasattr(service.casefile, "field_call"):
+        field_casefile = service.casefile  # type: ignore[assignment]
+    app.include_router(
+        field_router(
+            service,
+            lambda: field_casefile,
+            FieldFiles(service.store.engine),
+            visible,
+            principal,
+        )
+    )
     from dispatch.entrypoints.reports_api import reports_router  # it imports this module
 
     app.include_router(reports_router(service, principal))

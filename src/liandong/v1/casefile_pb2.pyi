@@ -2386,6 +2386,8 @@ class CaseEvent(_message.Message):
     DETAILS_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
     PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
+    AUDIT_SEQ_FIELD_NUMBER: _builtins.int
+    AUDIT_HASH_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     kind: _builtins.str
     """CASE_OPENED, ARRIVAL_RECORDED, ..., CLOCK_BREACHED"""
@@ -2398,6 +2400,12 @@ class CaseEvent(_message.Message):
     """per case, 1, 2, ... (WatchCase resumes after it)"""
     payload_json: _builtins.str
     """the audit entry's canonical payload"""
+    audit_seq: _builtins.int
+    """The global audit chain entry this event records (seq and hash): published on a topic the
+    database's owner cannot rewrite, so `liandong casefile verify --events` finds a rewritten
+    or cut-off tail of the chain. 0 / "" on events published before it existed.
+    """
+    audit_hash: _builtins.str
     @_builtins.property
     def meta(self) -> _envelope_pb2.EventMeta: ...
     @_builtins.property
@@ -2416,10 +2424,12 @@ class CaseEvent(_message.Message):
         details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         sequence: _builtins.int = ...,
         payload_json: _builtins.str = ...,
+        audit_seq: _builtins.int = ...,
+        audit_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "case_id", b"case_id", "county", b"county", "details", b"details", "kind", b"kind", "meta", b"meta", "payload_json", b"payload_json", "sequence", b"sequence", "state", b"state", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "audit_hash", b"audit_hash", "audit_seq", b"audit_seq", "case_id", b"case_id", "county", b"county", "details", b"details", "kind", b"kind", "meta", b"meta", "payload_json", b"payload_json", "sequence", b"sequence", "state", b"state", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -79,8 +79,24 @@ ADMIN_ALLOWED = {A.OPEN_CASE, A.READ, A.STREAM, A.VERIFY, A.EXPORT, A.DOWNLOAD_E
 SERVICE_ALLOWED = ADMIN_ALLOWED | {A.UPDATE_TEAM}
 # a service acting for a person: the field records that person may do and the evidence they
 # may download themselves (monitoring staff see samples only), nothing else
-FOR_OFFICER_ALLOWED = {A.RECORD_ARRIVAL, A.RECORD_SITE_NOTE, A.ADD_EVIDENCE, A.DOWNLOAD_EVIDENCE}
-FOR_STAFF_ALLOWED = {A.RECORD_SITE_NOTE}
+# the phone API passes an officer's field records on, and reads the case for them
+FOR_OFFICER_ALLOWED = {
+    A.RECORD_ARRIVAL,
+    A.RECORD_SITE_NOTE,
+    A.ADD_EVIDENCE,
+    A.DOWNLOAD_EVIDENCE,
+    A.RECORD_INSPECTION,
+    A.HAND_OFF_CUSTODY,
+    A.READ,
+}
+FOR_STAFF_ALLOWED = {
+    A.RECORD_SITE_NOTE,
+    A.RECORD_SAMPLE,
+    A.HAND_OFF_CUSTODY,
+    A.RECORD_LAB_RESULT,
+    A.CONFIRM_RESULT,
+    A.READ,
+}
 # a service acting for a manager (the console): reads within the manager's jurisdiction only
 FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY}
 

@@ -23,18 +23,23 @@ from casefile.adapters.codec import (
     list_field_chunks,
 )
 from casefile.domain.canonical import canonical_json
-from casefile.domain.commands import AddEvidence
-from casefile.domain.custody import Position
-from casefile.domain.errors import InvalidCommand
-from casefile.domain.kinds import (
+from casefile.domain.cases import (
+    AddEvidence,
+    Case,
     ClockName,
+    ClockPause,
+    Closure,
     Disposition,
     EnforcementKind,
+    EnforcementRecord,
+    Evidence,
     EvidenceKind,
     PauseReason,
+    SiteNote,
     State,
 )
-from casefile.domain.records import Case, ClockPause, Closure, EnforcementRecord, Evidence, SiteNote
+from casefile.domain.custody import Position
+from casefile.domain.errors import InvalidCommand
 from liandong.v1 import casefile_pb2
 from tests.unit.casefile.scenario import MAIN_PATH, H, run
 
@@ -299,8 +304,11 @@ def evidence_requests(draw: st.DrawFn) -> casefile_pb2.AddEvidenceRequest:
     request.captured_at.seconds = draw(st.integers(-62135596800, 253402300799))
     request.captured_at.nanos = draw(st.integers(0, 999_999_999))
     if draw(st.booleans()):
-        request.position.lat = draw(st.floats(-90, 90))
-        request.position.lon = draw(st.floats(-180, 180))
+        # 0,0 is what an empty position decodes to, refused since issue 12 (edge values)
+        lat, lon = draw(
+            st.tuples(st.floats(-90, 90), st.floats(-180, 180)).filter(lambda p: p != (0, 0))
+        )
+        request.position.lat, request.position.lon = lat, lon
     return request
 
 
