@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
@@ -47,7 +48,13 @@ def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 
 @pytest.fixture
-def stack(isolated_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    isolated_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    # Stack.isolated leaves the upload spool and the evidence store at their .state defaults:
+    # a task id repeats across runs (same scenario hour), so give this run its own
+    monkeypatch.setenv("LIANDONG_DISPATCH_UPLOADS", str(tmp_path / "uploads"))
+    monkeypatch.setenv("LIANDONG_EVIDENCE_STORE", str(tmp_path / "evidence"))
     s = Stack.isolated(
         tmp_path / "stack", isolated_settings.topic_prefix, isolated_settings.kafka_bootstrap
     )
@@ -92,8 +99,12 @@ def sign(page: Page, selector: str) -> None:
 
 
 def jpeg(seed: int) -> bytes:
-    """A small distinct 'photo' (bytes are what is hashed; the browser never decodes it)."""
-    return b"\xff\xd8\xff\xe0" + hashlib.sha256(str(seed).encode()).digest() * 64 + b"\xff\xd9"
+    """A small distinct photo (casefile reads the media type from the bytes)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (seed * 70 % 256, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
 
 
 def add_photo(page: Page, name: str, content: bytes, description: str) -> None:
@@ -210,9 +221,14 @@ def test_joint_inspection_from_three_phones(
 
     photo = jpeg(1)
     add_photo(wang, "stack.jpg", photo, "1# 烟囱 CEMS 小屋")
-    expect(
-        wang.locator(f"[data-evidence=ev-{hashlib.sha256(photo).hexdigest()[:16]}]")
-    ).to_be_visible()
+    shown = wang.locator(f"[data-evidence=ev-{hashlib.sha256(photo).hexdigest()[:16]}]")
+    expect(wang.locator("[data-form=evidence] p.ok")).to_contain_text("已提交", timeout=20_000)
+    for _ in range(20):
+        if shown.count():
+            break
+        wang.wait_for_timeout(500)
+        wang.reload()
+    expect(shown).to_be_visible()
 
     # 陈静 takes a sample, hands it to the lab, records and confirms the result
     chen.reload()
@@ -273,15 +289,6 @@ def test_joint_inspection_from_three_phones(
     shas = [e["sha256"] for e in case["evidence"]]
     for content in (photo, *offline_photos):
         assert shas.count(hashlib.sha256(content).hexdigest()) == 1  # exactly once
-    kinds = sorted(e["kind"] for e in case["evidence"])
-    assert kinds == ["DOCUMENT"] * 3 + ["PHOTO"] * 3 + ["SURVEY_RECORD"]
-    record = next(e for e in case["evidence"] if e["kind"] == "SURVEY_RECORD")
-    assert record["sha256"] == inspection["record_sha256"]
-    (sample_doc,) = case["samples"]
-    assert sample_doc["in_lab"] and sample_doc["custody"][0]["to_holder"] == "lab-js-01"
-    (result,) = sample_doc["results"]
-    assert result["value"] == "88.9" and result["confirmed_by"] == "p-mon-01"
-
     verify = subprocess.run(
         [
             str(Path(sys.executable).parent / "liandong"),
@@ -295,3 +302,17 @@ def test_joint_inspection_from_three_phones(
         cwd=REPO,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    # the photos' original bytes went up too (resumable upload): casefile holds their content
+    by_sha = {e["sha256"]: e for e in case["evidence"]}
+    for content in (photo, *offline_photos):
+        item = by_sha[hashlib.sha256(content).hexdigest()]
+        assert int(item["content"]["size_bytes"]) == len(content), item
+    kinds = sorted(e["kind"] for e in case["evidence"])
+    assert kinds == ["DOCUMENT"] * 3 + ["PHOTO"] * 3 + ["SURVEY_RECORD"]
+    record = next(e for e in case["evidence"] if e["kind"] == "SURVEY_RECORD")
+    assert record["sha256"] == inspection["record_sha256"]
+    (sample_doc,) = case["samples"]
+    assert sample_doc["in_lab"] and sample_doc["custody"][0]["to_holder"] == "lab-js-01"
+    (result,) = sample_doc["results"]
+    assert result["value"] == "88.9" and result["confirmed_by"] == "p-mon-01"
