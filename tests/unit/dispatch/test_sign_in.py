@@ -128,3 +128,24 @@ def test_cli_sets_a_password_in_dispatchs_database(
         cli, ["people", "set-password", "x", "--password-stdin"], input="abc\n"
     )
     assert short.exit_code == 2
+
+
+def test_tokens_issue_for_phone_and_casefile_share_one_claim_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jwt
+
+    monkeypatch.setenv("LIANDONG_DISPATCH_JWT_KEY", KEY)
+    monkeypatch.setenv("LIANDONG_JWT_KEY", "casefile-key-of-at-least-32-bytes!!")
+    args = ["tokens", "issue", "--sub", "p-enf-01", "--role", "officer", "--jurisdiction", "320115"]
+    phone = CliRunner().invoke(cli, [*args, "--for", "phone"])
+    casefile = CliRunner().invoke(cli, [*args, "--for", "casefile"])
+    assert phone.exit_code == 0 and casefile.exit_code == 0, phone.output + casefile.output
+    p = verify(phone.output.strip(), KEY)
+    assert (p.person_id, p.role.value, p.jurisdiction) == ("p-enf-01", "ENFORCEMENT", ("320115",))
+    shape = {"sub", "roles", "jurisdiction", "iss", "iat", "exp"}
+    for out in (phone.output, casefile.output):
+        claims = jwt.decode(out.strip(), options={"verify_signature": False})
+        assert shape <= set(claims), claims
+    bad = CliRunner().invoke(cli, [*args, "--for", "pager"])
+    assert bad.exit_code == 2
