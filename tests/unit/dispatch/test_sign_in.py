@@ -149,3 +149,21 @@ def test_tokens_issue_for_phone_and_casefile_share_one_claim_shape(
         assert shape <= set(claims), claims
     bad = CliRunner().invoke(cli, [*args, "--for", "pager"])
     assert bad.exit_code == 2
+
+
+def test_make_up_gives_each_demo_person_a_random_password_once(tmp_path: Path) -> None:
+    from dispatch.adapters.store import make_engine
+    from dispatch.entrypoints.people_cli import ensure_demo_passwords
+
+    registry = Path(__file__).resolve().parents[3] / "deploy" / "registry" / "demo.yaml"
+    url = f"sqlite:///{tmp_path / 'dispatch.db'}"
+    kept = tmp_path / "up" / "demo-passwords.txt"
+    first = ensure_demo_passwords(registry, url, kept)
+    assert {r.person_id for r in first} >= {"p-enf-01", "p-enf-02", "p-mon-01", "p-mgr-01"}
+    assert all(len(r.password) >= 12 for r in first)
+    assert len({r.password for r in first}) == len(first)  # no shared constant
+    assert kept.stat().st_mode & 0o777 == 0o600
+    store = CredentialStore(make_engine(url))
+    assert all(store.check_password(r.person_id, r.password) for r in first)
+    again = ensure_demo_passwords(registry, url, kept)
+    assert [r.password for r in again] == [""] * len(first)  # kept, not replaced
