@@ -137,7 +137,10 @@ function Shell() {
       (e) => {
         setVersion((v) => v + 1);
         const title = NOTIFY[e.event]?.[lang()];
-        if (title) setToast(title);
+        if (title) {
+          setToast(title);
+          setTimeout(() => setToast((t) => (t === title ? "" : t)), 6000);
+        }
         announce(e);
       },
       setLive,
