@@ -269,11 +269,19 @@ def test_joint_inspection_from_three_phones(
     expect(li.get_by_test_id("outbox")).to_have_text("待发送 1")
     add_photo(li, "panel.jpg", offline_photos[1], "DCS 画面")
     expect(li.get_by_test_id("outbox")).to_have_text("待发送 2")
+    # the same photo 王强 already recorded: casefile will refuse it, after the sync
+    add_photo(li, "stack-again.jpg", photo, "重复的照片")
+    expect(li.get_by_test_id("outbox")).to_have_text("待发送 3")
     li.reload()  # offline: the service worker serves the shell, IndexedDB keeps the queue
-    expect(li.get_by_test_id("outbox")).to_have_text("待发送 2")
+    expect(li.get_by_test_id("outbox")).to_have_text("待发送 3")
     expect(li.get_by_test_id("conn")).to_have_text("离线")
     li.context.set_offline(False)
     expect(li.get_by_test_id("outbox")).to_have_text("待发送 0", timeout=30_000)
+    refusal = li.locator("[data-refused]")
+    expect(refusal).to_contain_text("被拒绝 (422)")  # shown to the person, not dropped
+    expect(refusal).to_contain_text("already exists")
+    refusal.get_by_role("button", name="知道了").click()
+    expect(refusal).to_have_count(0)
 
     wang.reload()
     wang.get_by_role("button", name="完成任务").click()
