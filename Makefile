@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q maturin==1.16.0 && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q --no-build-isolation ./services/gateway/native
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q maturin==1.16.0 && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pip install -q --no-build-isolation ./src/liandong/hj212/rust
 	@touch $@
 
 WEB_STAMP := web/node_modules/.installed
@@ -74,9 +74,10 @@ demo: install ## install what is missing, start everything, run an exceedance, s
 	trap 'exit 130' INT TERM; \
 	$(KAFKA) up && $(VENV)/bin/liandong demo
 
-lint: $(STAMP) $(WEB_STAMP) ## ruff, and tsc over the web apps
+lint: $(STAMP) $(WEB_STAMP) ## ruff, import contracts (lint-imports), and tsc over the web apps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 	cd web && npm run --silent typecheck
 
 typecheck: $(STAMP) ## mypy
@@ -85,7 +86,7 @@ typecheck: $(STAMP) ## mypy
 unit: $(STAMP) ## pure tests, no broker
 	$(VENV)/bin/pytest -q -m "not integration"
 
-test: install browser ## ruff, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
+test: install browser ## ruff, import contracts, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
 	@$(MAKE) --no-print-directory lint typecheck
 	@started_kafka=0; started_pg=0; started_s3=0; \
 	$(KAFKA) status >/dev/null 2>&1 || started_kafka=1; \

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from casefile import migrations
 from casefile.adapters.store import CaseStore, make_engine
-from casefile.config import CasefileConfig
+from casefile.config import CasefileConfig, key_file
 from casefile.domain.workdays import WorkCalendar
 from liandong.settings import Settings
 from liandong.telemetry import setup_telemetry
@@ -37,11 +38,17 @@ def run(settings: Settings) -> None:
     from casefile.entrypoints.grpc_server import serve, tune_gc
 
     config = CasefileConfig.from_env(settings)
+    log = logging.getLogger(__name__)
     if not config.auth.required:
-        logging.getLogger(__name__).warning(
-            "LIANDONG_CASEFILE_AUTH=off: calls without a token are accepted (reads, and "
-            "OpenCase from %s); production sets required",
-            ", ".join(sorted(config.auth.trusted_services)),
+        log.warning(
+            "LIANDONG_CASEFILE_AUTH=off: reads without a token are answered as a platform "
+            "operator's (writes still need one); the default is required"
+        )
+    if config.auth.hs_key is not None and not os.environ.get("LIANDONG_JWT_KEY"):
+        log.warning(
+            "LIANDONG_JWT_KEY unset: people's tokens are verified with the embedded key %s "
+            "(one machine only; set LIANDONG_JWT_KEY or LIANDONG_JWKS_URL elsewhere)",
+            key_file(),
         )
     store = build_store(settings, config.calendar)
     relay = (

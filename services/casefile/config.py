@@ -1,9 +1,8 @@
 """Casefile settings beyond liandong.settings.Settings, read from the environment.
 
-LIANDONG_CASEFILE_AUTH      required | off (default off for now; production sets required).
-                            off: a call without a token is accepted only as a read-only
-                            platform operator, or as OpenCase from a trusted service named in
-                            opened_by. A token that is sent is always verified.
+LIANDONG_CASEFILE_AUTH      required | off (default required). off: a call without a token is
+                            taken as a read-only platform operator (a warning at start);
+                            a write always needs a verified token, in every mode.
 LIANDONG_JWT_KEY            HS256 key; else LIANDONG_JWKS_URL; else the local key file
 LIANDONG_JWT_KEY_FILE       (default <db folder or .state>/casefile-jwt.key, created once)
 LIANDONG_JWKS_URL           OIDC provider's JWKS URL (PyJWKClient)
@@ -35,10 +34,10 @@ from liandong.tokens.claims import AUDIENCE, ISSUER
 from liandong.tokens.keys import (
     embedded_service_key,
     load_public_key,
-    local_key,
     local_key_pair,
     parse_service_keys,
 )
+from liandong.tokens.operator import people_key_file, people_signing_key
 from liandong.tokens.verifying import AuthConfig
 
 
@@ -51,12 +50,12 @@ def _dates(text: str) -> list[date]:
 
 
 def key_file() -> Path:
-    return Path(_env("LIANDONG_JWT_KEY_FILE", str(ROOT / ".state" / "casefile-jwt.key")))
+    return people_key_file()
 
 
 def signing_key() -> str:
     """The HS256 key: LIANDONG_JWT_KEY or the local key file (created on first use)."""
-    return _env("LIANDONG_JWT_KEY") or local_key(key_file())
+    return people_signing_key()
 
 
 def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
@@ -78,7 +77,7 @@ def service_keys() -> dict[str, ec.EllipticCurvePublicKey]:
 
 
 def auth_config() -> AuthConfig:
-    mode = _env("LIANDONG_CASEFILE_AUTH", "off").strip().lower()
+    mode = _env("LIANDONG_CASEFILE_AUTH", "required").strip().lower()
     if mode not in ("required", "off"):
         raise ValueError(f"LIANDONG_CASEFILE_AUTH must be required or off, not {mode!r}")
     jwks = _env("LIANDONG_JWKS_URL") or None

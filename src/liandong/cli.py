@@ -3,19 +3,85 @@
 from __future__ import annotations
 
 import asyncio
+import enum
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.table import Table
+from typer import _click as click
+from typer.core import TyperCommand, TyperGroup
 
 from liandong import settings as settings_mod
 
 console = Console()
+
+
+class _SubApp(TyperCommand):
+    """A sub-command group imported only when it is run (or its own --help is asked): the
+    services' CLIs pull in SQLAlchemy, gRPC and the codecs, which `liandong --help` and
+    `liandong hj212 decode` do not need (issue 12: every command used to import them all)."""
+
+    def __init__(self, name: str, target: str, help: str) -> None:
+        super().__init__(name=name, help=help, short_help=help)
+        self.target = target
+        self._loaded: click.Command | None = None
+
+    def load(self) -> click.Command:
+        if self._loaded is None:
+            module, attr = self.target.split(":")
+            sub = getattr(importlib.import_module(module), attr)
+            self._loaded = typer.main.get_command(sub)
+        return self._loaded
+
+    @property
+    def commands(self) -> dict[str, click.Command]:
+        return dict(getattr(self.load(), "commands", {}))
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        return self.load().make_context(info_name, args, parent=parent, **extra)
+
+
+# name -> (module:typer app, help); each imported on use
+SUB_APPS = {
+    "hj212": ("gateway.entrypoints.hj212_cli:app", "HJ 212 frames: decode captures to JSON."),
+    "casefile": (
+        "casefile.entrypoints.cli:casefile_app",
+        "Case file integrity: verify the audit chain, export bundles.",
+    ),
+    "tokens": (
+        "casefile.entrypoints.cli:tokens_app",
+        "Bearer tokens for the casefile API and services' own key pairs.",
+    ),
+    "alerts": ("alerts.entrypoints.replay_cli:app", "Alert judgement: replay a capture."),
+    "people": (
+        "dispatch.entrypoints.people_cli:people_app",
+        "People of the roster: passwords for signing in to the field app and console.",
+    ),
+}
+
+
+class _Root(TyperGroup):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, (target, text) in SUB_APPS.items():
+            self.commands[name] = _SubApp(name, target, text)
+
+
 app = typer.Typer(
-    help="Liandong (联动): online monitoring linked to field enforcement.", no_args_is_help=True
+    cls=_Root,
+    help="Liandong (联动): online monitoring linked to field enforcement.",
+    no_args_is_help=True,
 )
 topics_app = typer.Typer(help="Kafka topics of the platform.", no_args_is_help=True)
 registry_app = typer.Typer(
@@ -31,29 +97,6 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(cases_app, name="cases")
 app.add_typer(run_app, name="run")
 app.add_typer(stack_app, name="stack")
-
-try:  # the HJ 212 codec CLI lives with the gateway
-    from gateway.entrypoints.hj212_cli import app as hj212_app
-
-    app.add_typer(hj212_app, name="hj212", help="HJ 212 frames: decode captures to JSON.")
-except ImportError:  # pragma: no cover - only while the gateway package is incomplete
-    pass
-
-from casefile.entrypoints.cli import casefile_app, tokens_app  # noqa: E402
-
-app.add_typer(casefile_app, name="casefile")
-app.add_typer(tokens_app, name="tokens")
-
-from dispatch.entrypoints.people_cli import people_app  # noqa: E402
-
-app.add_typer(people_app, name="people")
-
-try:  # `liandong alerts replay`: the alerts judgement over a capture, without Kafka
-    from alerts.entrypoints.replay_cli import app as alerts_app
-
-    app.add_typer(alerts_app, name="alerts", help="Alert judgement: replay a capture.")
-except ImportError:  # pragma: no cover - only while the alerts package is incomplete
-    pass
 
 
 @topics_app.command("ensure")
@@ -133,16 +176,18 @@ def cases_list(
     state: Annotated[str, typer.Option(help="only cases in this state")] = "",
     county: Annotated[str, typer.Option(help="jurisdiction code prefix")] = "",
     page_size: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object per case (full ids, for scripts)")
+    ] = False,
 ) -> None:
-    """List case files from the casefile service."""
-    import os
+    """List case files from the casefile service (LIANDONG_TOKEN: the bearer token)."""
 
     import grpc
 
+    from liandong.tokens.operator import operator_metadata
     from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 
-    token = os.environ.get("LIANDONG_TOKEN", "")
-    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    metadata = operator_metadata()  # LIANDONG_TOKEN, else an operator's token (local key)
 
     async def fetch() -> list[casefile_pb2.Case]:
         async with grpc.aio.insecure_channel(settings_mod.load().casefile_grpc) as channel:
@@ -167,7 +212,18 @@ def cases_list(
     except grpc.RpcError as err:
         console.print(f"[red]casefile: {err.code().name}: {err.details()}[/red]")
         raise typer.Exit(1) from err
+    if as_json:
+        import json
+
+        from google.protobuf.json_format import MessageToDict
+
+        for c in cases:
+            print(json.dumps(MessageToDict(c), ensure_ascii=False))
+        return
     table = Table("case", "state", "enterprise", "outlet", "county", "team", "opened")
+    table.columns[0].overflow = "fold"  # a case id is never cut short
+    table.columns[0].no_wrap = False
+    table.columns[0].min_width = 36
     for c in cases:
         table.add_row(
             c.case_id,
@@ -282,10 +338,30 @@ def stack_down() -> None:
         console.print(f"stopped {pidfile.stem}")
 
 
+class GroupBy(enum.StrEnum):
+    county = "county"
+    priority = "priority"
+    route = "route"
+    all = "all"
+
+
+def _division_code(value: str, option: str) -> str:
+    """A division code prefix (digits) or empty; anything else is a usage error (exit 2)."""
+    if value and not (value.isascii() and value.isdigit()):
+        raise typer.BadParameter(f"{value!r} is not a division code (digits, e.g. 3201)")
+    return value
+
+
 @app.command("response-times")
 def response_times(
-    by: Annotated[str, typer.Option(help="county | priority | all")] = "county",
-    county: Annotated[str, typer.Option(help="only this jurisdiction code prefix")] = "",
+    by: Annotated[GroupBy, typer.Option(help="how to group the tasks")] = GroupBy.county,
+    county: Annotated[
+        str,
+        typer.Option(
+            help="only this jurisdiction code prefix (digits, e.g. 3201)",
+            callback=lambda v: _division_code(v, "--county"),
+        ),
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
 ) -> None:
     """How fast alarms were answered: p50/p90/max per stage, from alerts and dispatch events."""
@@ -312,12 +388,12 @@ def response_times(
         )
         if t.county.startswith(county)
     ]
-    rows = summarise(tasks, by=by)
+    rows = summarise(tasks, by=by.value)
     if as_json:
         for row in rows:
             print(json.dumps(row.__dict__, ensure_ascii=False))
         return
-    table = Table(by, "stage", "tasks", "p50", "p90", "max", title="Response times")
+    table = Table(by.value, "stage", "tasks", "p50", "p90", "max", title="Response times")
     for row in rows:
         table.add_row(
             row.group,
@@ -375,18 +451,26 @@ def simulate(
         console=console,
     ) as progress:
         task = progress.add_task(f"{scenario}: frames acked or given up", total=None)
-        report = asyncio.run(
-            run_scenario(
-                registry,
-                s.gateway_host,
-                s.gateway_port,
-                scenario,
-                minutes,
-                realtime=realtime,
-                timeout=timeout,
-                progress=lambda n: progress.advance(task, n),
+        try:
+            report = asyncio.run(
+                run_scenario(
+                    registry,
+                    s.gateway_host,
+                    s.gateway_port,
+                    scenario,
+                    minutes,
+                    realtime=realtime,
+                    timeout=timeout,
+                    progress=lambda n: progress.advance(task, n),
+                )
             )
-        )
+        except OSError as err:  # refused, unreachable, reset: the gateway is not there
+            progress.stop()
+            console.print(
+                f"[red]cannot reach the gateway at {s.gateway_host}:{s.gateway_port}[/red]: "
+                f"{err.strerror or err} (is it running? `make up`)"
+            )
+            raise typer.Exit(3) from None
     console.print(report)
 
 

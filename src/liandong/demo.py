@@ -66,9 +66,11 @@ async def read_topic(settings: Settings, topic: str) -> list[bytes]:
 async def list_cases(settings: Settings) -> list[casefile_pb2.Case]:
     import grpc
 
+    from liandong.tokens.operator import operator_metadata
+
     async with grpc.aio.insecure_channel(settings.casefile_grpc) as channel:
         reply = await casefile_pb2_grpc.CaseFileStub(channel).ListCases(
-            casefile_pb2.ListCasesRequest(page_size=100), timeout=5
+            casefile_pb2.ListCasesRequest(page_size=100), timeout=5, metadata=operator_metadata()
         )
         return list(reply.cases)
 

@@ -61,7 +61,15 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     TopicSpec(GATEWAY_COMMAND_RESULTS, "MN", None, _retained(30), "outcomes of those requests"),
     TopicSpec(ALERTS_EVENTS, "outlet id", None, _retained(365), "alert episode changes"),
     TopicSpec(DISPATCH_EVENTS, "task id", None, _retained(365), "inspection task steps"),
-    TopicSpec(CASEFILE_EVENTS, "case id", None, _retained(365), "committed case changes (outbox)"),
+    # kept for ever: its records carry the audit chain's (seq, hash) that verify checks the
+    # database against, out of reach of whoever owns the database
+    TopicSpec(
+        CASEFILE_EVENTS,
+        "case id",
+        None,
+        {"cleanup.policy": "delete", "retention.ms": "-1"},
+        "committed case changes (outbox), with the audit chain's seq and hash",
+    ),
     TopicSpec(REGISTRY_ENTERPRISES, "enterprise id", 1, _COMPACTED, "enterprises"),
     TopicSpec(REGISTRY_OUTLETS, "outlet id", 1, _COMPACTED, "outlets, loggers, limits"),
     TopicSpec(REGISTRY_MARKS, "mark id", 1, _COMPACTED, "approved data marks"),

@@ -136,12 +136,15 @@ def write_bundle(
     case_id: str,
     case_doc: str,
     entries: Iterable[AuditEntry],
+    record: str | None = None,
     evidence: Iterable[Any],
     store: EvidenceStore,
     key: Ed25519PrivateKey,
     force: bool = False,
 ) -> Written:
-    """One tar archive with the case document, its audit chain, every evidence file it cites
+    """One tar archive with the case document, the record served beside it (`record`: task,
+    alerts, team, summary, who opened it, as `record_sha256` hashes it), its audit chain,
+    every evidence file it cites
     (re-hashed on the way: damage in the store stops the export), SHA256SUMS and its
     signature, the README and verify_bundle.py."""
     own = [entry_to_dict(e) for e in entries if e.case_id == case_id]
@@ -208,6 +211,8 @@ def write_bundle(
             },
         }
         add("case.json", case_doc.encode("utf-8"))
+        if record is not None:
+            add("record.json", record.encode("utf-8"))
         add(
             "audit.jsonl",
             "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in own).encode("utf-8"),
@@ -228,7 +233,7 @@ def read_bundle(path: Path) -> tuple[dict[str, str], dict[str, bytes], list[str]
     hashes: dict[str, str] = {}
     texts: dict[str, bytes] = {}
     problems: list[str] = []
-    keep = {*bundle_check.CONTROL, bundle_check.SUMS, bundle_check.SIGNATURE}
+    keep = {*bundle_check.CONTROL, bundle_check.RECORD, bundle_check.SUMS, bundle_check.SIGNATURE}
     top: str | None = None
     buf = bytearray(1 << 20)
     view = memoryview(buf)

@@ -7,6 +7,7 @@ This file travels inside every bundle as verify_bundle.py and is also what
 A bundle is a folder (in a tar archive) holding:
   manifest.json   case id, head of the case's audit chain, evidence items and their files
   case.json       the case document exactly as stored
+  record.json     what is served beside it (task, alerts, team, summary, opened by)
   audit.jsonl     the case's audit entries, one JSON object per line, oldest first
   evidence/       every evidence file the case cites, named <sha256>.<ext>
   README.txt      how to check the bundle by hand
@@ -16,7 +17,8 @@ A bundle is a folder (in a tar archive) holding:
 
 What is checked: every file is listed in SHA256SUMS with its hash (altered, missing and extra
 files are named); the audit chain links and hashes; case.json hashes to the case_sha256 the
-last vouching entry of the chain recorded; every evidence item the chain recorded
+last vouching entry of the chain recorded, and record.json to its record_sha256; every
+evidence item the chain recorded
 (AddEvidence) has a file with exactly that hash; the manifest agrees. With `--key PUB.pem`,
 the signature too (by calling `openssl pkeyutl`): without it, whoever edits a bundle can
 recompute every hash, so a bundle is only as good as its signature against the agency's key.
@@ -41,6 +43,7 @@ GENESIS = "0" * 64
 SUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.sig"
 CONTROL = ("manifest.json", "case.json", "audit.jsonl")
+RECORD = "record.json"
 ENTRY_FIELDS = (
     "seq",
     "case_id",
@@ -129,6 +132,7 @@ def check_contents(
     prev = GENESIS
     last_seq = 0
     case_sha = None
+    record_sha = None
     recorded: dict[str, str] = {}
     for i, e in enumerate(entries, 1):
         if not isinstance(e, dict) or any(f not in e for f in ENTRY_FIELDS):
@@ -155,6 +159,8 @@ def check_contents(
         if isinstance(payload, dict):
             if payload.get("case_sha256"):
                 case_sha = payload["case_sha256"]
+            if payload.get("record_sha256"):
+                record_sha = payload["record_sha256"]
             command = payload.get("command")
             if e["kind"] == "AddEvidence" and isinstance(command, dict):
                 recorded[str(command.get("evidence_id"))] = str(command.get("sha256"))
@@ -176,6 +182,15 @@ def check_contents(
             f"altered file: case.json (hashes to {doc_sha[:16]}..., "
             f"the audit chain recorded {case_sha[:16]}...)"
         )
+    # the record served beside the document (entries before record_sha256 existed: none)
+    if record_sha is not None:
+        if RECORD not in texts:
+            problems.append(f"missing file: {RECORD} (the audit chain vouches for one)")
+        elif hashlib.sha256(texts[RECORD]).hexdigest() != record_sha:
+            problems.append(
+                f"altered file: {RECORD} (does not hash to the record_sha256 the audit chain "
+                f"recorded, {record_sha[:16]}...)"
+            )
     # items the (verified) document says casefile never held the bytes of
     by_hash_only: set[str] = set()
     if case_sha is not None and doc_sha == case_sha:
@@ -292,9 +307,9 @@ def _folder(root: str) -> tuple[dict[str, str], dict[str, bytes]]:
                 data = b""
                 while chunk := f.read(1 << 20):
                     digest.update(chunk)
-                    if rel in (*CONTROL, SUMS, SIGNATURE):
+                    if rel in (*CONTROL, RECORD, SUMS, SIGNATURE):
                         data += chunk
-            if rel in (*CONTROL, SUMS, SIGNATURE):
+            if rel in (*CONTROL, RECORD, SUMS, SIGNATURE):
                 texts[rel] = data
             if rel not in (SUMS, SIGNATURE):
                 hashes[rel] = digest.hexdigest()

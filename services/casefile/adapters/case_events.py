@@ -70,6 +70,8 @@ def build(
     county: str,
     at: datetime,
     payload_json: str,
+    audit_seq: int = 0,
+    audit_hash: str = "",
 ) -> casefile_pb2.CaseEvent:
     payload = json.loads(payload_json)
     return casefile_pb2.CaseEvent(
@@ -86,4 +88,6 @@ def build(
         details=_details(payload),
         sequence=sequence,
         payload_json=payload_json,
+        audit_seq=audit_seq,
+        audit_hash=audit_hash,
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from casefile.domain.cases import Case
+from casefile.domain.records import Case
 from liandong.tokens.claims import Principal, Role
 
 
@@ -155,6 +155,8 @@ FIELD_RECORDS = frozenset(
 # what a service may do for a person: their field records, reading the case as they would
 # (monitoring staff see samples and results only) and fetching the evidence they may see
 ACTED_FOR = FIELD_RECORDS | {Action.READ, Action.DOWNLOAD_EVIDENCE}
+# what a trusted service may read for a manager it acts for (a console): never a write
+MANAGER_READS = frozenset({Action.READ, Action.LIST, Action.VERIFY})
 
 
 def in_jurisdiction(principal: Principal, county_code: str) -> bool:
@@ -240,6 +242,13 @@ def _on_behalf(
     via = f"{service.subject} on behalf of {person.subject}"
     if Role.SERVICE not in service.roles:
         return Decision(False, f"{via}: only a trusted service may act for someone")
+    if action in MANAGER_READS and person.roles == frozenset({Role.MANAGER}):
+        # a console showing a manager's cases: the manager's jurisdiction applies, reads only
+        if person.on_behalf_of is not None or not person.subject.strip():
+            return Decision(False, f"{via}: the person acted for must be named once")
+        decision = authorize(person, action, case)
+        scope = decision.scope if decision.allowed else Scope.NONE
+        return Decision(decision.allowed, f"{via}: {decision.reason}", scope)
     if action not in ACTED_FOR:
         return Decision(False, f"{via}: {action.value} is not a field record passed on for them")
     if person.on_behalf_of is not None or not person.subject.strip():

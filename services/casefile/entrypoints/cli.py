@@ -3,14 +3,16 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from casefile.adapters.bundle_archive import Written
@@ -24,7 +26,7 @@ from casefile.adapters.store import (
     to_entry,
 )
 from casefile.adapters.tables import AuditHeadRow
-from casefile.domain.audit import Anchor, ChainProblem, VerifyReport, export_bundle
+from casefile.domain.audit import Anchor, AuditEntry, ChainProblem, VerifyReport, export_bundle
 from casefile.domain.audit import verify_chain as verify_entries
 from liandong import settings as settings_mod
 
@@ -36,9 +38,13 @@ tokens_app = typer.Typer(
 BATCH = 20_000
 
 
-def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyReport, list[str]]:
+def verify_database(
+    url: str, *, show_progress: bool = False, published: dict[int, str] | None = None
+) -> tuple[VerifyReport, list[str]]:
     """Verifies the global chain in batches, then that every case document is the one the
-    chain's last entry of that case vouches for. Returns the chain report and case problems."""
+    chain's last entry of that case vouches for. Returns the chain report and case problems.
+    `published`: the (seq -> hash) of chain entries read from casefile.events; every one
+    must be in the database unchanged (a rewrite of the whole tail, head row included, shows)."""
     engine = make_engine(url)
     problems: list[str] = []
     with Session(engine) as s:
@@ -67,6 +73,8 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
                 offset += len(rows)
                 entries = [to_entry(r) for r in rows]
                 part = verify_entries(entries, after=anchor)
+                if part.ok and published:
+                    part = _against_published(entries, published, part)
                 checked += part.checked
                 if not part.ok:
                     report = VerifyReport(
@@ -80,6 +88,18 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
                 progress.update(task, advance=len(rows))
         if report.ok:
             report = _against_head_row(s.get(AuditHeadRow, 1), anchor, checked)
+        if report.ok and published:
+            end = anchor.seq if anchor else 0
+            beyond = max(published)
+            if beyond > end:
+                report = VerifyReport(
+                    False,
+                    checked,
+                    end + 1,
+                    ChainProblem.TRUNCATED,
+                    f"casefile.events published entry {beyond}; the database's chain ends at {end}",
+                    anchor,
+                )
         if report.ok:
             for row in s.exec(select(CaseFileRow)).all():
                 problem = row_problem(row, last_payload.get(row.case_id))
@@ -89,6 +109,56 @@ def verify_database(url: str, *, show_progress: bool = False) -> tuple[VerifyRep
             problems.extend(f"case {c}: in the chain but deleted" for c in sorted(missing))
     engine.dispose()
     return report, problems
+
+
+def _against_published(
+    entries: list[AuditEntry], published: dict[int, str], part: VerifyReport
+) -> VerifyReport:
+    for e in entries:
+        sent = published.get(e.seq)
+        if sent is not None and sent != e.hash:
+            detail = (
+                f"entry {e.seq} differs from the hash casefile.events published for it: "
+                "the chain was rewritten from there on"
+            )
+            return VerifyReport(False, part.checked, e.seq, ChainProblem.EDITED, detail, part.head)
+    return part
+
+
+async def read_published(bootstrap: str, topic: str) -> dict[int, str]:
+    """Every (audit seq -> hash) published on casefile.events, read from the beginning to
+    the end offsets at the time of the call."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from liandong.v1 import casefile_pb2
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10_000
+    )
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            return {}
+        # without a subscription the consumer keeps no metadata of the topic: ask for it
+        metadata = await consumer._client.fetch_all_metadata()
+        partitions = metadata.partitions_for_topic(topic) or set()
+        parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not parts:
+            return {}
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        published: dict[int, str] = {}
+        while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(*parts, timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    event = casefile_pb2.CaseEvent.FromString(r.value)
+                    if event.audit_seq:
+                        published[event.audit_seq] = event.audit_hash
+        return published
+    finally:
+        await consumer.stop()
 
 
 def _against_head_row(head: AuditHeadRow | None, end: Anchor | None, checked: int) -> VerifyReport:
@@ -134,6 +204,7 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
     """The signed bundle archive of one case (adapters/bundle_archive), evidence from the
     store LIANDONG_EVIDENCE_STORE names."""
     from casefile.adapters.bundle_archive import bundle_key, write_bundle
+    from casefile.adapters.write_tx import record_text
     from casefile.entrypoints.evidence_calls import store_from_env
     from casefile.evidence_config import EvidenceConfig, bundle_key_path
 
@@ -148,6 +219,13 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
             ).all()
             entries = [to_entry(r) for r in rows]
             doc = row.doc
+            record = record_text(
+                row.task_id,
+                json.loads(row.alert_ids_json),
+                json.loads(row.team_json),
+                row.summary,
+                row.opened_by,
+            )
     finally:
         engine.dispose()
     case = case_from_doc(doc)
@@ -156,6 +234,7 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
         out,
         case_id=case_id,
         case_doc=doc,
+        record=record,
         entries=entries,
         evidence=case.evidence,
         store=store,
@@ -234,22 +313,33 @@ def verify(
         bool, typer.Option("--evidence", help="re-hash every object of the evidence store")
     ] = False,
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="also compare the chain with the (seq, hash) published on casefile.events",
+        ),
+    ] = False,
 ) -> None:
-    """Verify the audit chain (and every case document) in the database, a bundle archive
-    (--bundle), or the evidence store (--evidence). Exit 0 verified, 1 verification failed
-    (each problem named), 2 usage error, 3 the input could not be read."""
-    if bundle is not None and evidence:
-        console.print("[red]--bundle and --evidence are separate checks[/red]")
+    """Verify the audit chain (and every case row) in the database, a bundle archive
+    (--bundle), or the evidence store (--evidence).
+
+    Exit status: 0 verified; 1 verification failed (each problem named: edited, deleted,
+    reordered, truncated, differing from casefile.events, a damaged object or bundle file);
+    2 usage error; 3 the input could not be read (missing file, not an archive, database,
+    broker or S3 server unreachable)."""
+    if bundle is not None and (evidence or events):
+        console.print("[red]--bundle is a check of its own (not with --evidence or --events)[/red]")
         raise typer.Exit(USAGE)
     if bundle is not None:
         raise typer.Exit(_verify_bundle(bundle, key))
-    url = db or settings_mod.load().casefile_db
+    settings = settings_mod.load()
+    url = db or settings.casefile_db
     if evidence:
         try:
             checked, damaged, missing = verify_store(url)
         except Exception as err:  # store unreachable, credentials refused, database missing
-            console.print(f"[red]cannot read the evidence store: {err}[/red]")
-            raise typer.Exit(UNREADABLE) from None
+            _cannot_read(f"cannot read the evidence store: {_reason(err)}")
         for sha in damaged:
             console.print(
                 f"[red]DAMAGED[/red]: object {sha}: its bytes no longer hash to its key",
@@ -262,12 +352,24 @@ def verify(
         if damaged or missing:
             raise typer.Exit(FAILED)
         console.print(f"[green]OK[/green]: {checked} evidence objects re-hashed, all intact")
-        raise typer.Exit(VERIFIED)
+        if not events:
+            raise typer.Exit(VERIFIED)
+    published: dict[int, str] | None = None
+    if events:
+        import asyncio
+
+        from liandong.topics import CASEFILE_EVENTS
+
+        topic = settings.topic(CASEFILE_EVENTS)
+        try:
+            published = asyncio.run(read_published(settings.kafka_bootstrap, topic))
+        except Exception as err:  # aiokafka's connection errors have no common base
+            _cannot_read(f"cannot read {topic} from {settings.kafka_bootstrap}: {_reason(err)}")
+        console.print(f"{len(published)} chain entries published on {topic}")
     try:
-        report, problems = verify_database(url, show_progress=True)
-    except Exception as err:
-        console.print(f"[red]cannot read the database: {err}[/red]")
-        raise typer.Exit(UNREADABLE) from None
+        report, problems = verify_database(url, show_progress=True, published=published)
+    except (SQLAlchemyError, OSError) as err:
+        _cannot_read(f"cannot read the database {_safe_url(url)}: {_reason(err)}")
     _say(report, problems)
     raise typer.Exit(VERIFIED if report.ok and not problems else FAILED)
 
@@ -300,12 +402,32 @@ def _verify_bundle(bundle: Path, key: Path | None) -> int:
     return VERIFIED
 
 
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
+
+
+def _cannot_read(message: str) -> NoReturn:
+    console.print(f"[red]cannot verify[/red]: {message}", soft_wrap=True)
+    raise typer.Exit(UNREADABLE)
+
+
 @casefile_app.command("export")
 def export(
     case: Annotated[str, typer.Argument(help="case id")],
     out: Annotated[Path, typer.Option(help="bundle archive to write (tar)")],
-    force: Annotated[bool, typer.Option(help="replace an existing file")] = False,
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
+    force: Annotated[bool, typer.Option(help="replace an existing file (never a symlink)")] = False,
 ) -> None:
     """Write one signed archive (case document, audit chain, every evidence file, SHA256SUMS,
     a verification script) for review without the service: `liandong casefile verify
@@ -313,6 +435,15 @@ def export(
     from casefile.adapters.bundle_archive import BundleError
 
     url = db or settings_mod.load().casefile_db
+    if out.is_symlink():
+        console.print(f"[red]{out} is a symbolic link; refusing to write through it[/red]")
+        raise typer.Exit(1)
+    if out.exists() and not force:
+        console.print(f"[red]{out} exists; use --force to replace it[/red]")
+        raise typer.Exit(1)
+    if not out.parent.is_dir():
+        console.print(f"[red]no folder {out.parent} for {out.name}[/red]")
+        raise typer.Exit(1)
     try:
         written = export_archive(url, case, out, force=force)
     except KeyError:
@@ -321,6 +452,9 @@ def export(
     except BundleError as err:
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(FAILED) from None
+    except (SQLAlchemyError, OSError) as err:
+        console.print(f"[red]cannot read the database {_safe_url(url)}[/red]: {_reason(err)}")
+        raise typer.Exit(UNREADABLE) from None
     console.print(
         f"written {out}: {written.files} files, {written.evidence_files} evidence files "
         f"({written.bytes:,} bytes)"
@@ -387,6 +521,10 @@ def issue(
     for name in role:
         if name.lower() != "service" and role_of(name) is None:
             console.print(f"[red]unknown role {name}[/red]")
+            raise typer.Exit(2)
+    for code in jurisdiction or []:
+        if not (code.isascii() and code.isdigit()):
+            console.print(f"[red]--jurisdiction {code!r} is not a division code (digits)[/red]")
             raise typer.Exit(2)
     token = issue_token(
         signing_key(),

@@ -31,7 +31,7 @@ from casefile.adapters.evidence_store import EvidenceStore, ObjectMissing
 from casefile.adapters.photo_metadata import PHOTO_TYPES, PhotoFacts, read_photo
 from casefile.adapters.store import WriteJob
 from casefile.adapters.write_tx import WriteTx
-from casefile.domain import cases as dc
+from casefile.domain import commands, custody, kinds, records
 from casefile.domain.access import Action, Principal
 from casefile.domain.evidence import SNIFF_BYTES, disagreements, media_type_of
 from casefile.domain.requests import fingerprint
@@ -184,7 +184,7 @@ class EvidenceCalls:
         h = first.header
         try:
             self._check_header(h)
-            kind = dc.EvidenceKind(h.kind)
+            kind = kinds.EvidenceKind(h.kind)
         except Refused as err:
             await context.abort(err.code, err.detail)
         except ValueError:
@@ -213,21 +213,21 @@ class EvidenceCalls:
             exif_position=facts.position,
             tolerance=self.config.tolerance,
         )
-        content = dc.EvidenceContent(
+        content = records.EvidenceContent(
             size_bytes=h.size_bytes,
             exif_captured_at=facts.captured_at,
-            exif_position=dc.Position(*facts.position) if facts.position else None,
+            exif_position=custody.Position(*facts.position) if facts.position else None,
             flags=flags,
             preview_sha256=h.sha256 if facts.preview is not None else "",
         )
-        command = dc.AddEvidence(
+        command = commands.AddEvidence(
             evidence_id=h.evidence_id,
             kind=kind,
             sha256=h.sha256,
             captured_at=captured_at,
             captured_by=h.captured_by,
             description=h.description or f"{media_type} uploaded by {principal.actor}",
-            position=dc.Position(*reported) if reported else None,
+            position=custody.Position(*reported) if reported else None,
             media_type=media_type,
             content=content,
         )

@@ -34,7 +34,7 @@ from casefile.adapters.store import (
     StoredCase,
     WriteJob,
 )
-from casefile.domain import cases as dc
+from casefile.domain import commands, kinds
 from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
@@ -54,28 +54,28 @@ SERVICE_NAME = casefile_pb2.DESCRIPTOR.services_by_name["CaseFile"].full_name
 COMMANDS: dict[str, type] = {
     c.__name__: c
     for c in (
-        dc.RecordArrival,
-        dc.RecordInspection,
-        dc.AddEvidence,
-        dc.RecordSample,
-        dc.HandOffCustody,
-        dc.RecordLabResult,
-        dc.ConfirmResult,
-        dc.RecordFinding,
-        dc.FileCase,
-        dc.ServeNotice,
-        dc.RequestHearing,
-        dc.ScheduleHearing,
-        dc.RecordHearing,
-        dc.DecidePenalty,
-        dc.ServeDecision,
-        dc.RecordEnforcement,
-        dc.TransferCase,
-        dc.CloseCase,
-        dc.ExtendClock,
-        dc.PauseClock,
-        dc.ResumeClock,
-        dc.RecordSiteNote,
+        commands.RecordArrival,
+        commands.RecordInspection,
+        commands.AddEvidence,
+        commands.RecordSample,
+        commands.HandOffCustody,
+        commands.RecordLabResult,
+        commands.ConfirmResult,
+        commands.RecordFinding,
+        commands.FileCase,
+        commands.ServeNotice,
+        commands.RequestHearing,
+        commands.ScheduleHearing,
+        commands.RecordHearing,
+        commands.DecidePenalty,
+        commands.ServeDecision,
+        commands.RecordEnforcement,
+        commands.TransferCase,
+        commands.CloseCase,
+        commands.ExtendClock,
+        commands.PauseClock,
+        commands.ResumeClock,
+        commands.RecordSiteNote,
     )
 }
 OFFICER_ROLES = {"ENFORCEMENT", "ENFORCEMENT_OFFICER"}
@@ -128,7 +128,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
     ) -> None:
         self.store = store
         self.evidence = EvidenceCalls(self, *evidence) if evidence is not None else None
-        self.auth = auth or AuthConfig(required=False)
+        self.auth = auth or AuthConfig(required=True)
         self.verifier = TokenVerifier(self.auth)
         self.feed = feed or ChangeFeed()
         self.now = now
@@ -156,11 +156,9 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a bearer token is required")
         if not write:
             return ANONYMOUS
-        if opened_by and opened_by in self.auth.trusted_services:
-            return Principal(opened_by, frozenset({Role.SERVICE}))
-        await context.abort(
-            grpc.StatusCode.UNAUTHENTICATED, "writes need a bearer token (LIANDONG_CASEFILE_AUTH)"
-        )
+        # a write without a verified token is impossible in every mode: an opened_by naming
+        # a service proves nothing (it would put that service's name in the audit chain)
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a write needs a bearer token")
         raise AssertionError("unreachable")
 
     def case_reply(
@@ -196,14 +194,14 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         if scope is Scope.SAMPLES_AND_RESULTS:
             for name in ("case_id", "state", "enterprise_id", "outlet_id", "version"):
                 value = getattr(case, name)
-                setattr(msg, name, value.value if isinstance(value, dc.State) else value)
+                setattr(msg, name, value.value if isinstance(value, kinds.State) else value)
             msg.discovered_at.FromDatetime(case.discovered_at)
             msg.opened_at.FromDatetime(case.opened_at)
             msg.officers.extend(case.officers)
             msg.monitoring_staff.extend(case.monitoring_staff)
             for sample in case.samples:
                 fill_message(msg.samples.add(), sample)
-            legal = [c for c in legal if c.clock is dc.ClockName.SAMPLE_HOLDING]
+            legal = [c for c in legal if c.clock is kinds.ClockName.SAMPLE_HOLDING]
         else:
             fill_message(msg, case, skip)
         for clock in legal:
@@ -264,7 +262,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             )
         now = self.now()
         roles = [(p.person_id, p.role.upper()) for p in request.team]
-        command = dc.OpenCase(
+        command = commands.OpenCase(
             case_id=case_id_for_task(request.task_id),
             source_ref=request.task_id,
             enterprise_id=request.enterprise_id,
@@ -348,10 +346,10 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         size = request.page_size or 50
         if not 0 < size <= 500:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 1..500")
-        if request.state and request.state not in dc.State.__members__:
+        if request.state and request.state not in kinds.State.__members__:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"state {request.state!r} is not a case state ({', '.join(dc.State)})",
+                f"state {request.state!r} is not a case state ({', '.join(kinds.State)})",
             )
         if request.county and not (request.county.isascii() and request.county.isdigit()):
             await context.abort(
@@ -361,16 +359,22 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         listing = authorize(principal, Action.LIST, None)
         if not listing.allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
+        if request.due_within_days < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "due_within_days must be >= 0")
+        now = self.now()
         listed = asyncio.to_thread(
             lambda: self.store.list_cases(
                 scope=listing.scope,
-                principal=principal,
+                # a service reading for a manager lists within the manager's jurisdiction
+                principal=principal.on_behalf_of or principal,
                 state=request.state,
                 county=request.county,
                 enterprise_id=request.enterprise_id,
                 outlet_id=request.outlet_id,
                 limit=size + 1,
                 after=request.page_token,
+                due_within_days=request.due_within_days,
+                now=now,
             )
         )
         try:
@@ -379,15 +383,32 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             log.error("refused to serve %s", err)
             await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         page, more = found[:size], len(found) > size
-        now = self.now()
-        out = casefile_pb2.ListCasesResponse(
-            next_page_token=page[-1].case.case_id if more and page else ""
-        )
+        if request.due_within_days > 0:
+            offset = int(request.page_token) if request.page_token.isdigit() else 0
+            token = str(offset + size) if more else ""
+        else:
+            token = page[-1].case.case_id if more and page else ""
+        out = casefile_pb2.ListCasesResponse(next_page_token=token)
         for sc in page:
             decision = authorize(principal, Action.READ, sc.case)
             if decision.allowed:
                 out.cases.append(self.case_message(sc, decision.scope, now))
         return out
+
+    async def VerifyCase(
+        self, request: casefile_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.VerifyCaseResponse:
+        principal = await self._principal(context, write=False)
+        await self._readable(context, principal, request.case_id, Action.VERIFY)
+        report, document = await asyncio.to_thread(self.store.verify_case, request.case_id)
+        problem = report.problem.value if report.problem is not None else ""
+        return casefile_pb2.VerifyCaseResponse(
+            case_id=request.case_id,
+            ok=report.ok and not document,
+            entries=report.checked,
+            problem=problem or ("DOCUMENT_MISMATCH" if document else ""),
+            detail=report.detail or document,
+        )
 
     async def WatchCase(
         self, request: casefile_pb2.WatchCaseRequest, context: grpc.aio.ServicerContext
@@ -403,7 +424,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             for sequence, data in rows:
                 event = casefile_pb2.CaseEvent.FromString(data)
                 last = sequence
-                closed = event.state == dc.State.CLOSED.value
+                closed = event.state == kinds.State.CLOSED.value
                 yield event
             if closed and len(rows) < 500:
                 return  # a closed case changes no more
@@ -519,8 +540,8 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         roles = [(p.person_id, p.role.upper()) for p in request.team]
         team = [{"person_id": p.person_id, "name": p.name, "role": p.role} for p in request.team]
 
-        def build(r: casefile_pb2.UpdateTeamRequest) -> dc.UpdateTeam:
-            return dc.UpdateTeam(
+        def build(r: casefile_pb2.UpdateTeamRequest) -> commands.UpdateTeam:
+            return commands.UpdateTeam(
                 officers=tuple(p for p, role in roles if role in OFFICER_ROLES),
                 monitoring_staff=tuple(p for p, role in roles if role in MONITORING_ROLES),
                 reason=r.reason,

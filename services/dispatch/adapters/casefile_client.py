@@ -9,7 +9,9 @@ download (DownloadEvidence) is read with that person's access, so its token also
 names that person and the role the phone API authenticated them in (`act: {sub, roles}`);
 casefile accepts it only if that person is on the case team in that role, and its audit
 chain keeps both identities. Dispatch never signs a token in an officer's own name, and its
-key cannot sign one casefile would take as a person's or a manager's.
+key cannot sign one casefile would take as a person's or a manager's. The managers' console
+reads cases acting for the signed-in manager (`act: {sub, roles: [manager], jurisdiction}`),
+which casefile allows for reads only, within that jurisdiction.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ class CasefileTokens:
         Any other role names none: casefile then refuses the call (PERMISSION_DENIED)."""
         casefile_role = CASEFILE_ROLES.get(role.upper())
         act = {"sub": person_id, "roles": [casefile_role] if casefile_role else []}
+        return (("authorization", f"Bearer {self._token(act)}"),)
+
+    def for_manager(
+        self, person_id: str, jurisdiction: Sequence[str]
+    ) -> tuple[tuple[str, str], ...]:
+        """Acting for a duty manager the phone API authenticated, to read cases of their
+        jurisdiction: casefile allows such a token reads only (docs/casefile.md)."""
+        act = {"sub": person_id, "roles": ["manager"], "jurisdiction": list(jurisdiction)}
         return (("authorization", f"Bearer {self._token(act)}"),)
 
 
@@ -207,6 +217,39 @@ class CaseFileClient:
             metadata=metadata,
         )
         return list(answer.cases)
+
+    # ---- reads for a duty manager's console: acting for the manager, reads only ------------
+
+    def _for_manager(self, person_id: str, jurisdiction: Sequence[str]) -> Any:
+        return self.tokens.for_manager(person_id, jurisdiction) if self.tokens else None
+
+    async def cases_due(
+        self,
+        *,
+        person_id: str,
+        jurisdiction: Sequence[str],
+        due_within_days: int,
+        page_size: int = 200,
+    ) -> list[casefile_pb2.Case]:
+        """Open cases of the manager's jurisdiction with a legal clock due within the days or
+        overdue, overdue first (casefile orders and scopes them)."""
+        request = casefile_pb2.ListCasesRequest(
+            due_within_days=due_within_days, page_size=page_size
+        )
+        reply = await self._stub.ListCases(
+            request, timeout=self.timeout_s, metadata=self._for_manager(person_id, jurisdiction)
+        )
+        return list(reply.cases)
+
+    async def case_for_manager(
+        self, *, person_id: str, jurisdiction: Sequence[str], case_id: str
+    ) -> tuple[casefile_pb2.Case, casefile_pb2.VerifyCaseResponse]:
+        """The case and its audit verification, as casefile lets this manager read them."""
+        metadata = self._for_manager(person_id, jurisdiction)
+        request = casefile_pb2.GetCaseRequest(case_id=case_id)
+        case = await self._stub.GetCase(request, timeout=self.timeout_s, metadata=metadata)
+        verified = await self._stub.VerifyCase(request, timeout=self.timeout_s, metadata=metadata)
+        return case, verified
 
     async def upload_evidence(
         self,

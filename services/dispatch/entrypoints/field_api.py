@@ -26,7 +26,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from dispatch.adapters.field_files import FieldFiles
 from dispatch.domain.tasks import Task
-from dispatch.service import DispatchService
+from dispatch.entrypoints.dispatch_service import DispatchService
 from liandong.events import to_timestamp
 from liandong.tokens.phone import Principal
 from liandong.v1 import casefile_pb2

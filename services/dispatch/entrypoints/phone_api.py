@@ -9,8 +9,8 @@ inspection before two enforcement officers have checked in), 422 check-in outsid
 geofence or an invalid body. Everyone checks in from their own phone (status ON_SITE): the
 task's presence list is who did, and a repeated check-in answers as the first did.
 
-GET /v1/reports/response-times is for duty managers only (field staff 403): response times per
-stage, SLA breaches and the oldest open tasks over the tasks of their jurisdiction.
+GET /v1/reports/... (entrypoints/reports_api) is for duty managers only (field staff 403):
+response times, overview, timelines, map and exports over the tasks of their jurisdiction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -34,24 +34,17 @@ from dispatch.adapters.field_files import FieldFiles
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
-from dispatch.domain.response_times import TaskFacts, report
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.status_rights import NotPermitted, ReasonRequired
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
 from dispatch.entrypoints.auth_api import auth_router
+from dispatch.entrypoints.dispatch_service import DispatchService, NotAnswerable
 from dispatch.entrypoints.evidence_api import evidence_router
 from dispatch.entrypoints.field_api import FieldCaseFile, field_router
-from dispatch.service import DispatchService, NotAnswerable
 from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
 REREAD_S = 30.0
-# the response-time report's default window, back from `until`
-REPORT_WINDOW = timedelta(days=30)
-# times a report may ask for: anything outside is a typo, and near datetime.min/max the
-# default window (until - 30 d) would overflow
-REPORT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-REPORT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # SSE ids are 64-bit database ids; a bigger Last-Event-ID cannot be a real one
 MAX_EVENT_ID = 2**63 - 1
 
@@ -149,43 +142,6 @@ class StatusBody(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     note: str = Field("", max_length=4000, description="what was found or done, for the case")
-
-
-class StageStatsView(BaseModel):
-    stage: str = Field(description="dispatch, acceptance, travel, response, on site to done, total")
-    count: int = Field(description="tasks that went through the stage")
-    p50_s: float | None = Field(description="nearest-rank median, seconds; null when count is 0")
-    p90_s: float | None
-    max_s: float | None
-
-
-class GroupView(BaseModel):
-    group: str = Field(description="county code, priority, route, or `all`")
-    tasks: int
-    open_tasks: int
-    stages: list[StageStatsView]
-    sla_breaches: dict[str, int] = Field(description="breached SLA clocks: ACCEPT, ARRIVE, FINISH")
-
-
-class OpenTaskView(BaseModel):
-    task_id: str
-    county: str
-    priority: str
-    route: str
-    state: str
-    raised_at: datetime
-    age_s: float = Field(description="seconds since the alarm was raised")
-
-
-class ResponseTimesView(BaseModel):
-    by: str
-    since: datetime
-    until: datetime
-    generated_at: datetime
-    groups: list[GroupView]
-    slowest_open: list[OpenTaskView] = Field(
-        description="the ten open tasks raised longest ago, oldest first, across all groups"
-    )
 
 
 class Health(BaseModel):
@@ -411,73 +367,6 @@ def create_app(
         return [summary(p, t) for t in tasks]
 
     @app.get(
-        "/v1/reports/response-times",
-        tags=["reports"],
-        responses={401: {}, 403: {}, 422: {}},
-        summary="For duty managers: how fast alarms in my jurisdiction were answered, per stage",
-    )
-    async def response_times(
-        p: Caller,
-        by: Annotated[Literal["county", "priority", "route", "all"], Query()] = "all",
-        since: Annotated[
-            datetime | None,
-            Query(description="alarms raised from (ISO 8601 with offset); default until - 30 d"),
-        ] = None,
-        until: Annotated[
-            datetime | None, Query(description="alarms raised before (default now)")
-        ] = None,
-        county: Annotated[
-            str | None, Query(description="division code prefix, e.g. 3201 or 320106")
-        ] = None,
-    ) -> ResponseTimesView:
-        if not p.role.manager:
-            raise HTTPException(403, "response-time reports are for duty managers")
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.utcoffset() is None:
-                raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-03-01T00:00+08:00")
-            if value is not None and not REPORT_EARLIEST <= value <= REPORT_LATEST:
-                raise HTTPException(
-                    422,
-                    f"{name} must lie between {REPORT_EARLIEST.date()} and {REPORT_LATEST.date()}",
-                )
-        end = until or service.clock()
-        start = since or end - REPORT_WINDOW
-        if start >= end:
-            raise HTTPException(422, "since must be before until")
-        prefix = ""
-        if county is not None:
-            try:
-                prefix = normalise_code(county)
-            except ValueError as e:
-                raise HTTPException(422, str(e)) from e
-        state = service.dispatcher.state
-        facts = [
-            TaskFacts(t, service.metas[t.task_id].alert_time, state.clocks[t.task_id])
-            for t in state.tasks.values()
-            if _within(t.county_code, p.jurisdiction)
-            and (not prefix or _within(t.county_code, (prefix,)))
-            and t.task_id in service.metas
-        ]
-        r = report(facts, by, start, end, service.clock())
-        return ResponseTimesView(
-            by=r.by,
-            since=r.since,
-            until=r.until,
-            generated_at=r.generated_at,
-            groups=[
-                GroupView(
-                    group=g.group,
-                    tasks=g.tasks,
-                    open_tasks=g.open_tasks,
-                    stages=[StageStatsView(**vars(s)) for s in g.stages],
-                    sla_breaches=g.sla_breaches,
-                )
-                for g in r.groups
-            ],
-            slowest_open=[OpenTaskView(**vars(t)) for t in r.slowest_open],
-        )
-
-    @app.get(
         "/v1/tasks/{task_id}",
         tags=["tasks"],
         responses={401: {}, 403: {}, 404: {}},
@@ -607,6 +496,9 @@ def create_app(
             principal,
         )
     )
+    from dispatch.entrypoints.reports_api import reports_router  # it imports this module
+
+    app.include_router(reports_router(service, principal))
     if uploads is not None:
         app.include_router(evidence_router(service, uploads, principal))
 

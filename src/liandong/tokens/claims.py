@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+
 ISSUER = "liandong"
 AUDIENCE = "liandong-casefile"
 SERVICE_ROLE = "service"
@@ -45,8 +47,9 @@ _ALIASES = {
     "manager": Role.MANAGER,
     "admin": Role.ADMIN,
 }
-# what a service may say about the person it acts for
-_ACT_ROLES = frozenset({Role.ENFORCEMENT_OFFICER, Role.MONITORING_STAFF})
+# what a service may say about the person it acts for (a manager: alone, and casefile allows
+# it reads only: casefile.domain.access.MANAGER_READS)
+_ACT_ROLES = frozenset({Role.ENFORCEMENT_OFFICER, Role.MONITORING_STAFF, Role.MANAGER})
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def role_of(name: str) -> Role | None:
 def service_principal(claims: dict[str, Any], service: str) -> Principal:
     """The principal of a token verified with `service`'s own key: role SERVICE only, acting
     at most for an officer or monitoring staff. Over-claims raise ClaimRefused."""
+    claims = checked_shape(claims)
     if claims.get("sub") != service:
         raise ClaimRefused(f"token signed with {service}'s key names sub {claims.get('sub')!r}")
     raw = claims.get("roles", claims.get("role", []))
@@ -103,6 +107,7 @@ def service_principal(claims: dict[str, Any], service: str) -> Principal:
         person_names = [person_raw] if isinstance(person_raw, str) else person_raw
         if not isinstance(person_names, list):
             raise Unauthenticated("act roles must be a list")
+        acted = set()
         for name in person_names:
             if not isinstance(name, str):
                 continue
@@ -111,13 +116,52 @@ def service_principal(claims: dict[str, Any], service: str) -> Principal:
                 raise ClaimRefused(
                     f"{service} may act only for officers and monitoring staff, not as {name!r}"
                 )
+            acted.add(role)
+        if Role.MANAGER in acted and len(acted) > 1:
+            # a manager is acted for only to read (a console); never mixed with a field role
+            raise ClaimRefused(
+                f"{service} may act only for officers and monitoring staff, or for a manager "
+                f"alone, not as {person_names!r}"
+            )
         on_behalf = principal_from_claims(act, frozenset(), nested=True)
     return Principal(service, frozenset({Role.SERVICE}), (), on_behalf)
+
+
+_Names = StrictStr | list[StrictStr] | None
+
+
+class ClaimShape(BaseModel):
+    """The types a casefile token's claims must have (a validly signed token with a number
+    for `jurisdiction` or a list for `sub` is refused with the reason, never a crash)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sub: StrictStr | None = None
+    roles: _Names = None
+    role: _Names = None
+    jurisdiction: _Names = None
+    act: dict[str, Any] | None = None
+
+
+def checked_shape(claims: Any, what: str = "token") -> dict[str, Any]:
+    """`claims` if they have the shape of ClaimShape, else Unauthenticated with the reason."""
+    if not isinstance(claims, dict):
+        raise Unauthenticated(f"{what} claims must be a JSON object")
+    try:
+        ClaimShape.model_validate(claims)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][:1]) or "claims"
+        raise Unauthenticated(
+            f"{what} claim {where!r} has the wrong type: {first['msg']}"
+        ) from None
+    return claims
 
 
 def principal_from_claims(
     claims: dict[str, Any], trusted_services: frozenset[str], *, nested: bool = False
 ) -> Principal:
+    claims = checked_shape(claims, "act" if nested else "token")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise Unauthenticated("token has no subject" if not nested else "act claim has no sub")

@@ -2232,6 +2232,7 @@ class ListCasesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     OUTLET_ID_FIELD_NUMBER: _builtins.int
+    DUE_WITHIN_DAYS_FIELD_NUMBER: _builtins.int
     state: _builtins.str
     county: _builtins.str
     """code prefix"""
@@ -2240,6 +2241,12 @@ class ListCasesRequest(_message.Message):
     """1..500, default 50"""
     page_token: _builtins.str
     outlet_id: _builtins.str
+    due_within_days: _builtins.int
+    """> 0: only open cases with a legal clock whose last allowed day (CST) is at most this many
+    days after today, or already breached,
+    overdue (a breached clock) first, then by the earliest due clock; page_token is then an
+    offset into that order.
+    """
     def __init__(
         self,
         *,
@@ -2249,14 +2256,48 @@ class ListCasesRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         outlet_id: _builtins.str = ...,
+        due_within_days: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["county", b"county", "enterprise_id", b"enterprise_id", "outlet_id", b"outlet_id", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["county", b"county", "due_within_days", b"due_within_days", "enterprise_id", b"enterprise_id", "outlet_id", b"outlet_id", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCasesRequest: _TypeAlias = ListCasesRequest  # noqa: Y015
+
+@_typing.final
+class VerifyCaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    OK_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    PROBLEM_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    ok: _builtins.bool
+    entries: _builtins.int
+    """audit entries of the case checked"""
+    problem: _builtins.str
+    """empty when ok: the chain problem, or DOCUMENT_MISMATCH"""
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        ok: _builtins.bool = ...,
+        entries: _builtins.int = ...,
+        problem: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "detail", b"detail", "entries", b"entries", "ok", b"ok", "problem", b"problem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyCaseResponse: _TypeAlias = VerifyCaseResponse  # noqa: Y015
 
 @_typing.final
 class ListCasesResponse(_message.Message):
@@ -2345,6 +2386,8 @@ class CaseEvent(_message.Message):
     DETAILS_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
     PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
+    AUDIT_SEQ_FIELD_NUMBER: _builtins.int
+    AUDIT_HASH_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     kind: _builtins.str
     """CASE_OPENED, ARRIVAL_RECORDED, ..., CLOCK_BREACHED"""
@@ -2357,6 +2400,12 @@ class CaseEvent(_message.Message):
     """per case, 1, 2, ... (WatchCase resumes after it)"""
     payload_json: _builtins.str
     """the audit entry's canonical payload"""
+    audit_seq: _builtins.int
+    """The global audit chain entry this event records (seq and hash): published on a topic the
+    database's owner cannot rewrite, so `liandong casefile verify --events` finds a rewritten
+    or cut-off tail of the chain. 0 / "" on events published before it existed.
+    """
+    audit_hash: _builtins.str
     @_builtins.property
     def meta(self) -> _envelope_pb2.EventMeta: ...
     @_builtins.property
@@ -2375,10 +2424,12 @@ class CaseEvent(_message.Message):
         details: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         sequence: _builtins.int = ...,
         payload_json: _builtins.str = ...,
+        audit_seq: _builtins.int = ...,
+        audit_hash: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "case_id", b"case_id", "county", b"county", "details", b"details", "kind", b"kind", "meta", b"meta", "payload_json", b"payload_json", "sequence", b"sequence", "state", b"state", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "audit_hash", b"audit_hash", "audit_seq", b"audit_seq", "case_id", b"case_id", "county", b"county", "details", b"details", "kind", b"kind", "meta", b"meta", "payload_json", b"payload_json", "sequence", b"sequence", "state", b"state", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

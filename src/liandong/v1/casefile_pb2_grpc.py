@@ -54,6 +54,11 @@ class CaseFileStub:
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.ListCasesRequest.SerializeToString,
                 response_deserializer=liandong_dot_v1_dot_casefile__pb2.ListCasesResponse.FromString,
                 _registered_method=True)
+        self.VerifyCase = channel.unary_unary(
+                '/liandong.v1.CaseFile/VerifyCase',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.GetCaseRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.VerifyCaseResponse.FromString,
+                _registered_method=True)
         self.WatchCase = channel.unary_stream(
                 '/liandong.v1.CaseFile/WatchCase',
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.WatchCaseRequest.SerializeToString,
@@ -208,6 +213,13 @@ class CaseFileServicer:
 
     def ListCases(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyCase(self, request, context):
+        """The case's audit thread checked end to end, and its stored document against the chain.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -394,6 +406,11 @@ def add_CaseFileServicer_to_server(servicer, server):
                     servicer.ListCases,
                     request_deserializer=liandong_dot_v1_dot_casefile__pb2.ListCasesRequest.FromString,
                     response_serializer=liandong_dot_v1_dot_casefile__pb2.ListCasesResponse.SerializeToString,
+            ),
+            'VerifyCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyCase,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.GetCaseRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.VerifyCaseResponse.SerializeToString,
             ),
             'WatchCase': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCase,
@@ -612,6 +629,33 @@ class CaseFile:
             '/liandong.v1.CaseFile/ListCases',
             liandong_dot_v1_dot_casefile__pb2.ListCasesRequest.SerializeToString,
             liandong_dot_v1_dot_casefile__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/VerifyCase',
+            liandong_dot_v1_dot_casefile__pb2.GetCaseRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.VerifyCaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,8 @@ class CaseFileStub:
     OpenCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.OpenCaseRequest, _casefile_pb2.Case]
     GetCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.Case]
     ListCases: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ListCasesRequest, _casefile_pb2.ListCasesResponse]
+    VerifyCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.VerifyCaseResponse]
+    """The case's audit thread checked end to end, and its stored document against the chain."""
     WatchCase: _grpc.UnaryStreamMultiCallable[_casefile_pb2.WatchCaseRequest, _casefile_pb2.CaseEvent]
     """Changes of one case, oldest first, then live; resumable from a version or sequence."""
     RecordArrival: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordArrivalRequest, _casefile_pb2.Case]
@@ -91,6 +93,8 @@ class CaseFileAsyncStub(CaseFileStub):
     OpenCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.OpenCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     GetCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     ListCases: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ListCasesRequest, _casefile_pb2.ListCasesResponse]  # type: ignore[assignment]
+    VerifyCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.VerifyCaseResponse]  # type: ignore[assignment]
+    """The case's audit thread checked end to end, and its stored document against the chain."""
     WatchCase: _aio.UnaryStreamMultiCallable[_casefile_pb2.WatchCaseRequest, _casefile_pb2.CaseEvent]  # type: ignore[assignment]
     """Changes of one case, oldest first, then live; resumable from a version or sequence."""
     RecordArrival: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordArrivalRequest, _casefile_pb2.Case]  # type: ignore[assignment]
@@ -156,6 +160,14 @@ class CaseFileServicer(metaclass=_abc_1.ABCMeta):
         request: _casefile_pb2.ListCasesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_casefile_pb2.ListCasesResponse, _abc.Awaitable[_casefile_pb2.ListCasesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyCase(
+        self,
+        request: _casefile_pb2.GetCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.VerifyCaseResponse, _abc.Awaitable[_casefile_pb2.VerifyCaseResponse]]:
+        """The case's audit thread checked end to end, and its stored document against the chain."""
 
     @_abc_1.abstractmethod
     def WatchCase(

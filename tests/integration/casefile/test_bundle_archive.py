@@ -176,6 +176,12 @@ async def test_an_edited_case_document_fails_with_recomputed_sums(
     assert code == 1
     assert "SHA256SUMS.sig: signature does not verify" in output
     assert "altered file: case.json" in output and "audit chain recorded" in output
+    # the team served beside the document edited the same way
+    record = json.loads(files["record.json"])
+    record["team"] = record["team"][:1]
+    served = resum({**files, "record.json": json.dumps(record).encode()}, bundle_key(exported.key))
+    code, output = exported.verify(rewrite(exported.tar, tmp_path / "r.tar", served))
+    assert code == 1 and "altered file: record.json" in output
     # signed with a key of the forger's own: still not the agency's signature
     forged = resum(edited, Ed25519PrivateKey.generate())
     code, output = exported.verify(rewrite(exported.tar, tmp_path / "f.tar", forged))

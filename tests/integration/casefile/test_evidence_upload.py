@@ -157,6 +157,9 @@ async def test_photo_upload_is_checked_stored_flagged_and_downloaded(
         meta, preview = await download(stub, auth("o1"), preview=True)
         assert meta.media_type == "image/jpeg" and len(preview) < len(photo)
         assert max(Image.open(io.BytesIO(preview)).size) == 1024
+        # downloads are audited without a new document: the case is still served as vouched
+        served = await stub.GetCase(casefile_pb2.GetCaseRequest(case_id=CASE), metadata=auth("o1"))
+        assert served.version == again.case.version and len(served.evidence) == 2
         entries = [e for e in server.store.audit_entries(CASE) if e.kind == "EvidenceDownloaded"]
         assert [(e.actor, json.loads(e.payload_json)["length"]) for e in entries] == [
             ("o2", len(photo)),

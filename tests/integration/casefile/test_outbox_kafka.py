@@ -166,3 +166,96 @@ async def test_outbox_records_carry_the_request_traceparent(isolated_settings: S
     headers = dict(record.headers)
     assert "traceparent" in headers, headers
     assert headers["traceparent"].decode().split("-")[1] == trace_id
+
+
+async def test_a_rewritten_tail_is_found_against_casefile_events(
+    isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rewrite of the chain's whole tail, head row included and every hash recomputed,
+    verifies against the database alone; casefile.events (which the database's owner cannot
+    rewrite) carries each entry's seq and hash, and `verify --events` finds the rewrite
+    (issue 12, item 6)."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from casefile.adapters.store import to_entry
+    from casefile.domain.audit import ChainProblem, entry_hash
+    from casefile.entrypoints.cli import casefile_app, read_published, verify_database
+
+    settings = isolated_settings
+    store = build_store(settings.casefile_db)
+    relay = OutboxRelay(store, settings.kafka_bootstrap, settings.topic(CASEFILE_EVENTS))
+    clock, stop = Clock(), asyncio.Event()
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        serve(
+            store,
+            "127.0.0.1:0",
+            stop,
+            auth=AuthConfig(required=True, hs_key=KEY),
+            relay=relay,
+            now=clock,
+            ready=port.set_result,
+        )
+    )
+    address = f"127.0.0.1:{await port}"
+    async with grpc.aio.insecure_channel(address) as channel:
+        await walk(
+            Server(address, store, clock, settings.casefile_db),
+            casefile_pb2_grpc.CaseFileStub(channel),
+            upto=4,
+        )
+    await _read_all(settings, 4)  # all four published
+    stop.set()
+    await task
+    # the owner of the database rewrites entry 3's actor and re-chains 3..4 and the head row
+    entries = [to_entry(r) for r in store_rows(store)]
+    rewritten = []
+    prev, case_prev = entries[1].hash, entries[1].hash
+    for e in entries[2:]:
+        changed = dataclasses.replace(
+            e, actor="o2" if e.seq == 3 else e.actor, prev_hash=prev, case_prev_hash=case_prev
+        )
+        changed = dataclasses.replace(changed, hash=entry_hash(changed))
+        rewritten.append(changed)
+        prev = case_prev = changed.hash
+    with store.engine.begin() as conn:
+        for e in rewritten:
+            conn.execute(
+                text(
+                    "UPDATE audit_entries SET actor = :a, prev_hash = :p, case_prev_hash = :c, "
+                    "hash = :h WHERE seq = :s"
+                ),
+                {"a": e.actor, "p": e.prev_hash, "c": e.case_prev_hash, "h": e.hash, "s": e.seq},
+            )
+        conn.execute(text("UPDATE audit_head SET hash = :h WHERE id = 1"), {"h": prev})
+    alone, problems = verify_database(settings.casefile_db)
+    assert alone.ok and problems == []  # undetectable from the database alone
+    published = await read_published(settings.kafka_bootstrap, settings.topic(CASEFILE_EVENTS))
+    assert sorted(published) == [1, 2, 3, 4]
+    report, _ = verify_database(settings.casefile_db, published=published)
+    assert not report.ok and (report.first_bad_seq, report.problem) == (3, ChainProblem.EDITED)
+    # the tail cut off (entries 3, 4 and the head row rolled back to 2): published 4 is missing
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_entries WHERE seq >= 3"))
+        conn.execute(
+            text("UPDATE audit_head SET seq = 2, hash = :h WHERE id = 1"), {"h": entries[1].hash}
+        )
+    cut, _ = verify_database(settings.casefile_db, published=published)
+    assert not cut.ok and cut.problem is ChainProblem.TRUNCATED
+    monkeypatch.setenv("LIANDONG_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
+    monkeypatch.setenv("LIANDONG_TOPIC_PREFIX", settings.topic_prefix)
+    result = await asyncio.to_thread(
+        CliRunner().invoke, casefile_app, ["verify", "--events", "--db", settings.casefile_db]
+    )
+    assert result.exit_code == 1 and "TAMPERED" in result.output, result.output
+
+
+def store_rows(store: object) -> list[object]:
+    from sqlmodel import Session, select
+
+    from casefile.adapters.store import AuditRow
+
+    with Session(store.engine) as s:  # type: ignore[attr-defined]
+        return list(s.exec(select(AuditRow).order_by(AuditRow.seq)).all())  # type: ignore[arg-type]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from casefile.domain.access import Action, Scope, authorize
-from casefile.domain.cases import FileCase
+from casefile.domain.commands import FileCase
 from liandong.tokens.claims import Principal, Role
 from tests.unit.casefile.scenario import MAIN_PATH, SAMPLE, run
 
@@ -97,6 +97,8 @@ FOR_STAFF_ALLOWED = {
     A.CONFIRM_RESULT,
     A.READ,
 }
+# a service acting for a manager (the console): reads within the manager's jurisdiction only
+FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY}
 
 MATRIX = [
     (OFFICER, OFFICER_ALLOWED),
@@ -110,7 +112,8 @@ MATRIX = [
     (for_person(OFFICER), FOR_OFFICER_ALLOWED),
     (for_person(STAFF), FOR_STAFF_ALLOWED),
     (for_person(OTHER_OFFICER), set()),  # not on the team
-    (for_person(MANAGER), set()),  # not a field role
+    (for_person(MANAGER), FOR_MANAGER_ALLOWED),  # reads only, never a legal act
+    (for_person(FAR_MANAGER), set()),  # outside the manager's jurisdiction
     (for_person(OFFICER, ADMIN), set()),  # only a trusted service acts for someone
     (for_person(Principal("o1", frozenset())), set()),  # on the team, but no role named
     (for_person(Principal("m1", frozenset({Role.ENFORCEMENT_OFFICER}))), set()),  # wrong role

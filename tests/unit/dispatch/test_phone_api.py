@@ -311,6 +311,13 @@ async def test_openapi_documents_every_endpoint(env) -> None:
         "/v1/tasks/{task_id}/samples/{sample_id}/custody",
         "/v1/tasks/{task_id}/samples/{sample_id}/results",
         "/v1/tasks/{task_id}/samples/{sample_id}/results/{parameter}/confirm",
+        "/v1/reports/overview",
+        "/v1/reports/overview/stream",
+        "/v1/reports/tasks/{task_id}/timeline",
+        "/v1/reports/map",
+        "/v1/reports/export/{name}.{fmt}",
+        "/v1/reports/cases",
+        "/v1/reports/cases/{case_id}",
     }
     # the on-site records answer casefile's refusals as HTTP codes, and say so
     for path in ("/v1/tasks/{task_id}/inspection", "/v1/tasks/{task_id}/samples"):

@@ -3,8 +3,8 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from gateway.adapters.records import record_event_id, to_record
-from gateway.domain.codec import decode
+from liandong.hj212.decoding import decode
+from liandong.hj212.records import record_event_id, to_record
 from tests.unit.gateway.reference import frame_with
 
 MN = "010000A8900016F000169DC0"
