@@ -18,6 +18,12 @@ from dispatch.adapters.store import make_engine
 people_app = typer.Typer(help="People of the roster: sign-in passwords.", no_args_is_help=True)
 
 
+@people_app.callback()
+def people() -> None:
+    """People of the roster: sign-in passwords (a group, so `people set-password ID` keeps its
+    subcommand name however the CLI loads it)."""
+
+
 def _store() -> CredentialStore:
     from liandong.settings import Settings
 
