@@ -38,6 +38,7 @@ REGISTRY = REPO / "deploy" / "registry" / "demo.yaml"
 OUTLET = {"latitude": 31.9331, "longitude": 118.8420, "accuracy": 12}
 FAR = {"latitude": 31.9600, "longitude": 118.8420, "accuracy": 12}  # ~3 km north
 PASSWORD = "field-test-password"
+PHOTO_CAP = 1_000_000  # a 12-megapixel photo of noise is well over it
 SHOTS = REPO / "docs" / "img"
 
 
@@ -55,6 +56,7 @@ def stack(
     # a task id repeats across runs (same scenario hour), so give this run its own
     monkeypatch.setenv("LIANDONG_DISPATCH_UPLOADS", str(tmp_path / "uploads"))
     monkeypatch.setenv("LIANDONG_EVIDENCE_STORE", str(tmp_path / "evidence"))
+    monkeypatch.setenv("LIANDONG_FIELD_PHOTO_MAX_BYTES", str(PHOTO_CAP))
     s = Stack.isolated(
         tmp_path / "stack", isolated_settings.topic_prefix, isolated_settings.kafka_bootstrap
     )
@@ -233,6 +235,15 @@ def test_joint_inspection_from_three_phones(
         wang.reload()
     expect(shown).to_be_visible()
 
+    # over the cap: kept scaled to 2000 px, and the record says so
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.effect_noise((4000, 3000), 80).convert("RGB").save(big, "JPEG", quality=95)
+    assert len(big.getvalue()) > PHOTO_CAP
+    add_photo(wang, "big.jpg", big.getvalue(), "全景")
+    expect(wang.locator("[data-evidence]", has_text="已缩放")).to_be_visible(timeout=30_000)
+
     # 陈静 takes a sample, hands it to the lab, records and confirms the result
     chen.reload()
     chen.get_by_role("button", name="开始采样").click()
@@ -320,7 +331,9 @@ def test_joint_inspection_from_three_phones(
         item = by_sha[hashlib.sha256(content).hexdigest()]
         assert int(item["content"]["size_bytes"]) == len(content), item
     kinds = sorted(e["kind"] for e in case["evidence"])
-    assert kinds == ["DOCUMENT"] * 3 + ["PHOTO"] * 3 + ["SURVEY_RECORD"]
+    assert kinds == ["DOCUMENT"] * 3 + ["PHOTO"] * 4 + ["SURVEY_RECORD"]
+    scaled = next(e for e in case["evidence"] if "已缩放" in e["description"])
+    assert int(scaled["content"]["size_bytes"]) < len(big.getvalue())
     record = next(e for e in case["evidence"] if e["kind"] == "SURVEY_RECORD")
     assert record["sha256"] == inspection["record_sha256"]
     (sample_doc,) = case["samples"]
