@@ -153,32 +153,31 @@ async function upload(a: Action): Promise<unknown> {
 
 /** false: the network or server is down, stop the pass. */
 async function send(a: Action, answers: Map<string, unknown>): Promise<boolean> {
-  {
-    try {
-      const answer =
-        a.file && a.path.endsWith("/evidence")
-          ? await upload(a)
-          : await post(a.path, { ...a.body, request_id: a.request_id });
-      progress.delete(a.request_id);
-      answers.set(a.request_id, answer);
-      await (await db()).delete("outbox", a.request_id);
-    } catch (e) {
-      if (e instanceof NetworkError) return false;
-      if (e instanceof ApiError && (e.status >= 500 || e.status === 401)) return false; // later
-      const status = e instanceof ApiError ? e.status : 0;
-      const t = (await db()).transaction(["outbox", "refused"], "readwrite");
-      await t.objectStore("refused").put({
-        ...a,
-        status,
-        reason: (e as Error).message,
-        detail: e instanceof ApiError ? e.detail : null,
-        refused_at: new Date().toISOString(),
-      });
-      await t.objectStore("outbox").delete(a.request_id);
-      await t.done;
-    }
-    changed();
+  try {
+    const answer =
+      a.file && a.path.endsWith("/evidence")
+        ? await upload(a)
+        : await post(a.path, { ...a.body, request_id: a.request_id });
+    progress.delete(a.request_id);
+    answers.set(a.request_id, answer);
+    await (await db()).delete("outbox", a.request_id);
+  } catch (e) {
+    if (e instanceof NetworkError) return false;
+    if (e instanceof ApiError && (e.status >= 500 || e.status === 401)) return false; // later
+    progress.delete(a.request_id);
+    const status = e instanceof ApiError ? e.status : 0;
+    const t = (await db()).transaction(["outbox", "refused"], "readwrite");
+    await t.objectStore("refused").put({
+      ...a,
+      status,
+      reason: (e as Error).message,
+      detail: e instanceof ApiError ? e.detail : null,
+      refused_at: new Date().toISOString(),
+    });
+    await t.objectStore("outbox").delete(a.request_id);
+    await t.done;
   }
+  changed();
   return true;
 }
 
