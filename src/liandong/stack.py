@@ -95,10 +95,14 @@ class Stack:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
 
     async def wait_ready(self, timeout: float = 90.0) -> None:
-        """Ready when casefile answers health SERVING, the gateway accepts TCP, dispatch and
-        alerts have joined their consumer groups."""
+        """Ready when casefile answers health SERVING, the gateway accepts TCP, dispatch's
+        phone API answers /healthz 200, dispatch and alerts have joined their consumer groups."""
         deadline = time.monotonic() + timeout
-        waiting = {"casefile": self._casefile_ready, "gateway": self._gateway_ready}
+        waiting = {
+            "casefile": self._casefile_ready,
+            "gateway": self._gateway_ready,
+            "dispatch": self._dispatch_ready,
+        }
         waiting = {k: v for k, v in waiting.items() if k in self.processes}
         groups = {
             "alerts": f"{self.settings.topic_prefix}liandong-alerts",
@@ -145,6 +149,18 @@ class Stack:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return True
+
+    async def _dispatch_ready(self) -> bool:
+        import httpx
+
+        url = (
+            f"http://{self.settings.dispatch_http_host}:{self.settings.dispatch_http_port}/healthz"
+        )
+        try:
+            async with httpx.AsyncClient(timeout=1) as client:
+                return (await client.get(url)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def stop(self, timeout: float = 20.0) -> None:
         for proc in self.processes.values():
