@@ -47,8 +47,10 @@ from gateway.domain.replies import (
     set_time_1012,
 )
 from gateway.domain.throttle import TokenBucket
+from gateway.entrypoints.log_budget import LogBudget
 
 log = logging.getLogger(__name__)
+reject_log = LogBudget(log)  # rejected frames are logged within a budget
 tracer = trace.get_tracer("liandong.gateway")
 meter = metrics.get_meter("liandong.gateway")
 frames_counter = meter.create_counter("gateway.frames", description="frames by outcome")
@@ -138,6 +140,7 @@ class Session:
         self.mns: set[str] = set()
         self.st: dict[str, str] = {}
         self.garbage = 0
+        self.run = GarbageRun()  # skipped bytes since the last frame: one dead letter
         self.auth_failures = 0
         self.closed = False
         self.opened_at = datetime.now(UTC)
@@ -265,6 +268,7 @@ class Gateway:
                     break
             for chunk in session.frames.flush():
                 await self._process(session, [chunk])
+            await (await self._flush_run(session))()
         except (ConnectionError, asyncio.IncompleteReadError):
             sessions_counter.add(1, {"event": "reset"})
         finally:
@@ -325,16 +329,18 @@ class Gateway:
                 reason = str(chunk.reason or RejectReason.GARBAGE)
                 bytes_counter.add(len(raw), {"outcome": reason})
                 session.garbage += len(raw)
-                settle.append(
-                    await self._enqueue_reject(reason, "bytes outside a frame", raw, session.peer)
-                )
+                if session.run.reason not in ("", reason):
+                    settle.append(await self._flush_run(session))
+                session.run.add(reason, raw)
             else:
+                settle.append(await self._flush_run(session))
                 reply = await self._on_frame(session, chunk.frame)
                 if reply is not None:
                     settle.append(reply)
             if session.garbage > self.config.garbage_limit:
                 sessions_counter.add(1, {"event": "dropped_flooding"})
                 log.warning("dropping %s: %d bytes of garbage", session.peer, session.garbage)
+                settle.append(await self._flush_run(session))
                 settle.append(
                     await self._enqueue_reject(
                         "FLOOD", f"{session.garbage} bytes that are no frame", b"", session.peer
@@ -346,6 +352,18 @@ class Gateway:
                 break
         for reply in settle:
             await reply()
+
+    async def _flush_run(self, session: Session) -> Reply:
+        """One dead letter for the bytes skipped since the last frame (the count, and a
+        bounded sample as raw); nothing to settle when there were none."""
+        run = session.run
+        if not run.count:
+            return _nothing
+        session.run = GarbageRun()
+        detail = f"{run.count} bytes outside a frame"
+        if run.count > len(run.sample):
+            detail += f" (the first {len(run.sample)} kept)"
+        return await self._enqueue_reject(run.reason, detail, bytes(run.sample), session.peer)
 
     async def on_frame(self, frame: bytes, peer: str) -> None:
         """Handle one frame outside a connection (tools and tests); replies are discarded."""
@@ -538,7 +556,7 @@ class Gateway:
         self, reason: str, detail: str, raw: bytes, peer: str, mn: str = ""
     ) -> Reply:
         frames_counter.add(1, {"outcome": "rejected", "reason": reason})
-        log.info("rejected %d bytes from %s: %s (%s)", len(raw), peer, reason, detail)
+        reject_log.info("rejected %d bytes from %s: %s (%s)", len(raw), peer, reason, detail)
         try:
             ack = await self.publisher.enqueue_rejected(
                 reason=reason,
@@ -778,6 +796,28 @@ class Gateway:
                 await self._expire_commands(now)
             except Exception:
                 log.exception("sweep failed")
+
+
+async def _nothing() -> None:
+    return None
+
+
+class GarbageRun:
+    """Bytes skipped since the last frame: their reason, count and first SAMPLE bytes."""
+
+    SAMPLE = 256
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.count = 0
+        self.sample = bytearray()
+
+    def add(self, reason: str, raw: bytes) -> None:
+        self.reason = reason
+        self.count += len(raw)
+        room = self.SAMPLE - len(self.sample)
+        if room > 0:
+            self.sample += raw[:room]
 
 
 def _retrieve(ack: asyncio.Future[object]) -> None:

@@ -295,3 +295,23 @@ async def test_time_calibration_request_gets_9013_then_1012(
     assert system_time is not None
     now = datetime.now(UTC).astimezone(gateway.gateway.config.station_tz).replace(tzinfo=None)
     assert abs((now - system_time).total_seconds()) < 120
+
+
+async def test_a_hash_flood_is_one_dead_letter_with_a_count_and_valid_loggers_are_acked(
+    isolated_settings: Settings, gateway: Running, fleet: list[SimLogger]
+) -> None:
+    """Issue 12, item 8: 32 KiB of '#' (under the garbage budget) is one dead letter with the
+    byte count and a bounded sample, not 32,767 of them; the logger's next frame is acked."""
+    logger = fleet[0]
+    qn, good = data_frame(logger, "2051", T0, {"a21026": 12.5})
+    peer = await Peer.connect(gateway)
+    for _ in range(8):
+        await peer.send(b"#" * 4096)
+    await peer.send(good)
+    packets = await peer.until(lambda ps: qn in acked(ps))
+    peer.close()
+    assert acked(packets) == {qn}
+    dead = rejected(await read_topic(isolated_settings, MONITORING_REJECTED, 50, timeout=5))
+    assert len(dead) == 1, [(d.reason, d.detail) for d in dead]
+    assert dead[0].detail.startswith("32768 bytes outside a frame")
+    assert len(dead[0].raw) <= 256 and set(bytes(dead[0].raw)) == {ord("#")}
