@@ -27,7 +27,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
@@ -44,8 +44,23 @@ REREAD_S = 30.0
 REPORT_WINDOW = timedelta(days=30)
 # times a report may ask for: anything outside is a typo, and near datetime.min/max the
 # default window (until - 30 d) would overflow
-REPORT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-REPORT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+REPORT_EARLIEST = datetime(1969, 12, 30, tzinfo=UTC)  # 1970 at any offset
+REPORT_LATEST = datetime(9000, 1, 2, tzinfo=UTC)  # 8999 at any offset
+# RFC 3339 date-time (the OpenAPI format) in those years; the parser checks the rest
+REPORT_TIME_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt]"
+_DATETIME = TypeAdapter(datetime)
+
+
+def _report_time(name: str, text: str | None) -> datetime | None:
+    """An RFC 3339 date-time with its offset (a number such as 0.5 is not one)."""
+    if text is None:
+        return None
+    try:
+        return _DATETIME.validate_python(text)
+    except ValidationError as err:
+        raise HTTPException(422, f"{name}: not an RFC 3339 date-time: {text!r}") from err
+
+
 # SSE ids are 64-bit database ids; a bigger Last-Event-ID cannot be a real one
 MAX_EVENT_ID = 2**63 - 1
 
@@ -136,11 +151,28 @@ class DeclineBody(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-class StatusBody(BaseModel):
-    status: Literal["EN_ROUTE", "ON_SITE", "SAMPLING", "COMPLETED", "CANCELLED"]
-    lat: float | None = Field(None, ge=-90, le=90)
-    lon: float | None = Field(None, ge=-180, le=180)
+class FieldStatusBody(BaseModel):
+    status: Literal["EN_ROUTE", "ON_SITE", "SAMPLING", "COMPLETED"]
+    # strict: a JSON number only (not true/false or "1.5")
+    lat: float | None = Field(None, ge=-90, le=90, strict=True)
+    lon: float | None = Field(None, ge=-180, le=180, strict=True)
     note: str = Field("", max_length=4000, description="what was found or done, for the case")
+
+
+class CancelBody(BaseModel):
+    status: Literal["CANCELLED"]
+    # strict: a JSON number only (not true/false or "1.5")
+    lat: float | None = Field(None, ge=-90, le=90, strict=True)
+    lon: float | None = Field(None, ge=-180, le=180, strict=True)
+    note: str = Field(
+        min_length=1,
+        max_length=4000,
+        pattern=r"\S",
+        description="why the duty manager cancels the task (required)",
+    )
+
+
+StatusBody = Annotated[FieldStatusBody | CancelBody, Field(discriminator="status")]
 
 
 class StageStatsView(BaseModel):
@@ -223,21 +255,52 @@ def principal(
         ) from e
 
 
+class ErrorView(BaseModel):
+    detail: Any = Field(description="the reason (a text, or the validation errors)")
+
+
+_ERROR_TEXT = {
+    400: "the body is not JSON",
+    401: "no bearer token, or an invalid one (`WWW-Authenticate` says why)",
+    403: "the caller may not do this",
+    404: "no such task",
+    409: "the task is not in a state for this",
+    422: "invalid parameters or body, with the reason",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for the error statuses an operation answers, each `{detail}`."""
+    # errors are JSON also on the event stream (whose 200 is text/event-stream)
+    return {
+        c: {
+            "model": ErrorView,
+            "description": _ERROR_TEXT[c],
+            "content": {"application/json": {}},
+        }
+        for c in codes
+    }
+
+
 def resume_point(
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    # typed `int` (not `int | None`) so the OpenAPI document declares an integer, not "null"
+    last_event_id: Annotated[
+        int,  # noqa: RUF013
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            le=MAX_EVENT_ID,
+            description="resume after this notification id (what the browser's EventSource sends)",
+        ),
+    ] = None,  # type: ignore[assignment]
     after: Annotated[
-        int | None,
+        int,  # noqa: RUF013
         Query(ge=0, le=MAX_EVENT_ID, description="resume after this id (clients without headers)"),
-    ] = None,
+    ] = None,  # type: ignore[assignment]
 ) -> int:
     """Where a reconnecting stream resumes: the Last-Event-ID header wins over `after`."""
-    if last_event_id:
-        text = last_event_id.strip()
-        if not (text.isascii() and text.isdigit()) or int(text) > MAX_EVENT_ID:
-            raise HTTPException(
-                422, f"Last-Event-ID must be a whole number from 0 to {MAX_EVENT_ID}"
-            )
-        return int(text)
+    if last_event_id is not None:
+        return last_event_id
     return after or 0
 
 
@@ -375,6 +438,7 @@ def create_app(
     @app.get(
         "/v1/me/tasks",
         tags=["tasks"],
+        responses=errors(401, 422),
         summary="Tasks I hold or was offered (managers: my jurisdiction)",
     )
     async def my_tasks(
@@ -392,25 +456,41 @@ def create_app(
     @app.get(
         "/v1/reports/response-times",
         tags=["reports"],
-        responses={401: {}, 403: {}, 422: {}},
+        responses=errors(401, 403, 422),
         summary="For duty managers: how fast alarms in my jurisdiction were answered, per stage",
     )
     async def response_times(
         p: Caller,
         by: Annotated[Literal["county", "priority", "route", "all"], Query()] = "all",
-        since: Annotated[
-            datetime | None,
-            Query(description="alarms raised from (ISO 8601 with offset); default until - 30 d"),
+        since_text: Annotated[
+            str | None,
+            Query(
+                alias="since",
+                pattern=REPORT_TIME_PATTERN,
+                json_schema_extra={"format": "date-time"},
+                description="alarms raised from (RFC 3339, years 1970-8999); default until - 30 d",
+            ),
         ] = None,
-        until: Annotated[
-            datetime | None, Query(description="alarms raised before (default now)")
+        until_text: Annotated[
+            str | None,
+            Query(
+                alias="until",
+                pattern=REPORT_TIME_PATTERN,
+                json_schema_extra={"format": "date-time"},
+                description="alarms raised before (RFC 3339, years 1970-8999); default now",
+            ),
         ] = None,
         county: Annotated[
-            str | None, Query(description="division code prefix, e.g. 3201 or 320106")
-        ] = None,
+            str,
+            Query(
+                pattern=r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6,})$",
+                description="division code prefix, e.g. 3201 or 320106 (empty: all)",
+            ),
+        ] = "",
     ) -> ResponseTimesView:
         if not p.role.manager:
             raise HTTPException(403, "response-time reports are for duty managers")
+        since, until = _report_time("since", since_text), _report_time("until", until_text)
         for name, value in (("since", since), ("until", until)):
             if value is not None and value.utcoffset() is None:
                 raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-03-01T00:00+08:00")
@@ -421,10 +501,9 @@ def create_app(
                 )
         end = until or service.clock()
         start = since or end - REPORT_WINDOW
-        if start >= end:
-            raise HTTPException(422, "since must be before until")
+        # since >= until: an empty window, in which no alarm was raised (an empty report)
         prefix = ""
-        if county is not None:
+        if county:  # an empty value is the same as none
             try:
                 prefix = normalise_code(county)
             except ValueError as e:
@@ -459,7 +538,7 @@ def create_app(
     @app.get(
         "/v1/tasks/{task_id}",
         tags=["tasks"],
-        responses={401: {}, 403: {}, 404: {}},
+        responses=errors(401, 403, 404),
         summary="Task detail: enterprise, outlet, evidence, coordinates, navigation, team, history",
     )
     async def get_task(task_id: str, p: Caller) -> TaskDetail:
@@ -494,7 +573,7 @@ def create_app(
     @app.post(
         "/v1/tasks/{task_id}/accept",
         tags=["answers"],
-        responses={401: {}, 403: {}, 404: {}, 409: {}},
+        responses=errors(400, 401, 403, 404, 409, 422),
     )
     async def accept(task_id: str, p: Caller) -> TaskDetail:
         visible(p, task_id)
@@ -507,7 +586,7 @@ def create_app(
     @app.post(
         "/v1/tasks/{task_id}/decline",
         tags=["answers"],
-        responses={401: {}, 403: {}, 404: {}, 409: {}},
+        responses=errors(400, 401, 403, 404, 409, 422),
     )
     async def decline(task_id: str, body: DeclineBody, p: Caller) -> TaskSummary:
         task = visible(p, task_id)
@@ -520,7 +599,7 @@ def create_app(
     @app.post(
         "/v1/tasks/{task_id}/status",
         tags=["answers"],
-        responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
+        responses=errors(400, 401, 403, 404, 409, 422),
         summary=(
             "Move the task on; ON_SITE is the caller's own check-in, with a position inside "
             "the outlet's geofence"
@@ -542,7 +621,7 @@ def create_app(
         response_class=EventSourceResponse,
         tags=["push"],
         summary="Live task notifications (server-sent events), resumable with Last-Event-ID",
-        responses={401: {}, 422: {}},
+        responses=errors(401, 422),
     )
     async def events(
         request: Request,
