@@ -9,6 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.domain.codec import DecodeResult, FactorValue, Packet
+from gateway.domain.redaction import redact_password
 from liandong.events import SCHEMA_VERSION, deterministic_id
 from liandong.v1 import envelope_pb2, records_pb2
 
@@ -87,7 +88,7 @@ def to_record(
         protocol_version=packet.version.value,
         data_time=event_time,
         fields=packet.fields,
-        raw_frame=frame,
+        raw_frame=redact_password(frame),  # the id above is of the frame as sent
         received_at=_timestamp(received_at),
         peer=peer,
         warnings=result.warnings,

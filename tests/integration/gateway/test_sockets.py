@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from gateway.bootstrap import Running
 from gateway.domain.codec import FrameError, Packet, build_data_segment, build_frame, decode
 from gateway.domain.framing import FrameReader
+from gateway.domain.redaction import redact_password
 from gateway.simulator.station import LoggerConnection, SimLogger, SimReport, data_frame
 from liandong.settings import Settings
 from liandong.topics import (
@@ -93,7 +94,7 @@ async def test_concatenated_and_split_frames_are_all_acked_and_published(
     assert sorted(r.factors[0].avg for r in published) == [20.0, 21.0, 22.0, 23.0]
     assert {r.mn for r in published} == {logger.mn}
     assert {r.outlet_id for r in published} == {"out-sim-00001"}
-    assert {bytes(r.raw_frame) for r in published} == {f for _, f in frames}
+    assert {bytes(r.raw_frame) for r in published} == {redact_password(f) for _, f in frames}
     assert all(r.peer.startswith("127.0.0.1:") for r in published)
 
 
@@ -113,7 +114,7 @@ async def test_garbage_and_a_bad_crc_are_dead_lettered_and_the_next_frame_still_
     dead = rejected(await read_topic(isolated_settings, MONITORING_REJECTED, 2))
     by_reason = {d.reason: d for d in dead}
     assert bytes(by_reason["garbage"].raw) == b"AT+CSQ\r\nmodem noise"
-    assert bytes(by_reason["bad_crc"].raw) == bad
+    assert bytes(by_reason["bad_crc"].raw) == redact_password(bad)
     published = records(await read_topic(isolated_settings, MONITORING_RECORDS, 1))
     assert [r.qn for r in published] == [qn]
 
@@ -187,7 +188,7 @@ async def test_subpackets_out_of_order_are_merged_and_each_acked(
     assert acked(packets) == {"20240501100000001", "20240501100000002"}
     [merged] = records(await read_topic(isolated_settings, MONITORING_RECORDS, 1))
     assert {f.code: f.avg for f in merged.factors} == {"w01018": 21.5, "w21003": 1.25}
-    assert bytes(merged.raw_frame) == one + two
+    assert bytes(merged.raw_frame) == redact_password(one + two)
 
 
 async def test_an_incomplete_split_upload_is_published_with_a_reason(
@@ -206,7 +207,9 @@ async def test_an_incomplete_split_upload_is_published_with_a_reason(
         assert [(f.code, f.avg) for f in partial.factors] == [("w01018", 9.5)]
         assert any("incomplete_subpackets" in w and "PNO 2 of 2" in w for w in partial.warnings)
         dead = rejected(await read_topic(isolated_settings, MONITORING_REJECTED, 1))
-        assert [(d.reason, bytes(d.raw)) for d in dead] == [("incomplete_subpackets", one)]
+        assert [(d.reason, bytes(d.raw)) for d in dead] == [
+            ("incomplete_subpackets", redact_password(one))
+        ]
     finally:
         await running.stop()
 
