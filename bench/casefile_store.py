@@ -18,7 +18,7 @@ from pathlib import Path
 from casefile import migrations
 from casefile.adapters.codec import from_message
 from casefile.adapters.store import CaseStore, OpenFields, WriteJob, make_engine
-from casefile.domain import cases as dc
+from casefile.domain import commands
 from casefile.entrypoints.grpc_server import CaseFileService, _fingerprint, case_id_for_task
 from liandong.tokens.claims import Principal, Role
 from liandong.v1 import casefile_pb2
@@ -48,7 +48,7 @@ def _evidence_job(
         request_id=request.request_id,
         fingerprint=_fingerprint(request),
         case_id=case_id,
-        command=from_message(dc.AddEvidence, request),
+        command=from_message(commands.AddEvidence, request),
         now=now,
         respond=lambda sc, scope, legal: service.case_reply(sc, scope, now, legal),
     )
@@ -64,7 +64,7 @@ def _measure() -> tuple[float, float, int]:
     cases = []
     for n in range(CASES):
         task = f"bench-task-{n}"
-        command = dc.OpenCase(
+        command = commands.OpenCase(
             case_id=case_id_for_task(task),
             source_ref=task,
             enterprise_id="ent-1",

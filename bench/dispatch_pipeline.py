@@ -32,7 +32,7 @@ from dispatch.adapters.alert_events import signal_from_event
 from dispatch.adapters.registry import Reference
 from dispatch.adapters.store import DispatchStore, make_engine
 from dispatch.domain.policy import DispatchPolicy
-from dispatch.service import DispatchService
+from dispatch.entrypoints.dispatch_service import DispatchService
 from liandong.events import new_meta
 from liandong.v1 import alerts_pb2
 

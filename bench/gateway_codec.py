@@ -11,13 +11,9 @@ import random
 import time
 from typing import Any
 
-from gateway.domain.codec import (
-    build_data_segment,
-    build_frame,
-    decode,
-    decode_python,
-    native_available,
-)
+from liandong.hj212.decoding import decode, decode_python
+from liandong.hj212.encoding import build_data_segment, build_frame
+from liandong.hj212.native import native_available
 
 _CODES = ("w01018", "w21003", "w21011", "w21001", "w01001", "w00000", "w01012", "w01014")
 

@@ -18,6 +18,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+    # Browser tests run last: Playwright's sync API keeps an event loop running on the main
+    # thread for the rest of the session, after which pytest-asyncio cannot start its own.
+    items.sort(key=lambda item: "/browser/" in str(item.fspath))
 
 
 @pytest.fixture(scope="session")

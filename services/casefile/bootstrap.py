@@ -56,6 +56,14 @@ def run(settings: Settings) -> None:
         if config.outbox
         else None
     )
+    from casefile.entrypoints.evidence_calls import store_from_env
+    from casefile.evidence_config import EvidenceConfig
+
+    evidence_config = EvidenceConfig.from_env()
+    evidence_store = store_from_env(evidence_config)
+    logging.getLogger(__name__).info(
+        "evidence store: %s (%s)", evidence_store.name, evidence_config.store_url
+    )
     tune_gc()
     try:
         asyncio.run(
@@ -65,6 +73,7 @@ def run(settings: Settings) -> None:
                 auth=config.auth,
                 relay=relay,
                 clock_interval_s=config.clock_interval_s,
+                evidence=(evidence_store, evidence_config),
             )
         )
     finally:

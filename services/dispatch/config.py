@@ -32,6 +32,20 @@ class DispatchConfig:
         default_factory=lambda: os.environ.get("LIANDONG_DISPATCH_GROUP") or None
     )
     timezone: str = field(default_factory=lambda: _env("LIANDONG_TIMEZONE", "Asia/Shanghai"))
+    # partial evidence uploads from phones (entrypoints/evidence_api), bounded
+    uploads_dir: Path = field(
+        default_factory=lambda: Path(
+            _env(
+                "LIANDONG_DISPATCH_UPLOADS", str(DEFAULT_WEB_DIST.parents[1] / ".state" / "uploads")
+            )
+        )
+    )
+    upload_max_bytes: int = field(
+        default_factory=lambda: int(_env("LIANDONG_DISPATCH_UPLOAD_MAX_BYTES", str(1024 * 2**20)))
+    )
+    upload_quota_bytes: int = field(
+        default_factory=lambda: int(_env("LIANDONG_DISPATCH_UPLOAD_QUOTA_BYTES", str(4 * 2**30)))
+    )
     # the built front ends served beside the API
     web_dist: Path = field(
         default_factory=lambda: Path(_env("LIANDONG_WEB_DIST", str(DEFAULT_WEB_DIST)))

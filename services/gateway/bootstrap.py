@@ -15,8 +15,10 @@ from typing import Any
 
 from gateway.adapters.commands_in import CommandConsumer
 from gateway.adapters.kafka_out import RecordPublisher
-from gateway.domain.crc import CrcVariant
-from gateway.entrypoints.tcp_server import Gateway, GatewayConfig, KnownLogger, serve_forever
+from gateway.entrypoints.sessions import GatewayConfig, KnownLogger
+from gateway.entrypoints.tcp_server import Gateway, serve_forever
+from liandong.broker_wait import needed_topics, wait_for_broker
+from liandong.hj212.crc import CrcVariant
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
 from liandong.telemetry import setup_telemetry
@@ -131,6 +133,8 @@ async def build(settings: Settings, config: GatewayConfig | None = None) -> Runn
 
 
 async def main(settings: Settings) -> None:
+    # Not listening for loggers until Kafka answers: the TCP readiness probe says not ready.
+    await wait_for_broker(settings.kafka_bootstrap, "gateway", topics=needed_topics(settings))
     running = await build(settings)
     try:
         await serve_forever(running.gateway)

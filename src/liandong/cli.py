@@ -64,6 +64,10 @@ SUB_APPS = {
         "Bearer tokens for the casefile API and services' own key pairs.",
     ),
     "alerts": ("alerts.entrypoints.replay_cli:app", "Alert judgement: replay a capture."),
+    "people": (
+        "dispatch.entrypoints.people_cli:people_app",
+        "People of the roster: passwords for signing in to the field app and console.",
+    ),
 }
 
 

@@ -6,22 +6,21 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liandong import ports
 from liandong.settings import Settings
 
 SERVICES = ("casefile", "dispatch", "alerts", "gateway")
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port outside the ephemeral range, so a service can restart on it (liandong.ports)."""
+    return ports.free_port()
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -45,3 +47,31 @@ def test_without_headers_the_consumer_span_is_a_new_trace() -> None:
 def test_carrier_takes_the_last_repeated_header_and_skips_nulls() -> None:
     carrier = headers_to_carrier([("traceparent", b"a"), ("traceparent", b"b"), ("x", None)])  # type: ignore[list-item]
     assert carrier == {"traceparent": "b"}
+
+
+def _sampled(monkeypatch: Any, **kwargs: Any) -> tuple[bool, bool]:
+    """(a root span is recorded, a child of a sampled remote parent is recorded)."""
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from liandong import telemetry
+
+    monkeypatch.setattr(telemetry, "_configured", object())  # leave the global provider alone
+    monkeypatch.delenv("LIANDONG_TRACES_FILE", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    tracer = telemetry.setup_telemetry("t", instrument_kafka=False, **kwargs).tracer_provider
+    root = tracer.get_tracer("t").start_span("root")
+    parent = SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    child = tracer.get_tracer("t").start_span(
+        "child", context=trace.set_span_in_context(NonRecordingSpan(parent))
+    )
+    return root.is_recording(), child.is_recording()
+
+
+def test_nothing_exporting_records_no_root_span_but_follows_a_sampled_parent(
+    monkeypatch: Any,
+) -> None:
+    assert _sampled(monkeypatch) == (False, True)
+
+
+def test_an_exporter_records_every_span(monkeypatch: Any) -> None:
+    assert _sampled(monkeypatch, span_exporters=[InMemorySpanExporter()]) == (True, True)

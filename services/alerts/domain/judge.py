@@ -19,20 +19,13 @@ from typing import Any
 
 from alerts.domain.anomalies import (
     AnomalyConfig,
-    ArrivalState,
     StreamState,
     check_conflict,
     check_corrected,
-    check_offline,
     check_timestamp,
     check_value,
-    flow_mismatch,
-    hour_completeness,
-    logger_hour_mismatch,
-    note_arrival,
-    o2_dilution,
-    sudden_drop,
 )
+from alerts.domain.arrivals import ArrivalState, check_offline, note_arrival
 from alerts.domain.correction import DEFAULT_O2_CEILING, correction_factor
 from alerts.domain.days import DayWindow, close_day
 from alerts.domain.episodes import AlertChange, EpisodeBook, EpisodePolicy
@@ -45,6 +38,13 @@ from alerts.domain.exceedance import (
     prewarning_step,
 )
 from alerts.domain.findings import Finding
+from alerts.domain.hour_anomalies import (
+    flow_mismatch,
+    hour_completeness,
+    logger_hour_mismatch,
+    o2_dilution,
+    sudden_drop,
+)
 from alerts.domain.hours import AddOutcome, HourResult, HourWindow, close_hour, needs_correction
 from alerts.domain.hugging import HuggingWindow, limit_hugging
 from alerts.domain.parameters import ParameterBook, ParameterReport, note_parameter

@@ -7,13 +7,14 @@ it holds. Keeping this apart lets the same logic run under test without a broker
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from alerts.adapters.records import parameter_reports_from_record, readings_from_record
 from alerts.domain.episodes import AlertChange
@@ -27,8 +28,10 @@ _END = datetime(9999, 1, 1, tzinfo=UTC)
 
 def encode_state(partition: int, doc: dict[str, Any]) -> bytes:
     """Table value: the partition the outlet's records arrive on, then the compressed state
-    (zlib level 1: a few times smaller changelog and store for a few microseconds)."""
-    body = json.dumps(doc, separators=(",", ":")).encode()
+    (zlib level 1: a few times smaller changelog and store for a few microseconds). orjson:
+    the same JSON as json.dumps for these documents (str or int keys, finite numbers) in
+    about a third of the time; a checkpoint encodes every outlet judged since the last."""
+    body = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
     return b"%d\n" % partition + zlib.compress(body, 1)
 
 
@@ -38,7 +41,7 @@ def state_partition(raw: bytes) -> int:
 
 def decode_state(raw: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = raw.partition(b"\n")
-    return int(head), json.loads(zlib.decompress(body))
+    return int(head), orjson.loads(zlib.decompress(body))
 
 
 def _signature(st: OutletState) -> tuple[Any, ...]:

@@ -39,7 +39,7 @@ _PERIOD = {
 
 
 def frames_of(stream: BinaryIO, chunk: int = 65536) -> Iterator[bytes]:
-    from gateway.domain.framing import FrameReader
+    from liandong.hj212.framing import FrameReader
 
     reader = FrameReader()
     while data := stream.read(chunk):
@@ -56,8 +56,9 @@ def readings_of(
 ) -> Iterator[Reading | ParameterReport]:
     """Readings of every decodable data frame and the parameters of field-information
     uploads (3020); undecodable frames are listed in `problems`."""
-    from gateway.adapters.records import to_record
-    from gateway.domain.codec import FrameError, decode
+    from liandong.hj212.decoding import decode
+    from liandong.hj212.records import to_record
+    from liandong.hj212.rejects import FrameError
 
     for n, frame in enumerate(frames):
         try:

@@ -33,9 +33,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import TypeAdapter
 
 from casefile.domain.canonical import canonical_json, format_duration, format_instant, to_jsonable
-from casefile.domain.cases import Case
 from casefile.domain.custody import Position
 from casefile.domain.errors import InvalidCommand
+from casefile.domain.records import Case
 
 _CASE = TypeAdapter(Case)
 # Case fields holding a tuple of records (evidence, samples, ...): they grow with the case and

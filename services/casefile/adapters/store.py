@@ -16,13 +16,14 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry import propagate
-from sqlalchemy import event, func, or_, update
+from sqlalchemy import case as sql_case
+from sqlalchemy import event, exists, func, or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
 from casefile.adapters.codec import EncodingMemo, case_from_doc, case_to_doc
 from casefile.adapters.tables import (
@@ -50,7 +51,7 @@ from casefile.adapters.write_tx import (
 )
 from casefile.domain import requests as idem
 from casefile.domain.access import Action, Scope, authorize
-from casefile.domain.audit import AuditEntry
+from casefile.domain.audit import AuditEntry, VerifyReport, verify_case_chain
 from casefile.domain.cases import Case, CaseChange, Command, OpenCase, State, apply
 from casefile.domain.clocks import ClockState, LegalClock, clocks
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar
@@ -592,7 +593,13 @@ class CaseStore:
         outlet_id: str = "",
         limit: int = 50,
         after: str = "",
+        due_within_days: int = 0,
+        now: datetime | None = None,
     ) -> list[StoredCase]:
+        """`due_within_days` > 0: open cases with a clock whose last allowed day (CST) is at
+        most that many days after today, or already breached, overdue first, then by the
+        earliest due clock (`after` is then an offset into that order); else every case by
+        id after `after`."""
         with Session(self.engine) as s:
             query = select(CaseFileRow)
             if scope is Scope.OWN_CASES:
@@ -616,12 +623,51 @@ class CaseStore:
                 query = query.where(CaseFileRow.enterprise_id == enterprise_id)
             if outlet_id:
                 query = query.where(CaseFileRow.outlet_id == outlet_id)
+            if due_within_days > 0:
+                # the last allowed day (CST, as due_date) is at most N days after today's
+                local = (now or datetime.now(UTC)).astimezone(CHINA)
+                horizon = datetime(local.year, local.month, local.day, tzinfo=CHINA) + timedelta(
+                    days=due_within_days + 1
+                )
+                # a clock breached once stays overdue until the case closes (clock_breaches)
+                overdue = exists().where(col(BreachRow.case_id) == col(CaseFileRow.case_id))
+                query = (
+                    query.where(CaseFileRow.state != State.CLOSED.value)
+                    .where(or_(col(CaseFileRow.next_due_at) <= horizon, overdue))
+                    .order_by(
+                        sql_case((overdue, 0), else_=1),
+                        col(CaseFileRow.next_due_at).is_(None),
+                        col(CaseFileRow.next_due_at),
+                        CaseFileRow.case_id,
+                    )
+                    .offset(int(after) if after.isdigit() else 0)
+                    .limit(limit)
+                )
+                due = list(s.exec(query).all())
+                self._vouched(s, due)
+                return [stored_from_row(r) for r in due]
             if after:
                 query = query.where(CaseFileRow.case_id > after)
             query = query.order_by(CaseFileRow.case_id).limit(limit)  # type: ignore[arg-type]
             rows = list(s.exec(query).all())
             self._vouched(s, rows)
             return [stored_from_row(r) for r in rows]
+
+    def verify_case(self, case_id: str) -> tuple[VerifyReport, str]:
+        """The case's audit thread, then its stored document against the sha256 its last
+        entry vouches for. Returns the chain report and a document problem ('' if none)."""
+        entries = self.audit_entries(case_id)
+        report = verify_case_chain(entries, case_id)
+        with Session(self.engine) as s:
+            row = s.get(CaseFileRow, case_id)
+        if row is None:
+            return report, f"case {case_id} is in the chain but not stored"
+        vouched = next(
+            (sha for e in reversed(entries) if (sha := e.payload.get("case_sha256"))), None
+        )
+        if vouched is not None and vouched != sha256_text(row.doc):
+            return report, "stored case document differs from the one the audit chain vouches for"
+        return report, ""
 
     def events_after(
         self, case_id: str, after_sequence: int = 0, after_version: int = 0, limit: int = 500
@@ -665,6 +711,9 @@ class CaseStore:
             return [to_entry(r) for r in s.exec(query).all()]
 
 
+CHINA = timezone(timedelta(hours=8), "CST")  # legal days are China Standard Time days
+
+
 def _via(principal: Principal) -> dict[str, str] | None:
     """The calling service and the roles it claimed for the person, when it acts for someone."""
     person = principal.on_behalf_of
@@ -684,8 +733,9 @@ def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str,
     return headers
 
 
-# audit entries that record no new case document (a clock breach, a refused attempt)
-UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied")
+# audit entries that record no new case document (a clock breach, a refused attempt, a
+# download of evidence)
+UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded")
 
 
 class CaseTampered(Exception):

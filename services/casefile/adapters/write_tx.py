@@ -38,7 +38,7 @@ from casefile.adapters.tables import (
 )
 from casefile.domain import requests as idem
 from casefile.domain.audit import GENESIS, AuditEntry, chain_entry
-from casefile.domain.cases import Case
+from casefile.domain.records import Case
 
 CASES = CaseFileRow.__table__  # type: ignore[attr-defined]
 MEMBERS = CaseMemberRow.__table__  # type: ignore[attr-defined]
@@ -132,6 +132,13 @@ def record_sha256(
     """The digest of what GetCase serves beside the case document (the task, alerts, team
     with names, summary, who opened it): each audit entry carries it as `record_sha256`, so
     an edit of those columns is found by verify and refused by reads."""
+    return sha256_text(record_text(task_id, alert_ids, team, summary, opened_by))
+
+
+def record_text(
+    task_id: str, alert_ids: list[str], team: list[dict[str, str]], summary: str, opened_by: str
+) -> str:
+    """The text `record_sha256` hashes (exported bundles carry it as record.json)."""
     record = {
         "alert_ids": list(alert_ids),
         "opened_by": opened_by,
@@ -139,7 +146,7 @@ def record_sha256(
         "task_id": task_id,
         "team": list(team),
     }
-    return sha256_text(json.dumps(record, ensure_ascii=False, sort_keys=True))
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
 def row_record_sha256(row: Any) -> str:

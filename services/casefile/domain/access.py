@@ -15,8 +15,10 @@ writes the denied attempt to the audit chain.
   of a case before its inspection record is signed (a declined member replaced).
 * Acting for a person: a SERVICE principal may carry `on_behalf_of`, the person who did a field
   record on the phone (authenticated by dispatch's phone API). Only the field records in
-  `FIELD_RECORDS` are accepted that way, and only if that person, with the roles the service
-  names for them, would be allowed the action themselves (on the case team, right role).
+  `FIELD_RECORDS`, reading the case and evidence downloads (`ACTED_FOR`) are accepted that
+  way, and only if
+  that person, with the roles the service names for them, would be allowed the action
+  themselves (on the case team, right role).
 A principal with several roles gets the union.
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from casefile.domain.cases import Case
+from casefile.domain.records import Case
 from liandong.tokens.claims import Principal, Role
 
 
@@ -59,6 +61,7 @@ class Action(StrEnum):
     STREAM = "Stream"
     VERIFY = "Verify"
     EXPORT = "Export"
+    DOWNLOAD_EVIDENCE = "DownloadEvidence"
 
     @classmethod
     def for_command(cls, command: object) -> Action:
@@ -81,7 +84,9 @@ class Decision:
     scope: Scope = Scope.NONE
 
 
-_READS = frozenset({Action.READ, Action.STREAM, Action.VERIFY, Action.EXPORT})
+_READS = frozenset(
+    {Action.READ, Action.STREAM, Action.VERIFY, Action.EXPORT, Action.DOWNLOAD_EVIDENCE}
+)
 
 _OFFICER = frozenset(
     {
@@ -133,7 +138,25 @@ _MANAGER = frozenset(
 _ADMIN = frozenset({Action.OPEN_CASE} | _READS)
 _SERVICE = _ADMIN | {Action.UPDATE_TEAM}
 # records of what a person did on site that a trusted service may pass on in their name
-FIELD_RECORDS = frozenset({Action.RECORD_ARRIVAL, Action.RECORD_SITE_NOTE, Action.ADD_EVIDENCE})
+# (dispatch's phone API: arrival and notes, the inspection record, evidence, samples and their
+# custody, lab results and their confirmation)
+FIELD_RECORDS = frozenset(
+    {
+        Action.RECORD_ARRIVAL,
+        Action.RECORD_SITE_NOTE,
+        Action.ADD_EVIDENCE,
+        Action.RECORD_INSPECTION,
+        Action.RECORD_SAMPLE,
+        Action.HAND_OFF_CUSTODY,
+        Action.RECORD_LAB_RESULT,
+        Action.CONFIRM_RESULT,
+    }
+)
+# what a service may do for a person: their field records, reading the case as they would
+# (monitoring staff see samples and results only) and fetching the evidence they may see
+ACTED_FOR = FIELD_RECORDS | {Action.READ, Action.DOWNLOAD_EVIDENCE}
+# what a trusted service may read for a manager it acts for (a console): never a write
+MANAGER_READS = frozenset({Action.READ, Action.LIST, Action.VERIFY})
 
 
 def in_jurisdiction(principal: Principal, county_code: str) -> bool:
@@ -219,7 +242,14 @@ def _on_behalf(
     via = f"{service.subject} on behalf of {person.subject}"
     if Role.SERVICE not in service.roles:
         return Decision(False, f"{via}: only a trusted service may act for someone")
-    if action not in FIELD_RECORDS:
+    if action in MANAGER_READS and person.roles == frozenset({Role.MANAGER}):
+        # a console showing a manager's cases: the manager's jurisdiction applies, reads only
+        if person.on_behalf_of is not None or not person.subject.strip():
+            return Decision(False, f"{via}: the person acted for must be named once")
+        decision = authorize(person, action, case)
+        scope = decision.scope if decision.allowed else Scope.NONE
+        return Decision(decision.allowed, f"{via}: {decision.reason}", scope)
+    if action not in ACTED_FOR:
         return Decision(False, f"{via}: {action.value} is not a field record passed on for them")
     if person.on_behalf_of is not None or not person.subject.strip():
         return Decision(False, f"{via}: the person acted for must be named once")

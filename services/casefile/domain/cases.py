@@ -24,17 +24,42 @@ closure) take `now` as their time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from casefile.domain import periods
 from casefile.domain.canonical import to_jsonable
+from casefile.domain.commands import (
+    AddEvidence,
+    CloseCase,
+    Command,
+    ConfirmResult,
+    DecidePenalty,
+    ExtendClock,
+    FileCase,
+    HandOffCustody,
+    OpenCase,
+    PauseClock,
+    RecordArrival,
+    RecordEnforcement,
+    RecordFinding,
+    RecordHearing,
+    RecordInspection,
+    RecordLabResult,
+    RecordSample,
+    RecordSiteNote,
+    RequestHearing,
+    ResumeClock,
+    ScheduleHearing,
+    ServeDecision,
+    ServeNotice,
+    TransferCase,
+    UpdateTeam,
+)
 from casefile.domain.custody import (
     LabResult,
-    Position,
     Sample,
     attach_result,
     confirm_result,
@@ -42,588 +67,39 @@ from casefile.domain.custody import (
     is_sha256_hex,
     new_sample,
 )
+from casefile.domain.deadlines import decision_due, filing_due, hearing_request_due
 from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.kinds import (
+    ClockName,
+    Disposition,
+    EnforcementKind,
+    EvidenceKind,
+    PauseReason,
+    PenaltyKind,
+    State,
+)
+from casefile.domain.records import (
+    Arrival,
+    Case,
+    CaseChange,
+    ClockExtension,
+    ClockPause,
+    Closure,
+    DecisionService,
+    EnforcementRecord,
+    Evidence,
+    Finding,
+    Hearing,
+    InspectionRecord,
+    Notice,
+    Penalty,
+    PenaltyDecision,
+    SiteNote,
+    Transfer,
+)
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar, local_date
 
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class State(StrEnum):
-    OPENED = "OPENED"
-    ON_SITE = "ON_SITE"
-    INSPECTED = "INSPECTED"
-    SAMPLED = "SAMPLED"
-    AWAITING_LAB = "AWAITING_LAB"
-    RESULTS_CONFIRMED = "RESULTS_CONFIRMED"
-    FINDINGS = "FINDINGS"
-    FILED = "FILED"
-    NOTICE_SERVED = "NOTICE_SERVED"
-    HEARING_REQUESTED = "HEARING_REQUESTED"
-    HEARING_SCHEDULED = "HEARING_SCHEDULED"
-    HEARING_HELD = "HEARING_HELD"
-    DECIDED = "DECIDED"
-    DECISION_SERVED = "DECISION_SERVED"
-    ENFORCED = "ENFORCED"
-    CLOSED = "CLOSED"
-
-
-class EvidenceKind(StrEnum):
-    PHOTO = "PHOTO"
-    VIDEO = "VIDEO"
-    INSTRUMENT_SCREENSHOT = "INSTRUMENT_SCREENSHOT"
-    DAS_LOG = "DAS_LOG"
-    ONLINE_MONITORING_DATA = "ONLINE_MONITORING_DATA"
-    INTERVIEW_RECORD = "INTERVIEW_RECORD"  # 询问笔录
-    SURVEY_RECORD = "SURVEY_RECORD"  # 勘验笔录
-    DOCUMENT = "DOCUMENT"
-    ELECTRONIC_DATA = "ELECTRONIC_DATA"
-    LAB_REPORT = "LAB_REPORT"
-    PARTY_STATEMENT = "PARTY_STATEMENT"  # 陈述、申辩
-
-
-class PenaltyKind(StrEnum):  # the national platform's punishInfo (domain.md §4.1)
-    ORDER_TO_CORRECT = "ORDER_TO_CORRECT"  # 责令改正
-    FINE = "FINE"  # 罚款
-    RESTRICT_PRODUCTION = "RESTRICT_PRODUCTION"  # 责令限制生产
-    SUSPEND_PRODUCTION = "SUSPEND_PRODUCTION"  # 停产整治
-    SUSPEND_BUSINESS = "SUSPEND_BUSINESS"  # 停工/停业整治
-    CLOSE_DOWN = "CLOSE_DOWN"  # 停业关闭
-    OTHER = "OTHER"
-    EXEMPT = "EXEMPT"  # 免于处罚
-
-
-class EnforcementKind(StrEnum):
-    FINE_PAID = "FINE_PAID"
-    REINSPECTED = "REINSPECTED"  # 复查
-    RECTIFICATION_VERIFIED = "RECTIFICATION_VERIFIED"
-    COURT_ENFORCEMENT_APPLIED = "COURT_ENFORCEMENT_APPLIED"
-
-
-class TransferTarget(StrEnum):
-    POLICE = "POLICE"  # administrative detention (环保法 Art. 63)
-    JUDICIAL = "JUDICIAL"  # suspected crime (刑法 338 / 286)
-
-
-class Disposition(StrEnum):
-    NO_VIOLATION = "NO_VIOLATION"
-    NOT_FILED = "NOT_FILED"  # violation found but not filed (e.g. 首违不罚), reason required
-    TRANSFERRED = "TRANSFERRED"
-    EXEMPTED = "EXEMPTED"
-    PENALTY_ENFORCED = "PENALTY_ENFORCED"
-
-
-class ClockName(StrEnum):
-    FILING = "FILING"
-    DECISION = "DECISION"
-    HEARING_REQUEST = "HEARING_REQUEST"
-    DECISION_SERVICE = "DECISION_SERVICE"
-    PAYMENT = "PAYMENT"
-    REINSPECTION = "REINSPECTION"
-    SAMPLE_HOLDING = "SAMPLE_HOLDING"
-
-
-class PauseReason(StrEnum):  # time excluded from the 90-day decision clock (§4.1 row 9)
-    HEARING = "HEARING"
-    ANNOUNCEMENT = "ANNOUNCEMENT"
-    MONITORING = "MONITORING"
-    APPRAISAL = "APPRAISAL"
-    SERVICE = "SERVICE"
-
-
-# ---- value objects -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Signature:
-    signer: str
-    certificate_no: str  # enforcement credential (执法证) number
-    signed_at: datetime
-
-
-@dataclass(frozen=True)
-class StatuteClause:
-    law: str  # e.g. "大气污染防治法"
-    article: int
-    item: str = ""  # e.g. "二"
-
-    def __str__(self) -> str:
-        return f"{self.law} Art. {self.article}" + (f"({self.item})" if self.item else "")
-
-
-@dataclass(frozen=True)
-class Penalty:
-    kind: PenaltyKind
-    amount: Decimal | None = None
-    detail: str = ""
-
-
-# ---- commands ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpenCase:
-    case_id: str
-    source_ref: str  # alert / inspection task that opened the case
-    enterprise_id: str
-    outlet_id: str
-    county_code: str  # 6-digit administrative division code
-    discovered_at: datetime
-    officers: tuple[str, ...]
-    monitoring_staff: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RecordArrival:
-    arrived_at: datetime
-    officers_present: tuple[str, ...]
-    position: Position
-
-
-@dataclass(frozen=True)
-class UpdateTeam:
-    """The team changed after the case was opened (a declined or silent member replaced)."""
-
-    officers: tuple[str, ...]
-    monitoring_staff: tuple[str, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class RecordSiteNote:
-    """What a team member noted on site (or on the way), with when and where."""
-
-    at: datetime
-    text: str
-    by: str
-    position: Position | None = None
-
-
-@dataclass(frozen=True)
-class RecordInspection:
-    record_id: str
-    record_sha256: str  # hash of the signed 现场检查笔录 document
-    signatures: tuple[Signature, ...]
-    party_signed_by: str | None = None
-    party_refusal_witness: str | None = None  # a refusal to sign is recorded with a witness
-
-
-@dataclass(frozen=True)
-class AddEvidence:
-    evidence_id: str
-    kind: EvidenceKind
-    sha256: str
-    captured_at: datetime
-    captured_by: str
-    description: str
-    position: Position | None = None
-    media_type: str = ""  # e.g. image/jpeg
-
-
-@dataclass(frozen=True)
-class RecordSample:
-    sample_id: str
-    point: str
-    container: str
-    preservative: str
-    seal_number: str
-    parameters: tuple[str, ...]
-    collected_by: str
-    witnessed_by: str
-    collected_at: datetime
-    position: Position
-    holding_time: timedelta | None = None
-
-
-@dataclass(frozen=True)
-class HandOffCustody:
-    sample_id: str
-    from_holder: str
-    to_holder: str
-    to_lab: bool
-    at: datetime
-    seal_intact: bool
-    seal_number_observed: str
-    condition_note: str = ""
-
-
-@dataclass(frozen=True)
-class RecordLabResult:
-    sample_id: str
-    parameter: str
-    value: Decimal
-    unit: str
-    method: str
-    lab_id: str
-    cma_no: str
-    analysed_at: datetime
-    report_sha256: str
-
-
-@dataclass(frozen=True)
-class ConfirmResult:
-    sample_id: str
-    parameter: str
-
-
-@dataclass(frozen=True)
-class RecordFinding:
-    finding_id: str
-    violation: bool
-    facts: str
-    statute: StatuteClause | None
-    evidence_ids: tuple[str, ...] = ()
-    sample_ids: tuple[str, ...] = ()
-    violation_ended_at: datetime | None = None  # None: continuing (limitation runs from its end)
-    serious_harm: bool = False  # life/health/financial-safety harm: 5-year limitation
-
-
-@dataclass(frozen=True)
-class FileCase:
-    filing_no: str
-
-
-@dataclass(frozen=True)
-class ServeNotice:
-    notice_no: str
-    proposed: tuple[Penalty, ...]
-    hearing_rights: bool
-    served_at: datetime
-    served_to: str
-
-
-@dataclass(frozen=True)
-class RequestHearing:
-    requested_at: datetime
-
-
-@dataclass(frozen=True)
-class ScheduleHearing:
-    hearing_at: datetime
-    notified_at: datetime
-    host: str
-
-
-@dataclass(frozen=True)
-class RecordHearing:
-    held_at: datetime
-    host: str
-    record_sha256: str
-
-
-@dataclass(frozen=True)
-class DecidePenalty:
-    decision_no: str
-    penalties: tuple[Penalty, ...]
-
-
-@dataclass(frozen=True)
-class ServeDecision:
-    served_at: datetime
-    served_to: str
-    method: str
-
-
-@dataclass(frozen=True)
-class RecordEnforcement:
-    kind: EnforcementKind
-    at: datetime
-    amount: Decimal | None = None
-    compliant: bool | None = None
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class TransferCase:
-    to: TransferTarget
-    reason: str
-    transferred_at: datetime
-
-
-@dataclass(frozen=True)
-class CloseCase:
-    disposition: Disposition
-    reason: str
-
-
-@dataclass(frozen=True)
-class ExtendClock:
-    clock: ClockName
-    days: int
-    reason: str
-    approver: str
-    collective_decision_ref: str = ""
-
-
-@dataclass(frozen=True)
-class PauseClock:
-    reason: PauseReason
-    at: datetime
-    clock: ClockName = ClockName.DECISION
-
-
-@dataclass(frozen=True)
-class ResumeClock:
-    at: datetime
-    clock: ClockName = ClockName.DECISION
-
-
-Command = (
-    OpenCase
-    | RecordArrival
-    | RecordInspection
-    | AddEvidence
-    | RecordSample
-    | HandOffCustody
-    | RecordLabResult
-    | ConfirmResult
-    | RecordFinding
-    | FileCase
-    | ServeNotice
-    | RequestHearing
-    | ScheduleHearing
-    | RecordHearing
-    | DecidePenalty
-    | ServeDecision
-    | RecordEnforcement
-    | TransferCase
-    | CloseCase
-    | ExtendClock
-    | PauseClock
-    | ResumeClock
-    | UpdateTeam
-    | RecordSiteNote
-)
-
-
-# ---- case records --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Arrival:
-    arrived_at: datetime
-    officers_present: tuple[str, ...]
-    position: Position
-
-
-@dataclass(frozen=True)
-class SiteNote:
-    at: datetime
-    text: str
-    by: str
-    position: Position | None
-    recorded_at: datetime
-    recorded_by: str
-
-
-@dataclass(frozen=True)
-class InspectionRecord:
-    record_id: str
-    record_sha256: str
-    signatures: tuple[Signature, ...]
-    party_signed_by: str | None
-    party_refusal_witness: str | None
-    recorded_at: datetime
-
-
-@dataclass(frozen=True)
-class Evidence:
-    evidence_id: str
-    kind: EvidenceKind
-    sha256: str
-    captured_at: datetime
-    captured_by: str
-    description: str
-    position: Position | None
-    added_at: datetime
-    added_by: str
-    media_type: str = ""
-
-
-@dataclass(frozen=True)
-class Finding:
-    finding_id: str
-    violation: bool
-    facts: str
-    statute: StatuteClause | None
-    evidence_ids: tuple[str, ...]
-    sample_ids: tuple[str, ...]
-    violation_ended_at: datetime | None
-    serious_harm: bool
-    recorded_at: datetime
-    recorded_by: str
-
-
-@dataclass(frozen=True)
-class Notice:
-    notice_no: str
-    proposed: tuple[Penalty, ...]
-    hearing_rights: bool
-    served_at: datetime
-    served_to: str
-
-
-@dataclass(frozen=True)
-class Hearing:
-    requested_at: datetime
-    hearing_at: datetime | None = None
-    notified_at: datetime | None = None
-    host: str | None = None
-    held_at: datetime | None = None
-    record_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class PenaltyDecision:
-    decision_no: str
-    penalties: tuple[Penalty, ...]
-    decided_at: datetime
-    decided_by: str
-
-    def has(self, kind: PenaltyKind) -> bool:
-        return any(p.kind is kind for p in self.penalties)
-
-    @property
-    def fine(self) -> Decimal:
-        return sum(
-            (p.amount or Decimal(0) for p in self.penalties if p.kind is PenaltyKind.FINE),
-            Decimal(0),
-        )
-
-
-@dataclass(frozen=True)
-class DecisionService:
-    served_at: datetime
-    served_to: str
-    method: str
-
-
-@dataclass(frozen=True)
-class EnforcementRecord:
-    kind: EnforcementKind
-    at: datetime
-    amount: Decimal | None
-    compliant: bool | None
-    note: str
-    recorded_by: str
-
-
-@dataclass(frozen=True)
-class ClockExtension:
-    clock: ClockName
-    days: int
-    reason: str
-    approver: str
-    collective_decision_ref: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class ClockPause:
-    clock: ClockName
-    reason: PauseReason
-    started_at: datetime
-    ended_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Transfer:
-    to: TransferTarget
-    reason: str
-    transferred_at: datetime
-
-
-@dataclass(frozen=True)
-class Closure:
-    disposition: Disposition
-    reason: str
-    closed_at: datetime
-    closed_by: str
-
-
-@dataclass(frozen=True)
-class Case:
-    case_id: str
-    source_ref: str
-    enterprise_id: str
-    outlet_id: str
-    county_code: str
-    discovered_at: datetime
-    opened_at: datetime
-    officers: tuple[str, ...]
-    monitoring_staff: tuple[str, ...]
-    state: State = State.OPENED
-    version: int = 1
-    arrival: Arrival | None = None
-    inspection: InspectionRecord | None = None
-    samples: tuple[Sample, ...] = ()
-    evidence: tuple[Evidence, ...] = ()
-    findings: tuple[Finding, ...] = ()
-    filed_at: datetime | None = None
-    filing_no: str | None = None
-    notice: Notice | None = None
-    hearing: Hearing | None = None
-    decision: PenaltyDecision | None = None
-    decision_service: DecisionService | None = None
-    enforcement: tuple[EnforcementRecord, ...] = ()
-    extensions: tuple[ClockExtension, ...] = ()
-    pauses: tuple[ClockPause, ...] = ()
-    transfer: Transfer | None = None
-    closure: Closure | None = None
-    site_notes: tuple[SiteNote, ...] = ()
-
-    def sample(self, sample_id: str) -> Sample | None:
-        return next((s for s in self.samples if s.sample_id == sample_id), None)
-
-    def extension_days(self, clock: ClockName) -> int:
-        return sum(e.days for e in self.extensions if e.clock is clock)
-
-    def paused_time(self, clock: ClockName, now: datetime) -> timedelta:
-        return sum(
-            ((p.ended_at or now) - p.started_at for p in self.pauses if p.clock is clock),
-            timedelta(0),
-        )
-
-    def open_pause(self, clock: ClockName) -> ClockPause | None:
-        return next((p for p in self.pauses if p.clock is clock and p.ended_at is None), None)
-
-
-@dataclass(frozen=True)
-class CaseChange:
-    """One recorded change; the adapter appends it to the audit chain and the outbox."""
-
-    case_id: str
-    kind: str
-    payload: dict[str, Any]
-    actor: str
-    at: datetime
-    from_state: State | None
-    to_state: State
-    version: int
-
-
-# ---- deadlines needed by the rules (clocks.py reports them) --------------------------------
-
-
-def filing_due(case: Case, calendar: WorkCalendar) -> datetime:
-    return periods.due_instant(
-        periods.FILING, case.discovered_at, calendar, case.extension_days(ClockName.FILING)
-    )
-
-
-def decision_due(case: Case, now: datetime, calendar: WorkCalendar) -> datetime | None:
-    if case.filed_at is None:
-        return None
-    return periods.due_instant(
-        periods.DECISION,
-        case.filed_at,
-        calendar,
-        case.extension_days(ClockName.DECISION),
-        case.paused_time(ClockName.DECISION, now),
-    )
-
-
-def hearing_request_due(notice: Notice, calendar: WorkCalendar) -> datetime:
-    return periods.due_instant(periods.HEARING_REQUEST, notice.served_at, calendar)
 
 
 # ---- apply ---------------------------------------------------------------------------------
@@ -864,6 +340,7 @@ def _evidence(case: Case, c: AddEvidence, actor: str, now: datetime, cal: WorkCa
         now,
         actor,
         c.media_type,
+        c.content,
     )
     return replace(case, evidence=(*case.evidence, item))
 

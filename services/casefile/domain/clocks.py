@@ -24,16 +24,10 @@ from decimal import Decimal
 from enum import StrEnum
 
 from casefile.domain import periods
-from casefile.domain.cases import (
-    Case,
-    ClockName,
-    EnforcementKind,
-    PenaltyKind,
-    decision_due,
-    filing_due,
-    hearing_request_due,
-)
+from casefile.domain.deadlines import decision_due, filing_due, hearing_request_due
+from casefile.domain.kinds import ClockName, EnforcementKind, PenaltyKind
 from casefile.domain.periods import Holder
+from casefile.domain.records import Case
 from casefile.domain.workdays import WorkCalendar, local_date
 
 

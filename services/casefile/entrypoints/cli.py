@@ -3,10 +3,7 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -18,6 +15,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
+from casefile.adapters.bundle_archive import Written
 from casefile.adapters.codec import case_from_doc
 from casefile.adapters.store import (
     UNVOUCHING_KINDS,
@@ -28,14 +26,7 @@ from casefile.adapters.store import (
     to_entry,
 )
 from casefile.adapters.tables import AuditHeadRow
-from casefile.domain.audit import (
-    Anchor,
-    AuditEntry,
-    ChainProblem,
-    VerifyReport,
-    export_bundle,
-    verify_bundle,
-)
+from casefile.domain.audit import Anchor, AuditEntry, ChainProblem, VerifyReport, export_bundle
 from casefile.domain.audit import verify_chain as verify_entries
 from liandong import settings as settings_mod
 
@@ -193,6 +184,8 @@ def _against_head_row(head: AuditHeadRow | None, end: Anchor | None, checked: in
 
 
 def export_case(url: str, case_id: str) -> dict[str, object]:
+    """The JSON bundle of format 1 (case, entries, evidence digests); kept for the library
+    API. The CLI exports signed archives (`export_archive`)."""
     engine = make_engine(url)
     with Session(engine) as s:
         row = s.get(CaseFileRow, case_id)
@@ -205,6 +198,86 @@ def export_case(url: str, case_id: str) -> dict[str, object]:
         bundle = export_bundle(case, [to_entry(r) for r in rows], case.evidence)
     engine.dispose()
     return bundle
+
+
+def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) -> Written:
+    """The signed bundle archive of one case (adapters/bundle_archive), evidence from the
+    store LIANDONG_EVIDENCE_STORE names."""
+    from casefile.adapters.bundle_archive import bundle_key, write_bundle
+    from casefile.adapters.write_tx import record_text
+    from casefile.entrypoints.evidence_calls import store_from_env
+    from casefile.evidence_config import EvidenceConfig, bundle_key_path
+
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            row = s.get(CaseFileRow, case_id)
+            if row is None:
+                raise KeyError(case_id)
+            rows = s.exec(
+                select(AuditRow).where(AuditRow.case_id == case_id).order_by(AuditRow.seq)  # type: ignore[arg-type]
+            ).all()
+            entries = [to_entry(r) for r in rows]
+            doc = row.doc
+            record = record_text(
+                row.task_id,
+                json.loads(row.alert_ids_json),
+                json.loads(row.team_json),
+                row.summary,
+                row.opened_by,
+            )
+    finally:
+        engine.dispose()
+    case = case_from_doc(doc)
+    store = store_from_env(EvidenceConfig.from_env())
+    return write_bundle(
+        out,
+        case_id=case_id,
+        case_doc=doc,
+        record=record,
+        entries=entries,
+        evidence=case.evidence,
+        store=store,
+        key=bundle_key(bundle_key_path()),
+        force=force,
+    )
+
+
+def verify_store(url: str | None = None) -> tuple[int, list[str], list[str]]:
+    """Re-hashes every object of the evidence store (LIANDONG_EVIDENCE_STORE). Returns the
+    number checked, the damaged keys (bytes no longer match their key) and, when a database
+    is given, the evidence items whose content the store should hold (uploaded) but does not."""
+    from casefile.adapters.evidence_store import rehash
+    from casefile.entrypoints.evidence_calls import store_from_env
+    from casefile.evidence_config import EvidenceConfig
+
+    store = store_from_env(EvidenceConfig.from_env())
+    damaged: list[str] = []
+    held: set[str] = set()
+    progress = Progress(
+        TextColumn(f"re-hashing evidence ({store.name})"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+    )
+    keys = list(store.keys())
+    with progress:
+        task = progress.add_task("objects", total=len(keys))
+        for key in keys:
+            held.add(key)
+            if rehash(store, key) != key:
+                damaged.append(key)
+            progress.update(task, advance=1)
+    missing: list[str] = []
+    if url:
+        engine = make_engine(url)
+        with Session(engine) as s:
+            for row in s.exec(select(CaseFileRow)).all():
+                for item in case_from_doc(row.doc).evidence:
+                    if item.content is not None and item.sha256 not in held:
+                        missing.append(f"{row.case_id} {item.evidence_id} {item.sha256}")
+        engine.dispose()
+    return len(keys), damaged, missing
 
 
 def _say(report: VerifyReport, problems: list[str]) -> None:
@@ -221,11 +294,24 @@ def _say(report: VerifyReport, problems: list[str]) -> None:
         console.print(f"[red]TAMPERED[/red]: {p}")
 
 
+# exit codes of `verify` (docs/casefile.md)
+VERIFIED, FAILED, USAGE, UNREADABLE = 0, 1, 2, 3
+
+
 @casefile_app.command("verify")
 def verify(
     bundle: Annotated[
-        Path | None, typer.Option(help="verify an exported bundle instead of the database")
+        Path | None, typer.Option(help="verify an exported bundle archive instead")
     ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            help="the bundle key's public half (default: LIANDONG_CASEFILE_BUNDLE_KEY + .pub)"
+        ),
+    ] = None,
+    evidence: Annotated[
+        bool, typer.Option("--evidence", help="re-hash every object of the evidence store")
+    ] = False,
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
     events: Annotated[
         bool,
@@ -235,21 +321,39 @@ def verify(
         ),
     ] = False,
 ) -> None:
-    """Verify the audit chain (and every case row) in the database, or a bundle file.
+    """Verify the audit chain (and every case row) in the database, a bundle archive
+    (--bundle), or the evidence store (--evidence).
 
-    Exit status: 0 verified; 1 verification failed (edited, deleted, reordered, truncated,
-    or differing from casefile.events); 2 usage error; 3 the input could not be read
-    (missing file, not JSON, database or broker unreachable)."""
+    Exit status: 0 verified; 1 verification failed (each problem named: edited, deleted,
+    reordered, truncated, differing from casefile.events, a damaged object or bundle file);
+    2 usage error; 3 the input could not be read (missing file, not an archive, database,
+    broker or S3 server unreachable)."""
+    if bundle is not None and (evidence or events):
+        console.print("[red]--bundle is a check of its own (not with --evidence or --events)[/red]")
+        raise typer.Exit(USAGE)
     if bundle is not None:
-        try:
-            document = json.loads(bundle.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            _cannot_read(f"cannot read bundle {bundle}: {_reason(err)}")
-        report = verify_bundle(document)
-        _say(report, [])
-        raise typer.Exit(VERIFIED if report.ok else FAILED)
+        raise typer.Exit(_verify_bundle(bundle, key))
     settings = settings_mod.load()
     url = db or settings.casefile_db
+    if evidence:
+        try:
+            checked, damaged, missing = verify_store(url)
+        except Exception as err:  # store unreachable, credentials refused, database missing
+            _cannot_read(f"cannot read the evidence store: {_reason(err)}")
+        for sha in damaged:
+            console.print(
+                f"[red]DAMAGED[/red]: object {sha}: its bytes no longer hash to its key",
+                soft_wrap=True,
+            )
+        for line in missing:
+            console.print(
+                f"[red]MISSING[/red]: uploaded content not in the store: {line}", soft_wrap=True
+            )
+        if damaged or missing:
+            raise typer.Exit(FAILED)
+        console.print(f"[green]OK[/green]: {checked} evidence objects re-hashed, all intact")
+        if not events:
+            raise typer.Exit(VERIFIED)
     published: dict[int, str] | None = None
     if events:
         import asyncio
@@ -270,8 +374,32 @@ def verify(
     raise typer.Exit(VERIFIED if report.ok and not problems else FAILED)
 
 
-# `liandong casefile verify` exit statuses (2 is typer's own for a usage error)
-VERIFIED, FAILED, UNREADABLE = 0, 1, 3
+def _verify_bundle(bundle: Path, key: Path | None) -> int:
+    import tarfile
+
+    from casefile.adapters.bundle_archive import verify_bundle_file
+    from casefile.evidence_config import bundle_key_path
+
+    key_file = key or bundle_key_path().with_suffix(".pub")
+    try:
+        public = key_file.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as err:
+        console.print(f"[red]cannot read the bundle key {key_file}: {err}[/red]")
+        return UNREADABLE
+    notes: list[str] = []
+    try:
+        problems = verify_bundle_file(bundle, public, notes)
+    except (OSError, tarfile.TarError) as err:
+        console.print(f"[red]cannot read {bundle}: {err}[/red]")
+        return UNREADABLE
+    for n in notes:
+        console.print(f"[yellow]note[/yellow]: {n}", highlight=False, soft_wrap=True)
+    for p in problems:
+        console.print(f"[red]FAILED[/red]: {p}", highlight=False, soft_wrap=True)
+    if problems:
+        return FAILED
+    console.print(f"[green]OK[/green]: {bundle} verified (files, signature, chain, case, evidence)")
+    return VERIFIED
 
 
 def _reason(err: BaseException) -> str:
@@ -297,13 +425,15 @@ def _cannot_read(message: str) -> NoReturn:
 @casefile_app.command("export")
 def export(
     case: Annotated[str, typer.Argument(help="case id")],
-    out: Annotated[Path, typer.Option(help="bundle file to write (JSON, mode 0600)")],
+    out: Annotated[Path, typer.Option(help="bundle archive to write (tar)")],
     db: Annotated[str, typer.Option(help="database URL (default LIANDONG_CASEFILE_DB)")] = "",
     force: Annotated[bool, typer.Option(help="replace an existing file (never a symlink)")] = False,
 ) -> None:
-    """Write a self-contained bundle (case, evidence digests, its audit chain) for review
-    without the service: `liandong casefile verify --bundle FILE`. The file is created 0600
-    (it holds evidence); an existing file is replaced only with --force, a symlink never."""
+    """Write one signed archive (case document, audit chain, every evidence file, SHA256SUMS,
+    a verification script) for review without the service: `liandong casefile verify
+    --bundle FILE`, or by hand as its README.txt says."""
+    from casefile.adapters.bundle_archive import BundleError
+
     url = db or settings_mod.load().casefile_db
     if out.is_symlink():
         console.print(f"[red]{out} is a symbolic link; refusing to write through it[/red]")
@@ -315,42 +445,22 @@ def export(
         console.print(f"[red]no folder {out.parent} for {out.name}[/red]")
         raise typer.Exit(1)
     try:
-        bundle = export_case(url, case)
+        written = export_archive(url, case, out, force=force)
     except KeyError:
         console.print(f"[red]no case {case}[/red]")
-        raise typer.Exit(1) from None
+        raise typer.Exit(USAGE) from None
+    except BundleError as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(FAILED) from None
     except (SQLAlchemyError, OSError) as err:
         console.print(f"[red]cannot read the database {_safe_url(url)}[/red]: {_reason(err)}")
-        raise typer.Exit(3) from None
-    text = json.dumps(bundle, ensure_ascii=False, indent=1) + "\n"
-    try:
-        write_private(out, text.encode("utf-8"), replace=force)
-    except OSError as err:
-        console.print(f"[red]cannot write {out}[/red]: {err.strerror or err}")
-        raise typer.Exit(1) from None
-    console.print(f"written {out}: {len(bundle['entries'])} entries")  # type: ignore[arg-type]
-
-
-def write_private(path: Path, data: bytes, *, replace: bool) -> None:
-    """Writes `data` to `path` with mode 0600, never following a symlink: a new file is
-    created with O_EXCL|O_NOFOLLOW; a replacement is written beside it and renamed over it
-    (rename replaces a symlink itself, not its target)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    if not replace:
-        fd = os.open(path, flags, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        raise typer.Exit(UNREADABLE) from None
+    console.print(
+        f"written {out}: {written.files} files, {written.evidence_files} evidence files "
+        f"({written.bytes:,} bytes)"
+    )
+    for evidence_id in written.missing_content:
+        console.print(f"[yellow]evidence {evidence_id}: content not held by the store[/yellow]")
 
 
 @tokens_app.command("issue")

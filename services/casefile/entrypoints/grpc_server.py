@@ -22,6 +22,7 @@ from google.protobuf import message_factory
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from casefile.adapters.codec import LIST_FIELDS, fill_message, from_message, list_field_chunks
+from casefile.adapters.evidence_store import EvidenceStore
 from casefile.adapters.group_commit import GroupCommitter
 from casefile.adapters.store import (
     CaseNotFound,
@@ -33,12 +34,14 @@ from casefile.adapters.store import (
     StoredCase,
     WriteJob,
 )
-from casefile.domain import cases as dc
+from casefile.domain import commands, kinds
 from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
 from casefile.domain.requests import fingerprint
 from casefile.entrypoints import reflection
+from casefile.entrypoints.evidence_calls import EvidenceCalls
+from casefile.evidence_config import EvidenceConfig
 from liandong.events import deterministic_id
 from liandong.tokens.claims import Principal, Role, Unauthenticated
 from liandong.tokens.verifying import AuthConfig, TokenVerifier
@@ -51,28 +54,28 @@ SERVICE_NAME = casefile_pb2.DESCRIPTOR.services_by_name["CaseFile"].full_name
 COMMANDS: dict[str, type] = {
     c.__name__: c
     for c in (
-        dc.RecordArrival,
-        dc.RecordInspection,
-        dc.AddEvidence,
-        dc.RecordSample,
-        dc.HandOffCustody,
-        dc.RecordLabResult,
-        dc.ConfirmResult,
-        dc.RecordFinding,
-        dc.FileCase,
-        dc.ServeNotice,
-        dc.RequestHearing,
-        dc.ScheduleHearing,
-        dc.RecordHearing,
-        dc.DecidePenalty,
-        dc.ServeDecision,
-        dc.RecordEnforcement,
-        dc.TransferCase,
-        dc.CloseCase,
-        dc.ExtendClock,
-        dc.PauseClock,
-        dc.ResumeClock,
-        dc.RecordSiteNote,
+        commands.RecordArrival,
+        commands.RecordInspection,
+        commands.AddEvidence,
+        commands.RecordSample,
+        commands.HandOffCustody,
+        commands.RecordLabResult,
+        commands.ConfirmResult,
+        commands.RecordFinding,
+        commands.FileCase,
+        commands.ServeNotice,
+        commands.RequestHearing,
+        commands.ScheduleHearing,
+        commands.RecordHearing,
+        commands.DecidePenalty,
+        commands.ServeDecision,
+        commands.RecordEnforcement,
+        commands.TransferCase,
+        commands.CloseCase,
+        commands.ExtendClock,
+        commands.PauseClock,
+        commands.ResumeClock,
+        commands.RecordSiteNote,
     )
 }
 OFFICER_ROLES = {"ENFORCEMENT", "ENFORCEMENT_OFFICER"}
@@ -121,8 +124,10 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         feed: ChangeFeed | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         watch_poll_s: float = 1.0,
+        evidence: tuple[EvidenceStore, EvidenceConfig] | None = None,
     ) -> None:
         self.store = store
+        self.evidence = EvidenceCalls(self, *evidence) if evidence is not None else None
         self.auth = auth or AuthConfig(required=True)
         self.verifier = TokenVerifier(self.auth)
         self.feed = feed or ChangeFeed()
@@ -189,14 +194,14 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         if scope is Scope.SAMPLES_AND_RESULTS:
             for name in ("case_id", "state", "enterprise_id", "outlet_id", "version"):
                 value = getattr(case, name)
-                setattr(msg, name, value.value if isinstance(value, dc.State) else value)
+                setattr(msg, name, value.value if isinstance(value, kinds.State) else value)
             msg.discovered_at.FromDatetime(case.discovered_at)
             msg.opened_at.FromDatetime(case.opened_at)
             msg.officers.extend(case.officers)
             msg.monitoring_staff.extend(case.monitoring_staff)
             for sample in case.samples:
                 fill_message(msg.samples.add(), sample)
-            legal = [c for c in legal if c.clock is dc.ClockName.SAMPLE_HOLDING]
+            legal = [c for c in legal if c.clock is kinds.ClockName.SAMPLE_HOLDING]
         else:
             fill_message(msg, case, skip)
         for clock in legal:
@@ -257,7 +262,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             )
         now = self.now()
         roles = [(p.person_id, p.role.upper()) for p in request.team]
-        command = dc.OpenCase(
+        command = commands.OpenCase(
             case_id=case_id_for_task(request.task_id),
             source_ref=request.task_id,
             enterprise_id=request.enterprise_id,
@@ -341,10 +346,10 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         size = request.page_size or 50
         if not 0 < size <= 500:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_size must be 1..500")
-        if request.state and request.state not in dc.State.__members__:
+        if request.state and request.state not in kinds.State.__members__:
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"state {request.state!r} is not a case state ({', '.join(dc.State)})",
+                f"state {request.state!r} is not a case state ({', '.join(kinds.State)})",
             )
         if request.county and not (request.county.isascii() and request.county.isdigit()):
             await context.abort(
@@ -354,16 +359,22 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         listing = authorize(principal, Action.LIST, None)
         if not listing.allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, listing.reason)
+        if request.due_within_days < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "due_within_days must be >= 0")
+        now = self.now()
         listed = asyncio.to_thread(
             lambda: self.store.list_cases(
                 scope=listing.scope,
-                principal=principal,
+                # a service reading for a manager lists within the manager's jurisdiction
+                principal=principal.on_behalf_of or principal,
                 state=request.state,
                 county=request.county,
                 enterprise_id=request.enterprise_id,
                 outlet_id=request.outlet_id,
                 limit=size + 1,
                 after=request.page_token,
+                due_within_days=request.due_within_days,
+                now=now,
             )
         )
         try:
@@ -372,15 +383,32 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             log.error("refused to serve %s", err)
             await context.abort(grpc.StatusCode.DATA_LOSS, str(err))
         page, more = found[:size], len(found) > size
-        now = self.now()
-        out = casefile_pb2.ListCasesResponse(
-            next_page_token=page[-1].case.case_id if more and page else ""
-        )
+        if request.due_within_days > 0:
+            offset = int(request.page_token) if request.page_token.isdigit() else 0
+            token = str(offset + size) if more else ""
+        else:
+            token = page[-1].case.case_id if more and page else ""
+        out = casefile_pb2.ListCasesResponse(next_page_token=token)
         for sc in page:
             decision = authorize(principal, Action.READ, sc.case)
             if decision.allowed:
                 out.cases.append(self.case_message(sc, decision.scope, now))
         return out
+
+    async def VerifyCase(
+        self, request: casefile_pb2.GetCaseRequest, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.VerifyCaseResponse:
+        principal = await self._principal(context, write=False)
+        await self._readable(context, principal, request.case_id, Action.VERIFY)
+        report, document = await asyncio.to_thread(self.store.verify_case, request.case_id)
+        problem = report.problem.value if report.problem is not None else ""
+        return casefile_pb2.VerifyCaseResponse(
+            case_id=request.case_id,
+            ok=report.ok and not document,
+            entries=report.checked,
+            problem=problem or ("DOCUMENT_MISMATCH" if document else ""),
+            detail=report.detail or document,
+        )
 
     async def WatchCase(
         self, request: casefile_pb2.WatchCaseRequest, context: grpc.aio.ServicerContext
@@ -396,7 +424,7 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             for sequence, data in rows:
                 event = casefile_pb2.CaseEvent.FromString(data)
                 last = sequence
-                closed = event.state == dc.State.CLOSED.value
+                closed = event.state == kinds.State.CLOSED.value
                 yield event
             if closed and len(rows) < 500:
                 return  # a closed case changes no more
@@ -512,8 +540,8 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         roles = [(p.person_id, p.role.upper()) for p in request.team]
         team = [{"person_id": p.person_id, "name": p.name, "role": p.role} for p in request.team]
 
-        def build(r: casefile_pb2.UpdateTeamRequest) -> dc.UpdateTeam:
-            return dc.UpdateTeam(
+        def build(r: casefile_pb2.UpdateTeamRequest) -> commands.UpdateTeam:
+            return commands.UpdateTeam(
                 officers=tuple(p for p, role in roles if role in OFFICER_ROLES),
                 monitoring_staff=tuple(p for p, role in roles if role in MONITORING_ROLES),
                 reason=r.reason,
@@ -525,6 +553,25 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         self, request: Any, context: grpc.aio.ServicerContext
     ) -> casefile_pb2.Case:
         return await self._write("RecordSiteNote", request, context)
+
+    # ---- evidence content (entrypoints/evidence_calls) -----------------------------------------
+
+    async def UploadEvidence(
+        self, request_iterator: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.UploadEvidenceResponse:
+        if self.evidence is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no evidence store configured")
+        assert self.evidence is not None
+        return await self.evidence.upload(request_iterator, context)
+
+    async def DownloadEvidence(
+        self, request: casefile_pb2.DownloadEvidenceRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[casefile_pb2.EvidenceChunk]:
+        if self.evidence is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no evidence store configured")
+        assert self.evidence is not None
+        async for chunk in self.evidence.download(request, context):
+            yield chunk
 
 
 def _serializer(message_type: Any) -> Callable[[Any], bytes]:
@@ -541,11 +588,12 @@ def add_service(service: CaseFileService, server: grpc.aio.Server) -> None:
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in casefile_pb2.DESCRIPTOR.services_by_name["CaseFile"].methods:
         request_type = message_factory.GetMessageClass(method.input_type)
-        make = (
-            grpc.unary_stream_rpc_method_handler
-            if method.server_streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
+        make = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = make(
             getattr(service, method.name),
             request_deserializer=request_type.FromString,
@@ -595,12 +643,16 @@ async def serve(
     clock_interval_s: float | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ready: Callable[[int], None] | None = None,
+    evidence: tuple[EvidenceStore, EvidenceConfig] | None = None,
 ) -> None:
     """Serves until `stop` is set. `relay` (outbox.OutboxRelay) and the clock checker run
-    beside the server when given; `ready` receives the bound port."""
-    server = grpc.aio.server()
+    beside the server when given; `ready` receives the bound port; `evidence`: the evidence
+    store and its settings (UploadEvidence/DownloadEvidence answer UNIMPLEMENTED without)."""
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 8 * 2**20)]  # upload chunks up to 8 MiB
+    )
     feed = ChangeFeed()
-    service = CaseFileService(store, auth, feed=feed, now=now)
+    service = CaseFileService(store, auth, feed=feed, now=now, evidence=evidence)
     add_service(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

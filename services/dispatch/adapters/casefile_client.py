@@ -4,11 +4,14 @@ recording what the team does on site.
 Authorisation (docs/casefile.md): every call carries `authorization: Bearer <JWT>` signed
 with dispatch's own ES256 key (header `kid=dispatch`), always with dispatch's own identity
 (`sub=dispatch`, role `service`). OpenCase and UpdateTeam go out in that name. A field
-record (RecordArrival, RecordSiteNote) is something a team member did, so its token also
+record (RecordArrival, RecordSiteNote, UploadEvidence) is something a team member did, and a
+download (DownloadEvidence) is read with that person's access, so its token also
 names that person and the role the phone API authenticated them in (`act: {sub, roles}`);
 casefile accepts it only if that person is on the case team in that role, and its audit
 chain keeps both identities. Dispatch never signs a token in an officer's own name, and its
-key cannot sign one casefile would take as a person's or a manager's.
+key cannot sign one casefile would take as a person's or a manager's. The managers' console
+reads cases acting for the signed-in manager (`act: {sub, roles: [manager], jurisdiction}`),
+which casefile allows for reads only, within that jurisdiction.
 """
 
 from __future__ import annotations
@@ -76,6 +79,14 @@ class CasefileTokens:
         Any other role names none: casefile then refuses the call (PERMISSION_DENIED)."""
         casefile_role = CASEFILE_ROLES.get(role.upper())
         act = {"sub": person_id, "roles": [casefile_role] if casefile_role else []}
+        return (("authorization", f"Bearer {self._token(act)}"),)
+
+    def for_manager(
+        self, person_id: str, jurisdiction: Sequence[str]
+    ) -> tuple[tuple[str, str], ...]:
+        """Acting for a duty manager the phone API authenticated, to read cases of their
+        jurisdiction: casefile allows such a token reads only (docs/casefile.md)."""
+        act = {"sub": person_id, "roles": ["manager"], "jurisdiction": list(jurisdiction)}
         return (("authorization", f"Bearer {self._token(act)}"),)
 
 
@@ -175,6 +186,140 @@ class CaseFileClient:
         metadata = self.tokens.on_behalf(by, role) if self.tokens else None
         return await self._stub.RecordSiteNote(
             request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
+        )
+
+    async def field_call(
+        self, method: str, request: Any, *, person_id: str, role: str
+    ) -> casefile_pb2.Case:
+        """A field record (RecordInspection, AddEvidence, RecordSample, HandOffCustody,
+        RecordLabResult, ConfirmResult) passed on for the person the phone API signed in;
+        casefile decides whether that person may, and its refusal comes back as the
+        grpc.aio.AioRpcError."""
+        metadata = self.tokens.on_behalf(person_id, role) if self.tokens else None
+        call = getattr(self._stub, method)
+        return await call(request, timeout=self.timeout_s, metadata=metadata)  # type: ignore[no-any-return]
+
+    async def get_case_for(self, case_id: str, *, person_id: str, role: str) -> casefile_pb2.Case:
+        """The case as `person_id` may read it (monitoring staff: samples and results)."""
+        metadata = self.tokens.on_behalf(person_id, role) if self.tokens else None
+        return await self._stub.GetCase(
+            casefile_pb2.GetCaseRequest(case_id=case_id), timeout=self.timeout_s, metadata=metadata
+        )
+
+    async def cases_of_enterprise(
+        self, enterprise_id: str, limit: int = 50
+    ) -> list[casefile_pb2.Case]:
+        """Earlier cases of an enterprise, for a team's site history (service identity)."""
+        metadata = self.tokens.service() if self.tokens else None
+        answer = await self._stub.ListCases(
+            casefile_pb2.ListCasesRequest(enterprise_id=enterprise_id, page_size=limit),
+            timeout=self.timeout_s,
+            metadata=metadata,
+        )
+        return list(answer.cases)
+
+    # ---- reads for a duty manager's console: acting for the manager, reads only ------------
+
+    def _for_manager(self, person_id: str, jurisdiction: Sequence[str]) -> Any:
+        return self.tokens.for_manager(person_id, jurisdiction) if self.tokens else None
+
+    async def cases_due(
+        self,
+        *,
+        person_id: str,
+        jurisdiction: Sequence[str],
+        due_within_days: int,
+        page_size: int = 200,
+    ) -> list[casefile_pb2.Case]:
+        """Open cases of the manager's jurisdiction with a legal clock due within the days or
+        overdue, overdue first (casefile orders and scopes them)."""
+        request = casefile_pb2.ListCasesRequest(
+            due_within_days=due_within_days, page_size=page_size
+        )
+        reply = await self._stub.ListCases(
+            request, timeout=self.timeout_s, metadata=self._for_manager(person_id, jurisdiction)
+        )
+        return list(reply.cases)
+
+    async def case_for_manager(
+        self, *, person_id: str, jurisdiction: Sequence[str], case_id: str
+    ) -> tuple[casefile_pb2.Case, casefile_pb2.VerifyCaseResponse]:
+        """The case and its audit verification, as casefile lets this manager read them."""
+        metadata = self._for_manager(person_id, jurisdiction)
+        request = casefile_pb2.GetCaseRequest(case_id=case_id)
+        case = await self._stub.GetCase(request, timeout=self.timeout_s, metadata=metadata)
+        verified = await self._stub.VerifyCase(request, timeout=self.timeout_s, metadata=metadata)
+        return case, verified
+
+    async def upload_evidence(
+        self,
+        *,
+        request_id: str,
+        case_id: str,
+        evidence_id: str,
+        kind: str,
+        sha256: str,
+        size: int,
+        media_type: str,
+        captured_at: datetime,
+        captured_by: str,
+        role: str,
+        description: str,
+        position: tuple[float, float] | None,
+        path: Path,
+        chunk_bytes: int = 4 << 20,
+    ) -> casefile_pb2.UploadEvidenceResponse:
+        """Streams the file at `path` to casefile's UploadEvidence acting for `captured_by`."""
+        header = casefile_pb2.EvidenceUpload(
+            request_id=request_id,
+            case_id=case_id,
+            evidence_id=evidence_id,
+            kind=kind,
+            sha256=sha256,
+            size_bytes=size,
+            media_type=media_type,
+            captured_at=to_timestamp(captured_at),
+            captured_by=captured_by,
+            description=description,
+        )
+        if position is not None:
+            header.position.CopyFrom(casefile_pb2.SitePosition(lat=position[0], lon=position[1]))
+
+        async def messages() -> Any:
+            yield casefile_pb2.UploadEvidenceRequest(header=header)
+            with open(path, "rb") as f:
+                while chunk := f.read(chunk_bytes):
+                    yield casefile_pb2.UploadEvidenceRequest(chunk=chunk)
+
+        metadata = self.tokens.on_behalf(captured_by, role) if self.tokens else None
+        return await self._stub.UploadEvidence(
+            messages(), timeout=max(self.timeout_s, 120), wait_for_ready=True, metadata=metadata
+        )
+
+    def download_evidence(
+        self,
+        *,
+        case_id: str,
+        evidence_id: str,
+        person_id: str,
+        role: str,
+        offset: int = 0,
+        length: int = 0,
+        preview: bool = False,
+    ) -> Any:
+        """The stream of EvidenceChunks (a grpc.aio call: iterate it, cancel() to stop),
+        acting for `person_id`: casefile applies that person's access to the case."""
+        metadata = self.tokens.on_behalf(person_id, role) if self.tokens else None
+        return self._stub.DownloadEvidence(
+            casefile_pb2.DownloadEvidenceRequest(
+                case_id=case_id,
+                evidence_id=evidence_id,
+                offset=offset,
+                length=length,
+                preview=preview,
+            ),
+            metadata=metadata,
+            wait_for_ready=True,
         )
 
     async def close(self) -> None:

@@ -22,8 +22,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from dispatch.adapters import state_codec as codec
+from dispatch.adapters.report_store import REPORT_TABLES, Alarm, TaskFactRow, put_alarm, put_fact
 from dispatch.domain.casefile_calls import CallMethod, CallStatus, CasefileCall
 from dispatch.domain.dispatcher import DispatchState
+from dispatch.domain.report_facts import task_fact
 
 
 class TaskRow(SQLModel, table=True):
@@ -183,9 +185,17 @@ class Changes:
     events: list[OutgoingEvent] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     calls: list[CasefileCall] = field(default_factory=list)  # new or changed casefile calls
+    alarms: list[Alarm] = field(default_factory=list)  # alert episodes opened (reports)
 
     def __bool__(self) -> bool:
-        return bool(self.tasks or self.processed or self.events or self.notifications or self.calls)
+        return bool(
+            self.tasks
+            or self.processed
+            or self.events
+            or self.notifications
+            or self.calls
+            or self.alarms
+        )
 
 
 def make_engine(url: str) -> Engine:
@@ -226,7 +236,7 @@ def _call(r: CasefileCallRow) -> CasefileCall:
 class DispatchStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=TABLES)
+        SQLModel.metadata.create_all(engine, tables=TABLES + REPORT_TABLES)
 
     # ---- loading ----------------------------------------------------------------------
     def load(self) -> tuple[DispatchState, dict[str, TaskMeta]]:
@@ -252,7 +262,25 @@ class DispatchStore:
             loads = s.get(MetaRow, "loads")
             if loads is not None:
                 state.loads = codec.load(codec.LOADS, loads.body)
+            # tasks stored before the report facts existed get theirs once, here
+            have = set(s.exec(select(TaskFactRow.task_id)))
+            missing = [t for t in state.tasks if t not in have]
+            for task_id in missing:
+                self._put_fact(s, state, metas[task_id], task_id)
+            if missing:
+                s.commit()
         return state, metas
+
+    @staticmethod
+    def _put_fact(s: Session, state: DispatchState, meta: TaskMeta, task_id: str) -> None:
+        fact = task_fact(
+            state.tasks[task_id],
+            meta.alert_time,
+            state.clocks[task_id],
+            str(meta.evidence.get("kind", "")),
+            meta.case_id,
+        )
+        put_fact(s.connection(), fact)
 
     # ---- one dispatcher step ------------------------------------------------------------
     def commit(
@@ -287,6 +315,8 @@ class DispatchStore:
                 )
             for call in changes.calls:
                 self._put_call(s, call, now)
+            for alarm in changes.alarms:
+                put_alarm(s.connection(), alarm)
             if changes.tasks or changes.processed:
                 s.merge(
                     MetaRow(
@@ -321,6 +351,7 @@ class DispatchStore:
             updated_at=now,
         )
         s.merge(row)
+        self._put_fact(s, state, meta, task_id)
         wanted = set(acc.members())
         have = set(s.exec(select(TaskMemberRow.person_id).where(TaskMemberRow.task_id == task_id)))
         for pid in wanted - have:

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry import metrics, trace
 from sqlalchemy.exc import DataError, IntegrityError
 
-from dispatch.service import DispatchService
+from dispatch.entrypoints.dispatch_service import DispatchService
 from liandong.settings import Settings
 from liandong.telemetry import consumed_span
 from liandong.topics import ALERTS_EVENTS

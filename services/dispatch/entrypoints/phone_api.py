@@ -9,8 +9,8 @@ inspection before two enforcement officers have checked in), 422 check-in outsid
 geofence or an invalid body. Everyone checks in from their own phone (status ON_SITE): the
 task's presence list is who did, and a repeated check-in answers as the first did.
 
-GET /v1/reports/response-times is for duty managers only (field staff 403): response times per
-stage, SLA breaches and the oldest open tasks over the tasks of their jurisdiction.
+GET /v1/reports/... (entrypoints/reports_api) is for duty managers only (field staff 403):
+response times, overview, timelines, map and exports over the tasks of their jurisdiction.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -27,40 +27,24 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field
 
+from dispatch.adapters.credentials import CredentialStore
+from dispatch.adapters.field_files import FieldFiles
+from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
-from dispatch.domain.response_times import TaskFacts, report
 from dispatch.domain.roster import normalise_code
 from dispatch.domain.status_rights import NotPermitted, ReasonRequired
 from dispatch.domain.tasks import IllegalTransition, OutsideGeofence, Task, TaskState
-from dispatch.service import DispatchService, NotAnswerable
+from dispatch.entrypoints.auth_api import auth_router
+from dispatch.entrypoints.dispatch_service import DispatchService, NotAnswerable
+from dispatch.entrypoints.evidence_api import evidence_router
+from dispatch.entrypoints.field_api import FieldCaseFile, field_router
 from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
 REREAD_S = 30.0
-# the response-time report's default window, back from `until`
-REPORT_WINDOW = timedelta(days=30)
-# times a report may ask for: anything outside is a typo, and near datetime.min/max the
-# default window (until - 30 d) would overflow
-REPORT_EARLIEST = datetime(1969, 12, 30, tzinfo=UTC)  # 1970 at any offset
-REPORT_LATEST = datetime(9000, 1, 2, tzinfo=UTC)  # 8999 at any offset
-# RFC 3339 date-time (the OpenAPI format) in those years; the parser checks the rest
-REPORT_TIME_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt]"
-_DATETIME = TypeAdapter(datetime)
-
-
-def _report_time(name: str, text: str | None) -> datetime | None:
-    """An RFC 3339 date-time with its offset (a number such as 0.5 is not one)."""
-    if text is None:
-        return None
-    try:
-        return _DATETIME.validate_python(text)
-    except ValidationError as err:
-        raise HTTPException(422, f"{name}: not an RFC 3339 date-time: {text!r}") from err
-
-
 # SSE ids are 64-bit database ids; a bigger Last-Event-ID cannot be a real one
 MAX_EVENT_ID = 2**63 - 1
 
@@ -117,6 +101,7 @@ class TaskSummary(BaseModel):
     priority: str
     state: str
     enterprise_id: str
+    enterprise_name: str = ""
     outlet_id: str
     county: str
     created_at: datetime
@@ -145,6 +130,7 @@ class TaskDetail(TaskSummary):
     history: list[StepView]
     sla: list[ClockView]
     policy_version: str
+    geofence_m: float = Field(description="check-in radius around the outlet")
 
 
 class DeclineBody(BaseModel):
@@ -173,43 +159,6 @@ class CancelBody(BaseModel):
 
 
 StatusBody = Annotated[FieldStatusBody | CancelBody, Field(discriminator="status")]
-
-
-class StageStatsView(BaseModel):
-    stage: str = Field(description="dispatch, acceptance, travel, response, on site to done, total")
-    count: int = Field(description="tasks that went through the stage")
-    p50_s: float | None = Field(description="nearest-rank median, seconds; null when count is 0")
-    p90_s: float | None
-    max_s: float | None
-
-
-class GroupView(BaseModel):
-    group: str = Field(description="county code, priority, route, or `all`")
-    tasks: int
-    open_tasks: int
-    stages: list[StageStatsView]
-    sla_breaches: dict[str, int] = Field(description="breached SLA clocks: ACCEPT, ARRIVE, FINISH")
-
-
-class OpenTaskView(BaseModel):
-    task_id: str
-    county: str
-    priority: str
-    route: str
-    state: str
-    raised_at: datetime
-    age_s: float = Field(description="seconds since the alarm was raised")
-
-
-class ResponseTimesView(BaseModel):
-    by: str
-    since: datetime
-    until: datetime
-    generated_at: datetime
-    groups: list[GroupView]
-    slowest_open: list[OpenTaskView] = Field(
-        description="the ten open tasks raised longest ago, oldest first, across all groups"
-    )
 
 
 class Health(BaseModel):
@@ -308,8 +257,17 @@ Caller = Annotated[Principal, Depends(principal)]
 
 
 def create_app(
-    service: DispatchService, signing_key: str | None = None, web_dist: Path | None = None
+    service: DispatchService,
+    signing_key: str | None = None,
+    web_dist: Path | None = None,
+    *,
+    credentials: CredentialStore | None = None,
+    casefile: FieldCaseFile | None = None,
+    uploads: UploadSpool | None = None,
 ) -> FastAPI:
+    """`credentials` default to dispatch's own database; `casefile` (for the on-site records)
+    to the service's casefile client when it can pass them on; `uploads`: where partial
+    evidence uploads are kept (the evidence routes need it)."""
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -347,6 +305,9 @@ def create_app(
             priority=task.priority.value,
             state=task.state.value,
             enterprise_id=task.enterprise_id,
+            enterprise_name=str(
+                (service.reference.enterprise(task.enterprise_id) or {}).get("name", "")
+            ),
             outlet_id=task.outlet_id,
             county=task.county_code,
             created_at=task.created_at,
@@ -425,6 +386,7 @@ def create_app(
                 for c in clocks
             ],
             policy_version=meta.policy_version,
+            geofence_m=service.policy.geofence_m,
         )
 
     @app.get("/healthz", tags=["ops"])
@@ -452,88 +414,6 @@ def create_app(
         ]
         tasks.sort(key=lambda t: (t.priority.rank, t.created_at, t.task_id))
         return [summary(p, t) for t in tasks]
-
-    @app.get(
-        "/v1/reports/response-times",
-        tags=["reports"],
-        responses=errors(401, 403, 422),
-        summary="For duty managers: how fast alarms in my jurisdiction were answered, per stage",
-    )
-    async def response_times(
-        p: Caller,
-        by: Annotated[Literal["county", "priority", "route", "all"], Query()] = "all",
-        since_text: Annotated[
-            str | None,
-            Query(
-                alias="since",
-                pattern=REPORT_TIME_PATTERN,
-                json_schema_extra={"format": "date-time"},
-                description="alarms raised from (RFC 3339, years 1970-8999); default until - 30 d",
-            ),
-        ] = None,
-        until_text: Annotated[
-            str | None,
-            Query(
-                alias="until",
-                pattern=REPORT_TIME_PATTERN,
-                json_schema_extra={"format": "date-time"},
-                description="alarms raised before (RFC 3339, years 1970-8999); default now",
-            ),
-        ] = None,
-        county: Annotated[
-            str,
-            Query(
-                pattern=r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6,})$",
-                description="division code prefix, e.g. 3201 or 320106 (empty: all)",
-            ),
-        ] = "",
-    ) -> ResponseTimesView:
-        if not p.role.manager:
-            raise HTTPException(403, "response-time reports are for duty managers")
-        since, until = _report_time("since", since_text), _report_time("until", until_text)
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.utcoffset() is None:
-                raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-03-01T00:00+08:00")
-            if value is not None and not REPORT_EARLIEST <= value <= REPORT_LATEST:
-                raise HTTPException(
-                    422,
-                    f"{name} must lie between {REPORT_EARLIEST.date()} and {REPORT_LATEST.date()}",
-                )
-        end = until or service.clock()
-        start = since or end - REPORT_WINDOW
-        # since >= until: an empty window, in which no alarm was raised (an empty report)
-        prefix = ""
-        if county:  # an empty value is the same as none
-            try:
-                prefix = normalise_code(county)
-            except ValueError as e:
-                raise HTTPException(422, str(e)) from e
-        state = service.dispatcher.state
-        facts = [
-            TaskFacts(t, service.metas[t.task_id].alert_time, state.clocks[t.task_id])
-            for t in state.tasks.values()
-            if _within(t.county_code, p.jurisdiction)
-            and (not prefix or _within(t.county_code, (prefix,)))
-            and t.task_id in service.metas
-        ]
-        r = report(facts, by, start, end, service.clock())
-        return ResponseTimesView(
-            by=r.by,
-            since=r.since,
-            until=r.until,
-            generated_at=r.generated_at,
-            groups=[
-                GroupView(
-                    group=g.group,
-                    tasks=g.tasks,
-                    open_tasks=g.open_tasks,
-                    stages=[StageStatsView(**vars(s)) for s in g.stages],
-                    sla_breaches=g.sla_breaches,
-                )
-                for g in r.groups
-            ],
-            slowest_open=[OpenTaskView(**vars(t)) for t in r.slowest_open],
-        )
 
     @app.get(
         "/v1/tasks/{task_id}",
@@ -644,6 +524,32 @@ def create_app(
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), REREAD_S)
+
+    app.include_router(
+        auth_router(
+            credentials or CredentialStore(service.store.engine),
+            lambda person_id: service.dispatcher.roster.get(person_id),
+            lambda: app.state.signing_key,
+            principal,
+        )
+    )
+    field_casefile = casefile
+    if field_casefile is None and hasattr(service.casefile, "field_call"):
+        field_casefile = service.casefile  # type: ignore[assignment]
+    app.include_router(
+        field_router(
+            service,
+            lambda: field_casefile,
+            FieldFiles(service.store.engine),
+            visible,
+            principal,
+        )
+    )
+    from dispatch.entrypoints.reports_api import reports_router  # it imports this module
+
+    app.include_router(reports_router(service, principal))
+    if uploads is not None:
+        app.include_router(evidence_router(service, uploads, principal))
 
     # The web apps (web/dist: field app at /, console at /console/) share the API's origin, so
     # tokens, SSE and the service worker need no CORS. Mounted last: API routes win.

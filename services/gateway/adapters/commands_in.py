@@ -27,7 +27,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import trace
 
-from gateway.entrypoints.tcp_server import CommandRequest, Gateway
+from gateway.entrypoints.command_channel import CommandRequest
+from gateway.entrypoints.tcp_server import Gateway
 from liandong.events import from_timestamp
 from liandong.settings import Settings
 from liandong.telemetry import consumed_span

@@ -8,14 +8,11 @@ record is acknowledged; ``publish_*`` wait for that acknowledgement themselves.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from aiokafka import AIOKafkaProducer
-
-from gateway.domain.redaction import redact_password
+from gateway.adapters.renewing_producer import RenewingProducer
 from liandong.events import deterministic_id, new_meta, to_timestamp
+from liandong.hj212.redaction import redact_password
 from liandong.settings import Settings
 from liandong.telemetry import trace_headers
 from liandong.topics import GATEWAY_COMMAND_RESULTS, MONITORING_RECORDS, MONITORING_REJECTED
@@ -30,7 +27,9 @@ class RecordPublisher:
         self._records = settings.topic(MONITORING_RECORDS)
         self._rejected = settings.topic(MONITORING_REJECTED)
         self._results = settings.topic(GATEWAY_COMMAND_RESULTS)
-        self._producer = AIOKafkaProducer(
+        # Renewed after a failed batch: aiokafka's idempotent producer otherwise answers
+        # OutOfOrderSequenceNumber for good after a broker restart (see renewing_producer).
+        self._producer = RenewingProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
             enable_idempotence=True,
@@ -39,23 +38,24 @@ class RecordPublisher:
             max_batch_size=256 * 1024,
             client_id="liandong-gateway",
         )
-        self._record_send: Callable[..., Awaitable[Ack]] = self._producer.send
+
+    @property
+    def renewals(self) -> int:
+        return self._producer.renewals
 
     async def start(self) -> None:
-        await self._producer.start()
         # The aiokafka OpenTelemetry instrumentation wraps send() in a PRODUCER span per message,
         # which costs several times the send itself (profiled at thousands of frames/s). A
         # record instead carries the context of its own `hj212 frame` span in the traceparent
         # header, so consumers still join the frame's trace; rejects and results keep the
         # instrumented send.
-        send = type(self._producer).send
-        self._record_send = functools.partial(getattr(send, "__wrapped__", send), self._producer)
+        await self._producer.start(instrumented=False)
 
     async def stop(self) -> None:
         await self._producer.stop()
 
     async def enqueue_record(self, record: records_pb2.MonitoringRecord) -> Ack:
-        ack: Ack = await self._record_send(
+        ack: Ack = await self._producer.send(
             self._records,
             value=record.SerializeToString(),
             key=record.mn.encode(),
@@ -87,7 +87,7 @@ class RecordPublisher:
             mn=mn,
             received_at=to_timestamp(received_at),
         )
-        return await self._producer.send(
+        return await self._producer.send_instrumented(
             self._rejected, value=message.SerializeToString(), key=key.encode()
         )
 

@@ -12,8 +12,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gateway.domain.codec import Packet
 from gateway.domain.replies import ExeRtn, QnRtn
+from liandong.hj212.packets import Packet
 
 __all__ = ["CommandState", "CommandTracker", "Outcome", "PendingCommand"]
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gateway.domain.codec import FactorValue, Packet, RejectReason, render_cp
+from liandong.hj212.encoding import render_cp
+from liandong.hj212.packets import FactorValue, Packet
+from liandong.hj212.rejects import RejectReason
 
 __all__ = ["GroupKey", "IncompleteGroup", "SubpacketAssembler", "merge_subpackets"]
 

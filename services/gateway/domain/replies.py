@@ -12,12 +12,8 @@ import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from gateway.domain.codec import (
-    Packet,
-    ProtocolVersion,
-    build_data_segment,
-    build_frame,
-)
+from liandong.hj212.encoding import build_data_segment, build_frame
+from liandong.hj212.packets import Packet, ProtocolVersion
 
 __all__ = [
     "REPLY_FLAG",

@@ -11,9 +11,11 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 
-from gateway.domain.codec import DecodeResult, FrameError, decode
-from gateway.domain.crc import CrcVariant
-from gateway.domain.framing import FrameChunk, FrameReader
+from liandong.hj212.crc import CrcVariant
+from liandong.hj212.decoding import decode
+from liandong.hj212.framing import FrameChunk, FrameReader
+from liandong.hj212.packets import DecodeResult
+from liandong.hj212.rejects import FrameError
 
 app = typer.Typer(help="HJ 212 protocol tools.", no_args_is_help=True)
 

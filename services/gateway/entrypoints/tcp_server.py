@@ -23,154 +23,47 @@ import itertools
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 
 from gateway.adapters.kafka_out import RecordPublisher
-from gateway.adapters.records import to_record
-from gateway.domain.codec import DecodeResult, FrameError, Packet, RejectReason, decode
-from gateway.domain.commands import CommandState, CommandTracker, Outcome, PendingCommand
-from gateway.domain.crc import CrcVariant
-from gateway.domain.framing import FrameChunk, FrameReader
-from gateway.domain.reassembly import GroupKey, IncompleteGroup, SubpacketAssembler
+from gateway.domain.commands import CommandTracker
+from gateway.domain.reassembly import GroupKey, SubpacketAssembler
 from gateway.domain.replies import (
     QnRtn,
-    command_request,
     data_ack_9014,
-    format_time,
     notify_ack_9013,
     refusal,
-    set_time_1012,
 )
 from gateway.domain.throttle import TokenBucket
+from gateway.entrypoints.command_channel import CommandChannel, CommandRequest
+from gateway.entrypoints.instruments import (
+    active_sessions,
+    bytes_counter,
+    frames_counter,
+    sessions_counter,
+    tracer,
+)
 from gateway.entrypoints.log_budget import LogBudget
+from gateway.entrypoints.sessions import GarbageRun, GatewayConfig, KnownLogger, Reply, Session
+from gateway.entrypoints.split_uploads import HeldSubpacket, SplitUploads
+from liandong.hj212.crc import CrcVariant
+from liandong.hj212.decoding import decode
+from liandong.hj212.framing import FrameChunk
+from liandong.hj212.packets import DecodeResult, Packet
+from liandong.hj212.records import to_record
+from liandong.hj212.rejects import FrameError, RejectReason
 
 log = logging.getLogger(__name__)
 reject_log = LogBudget(log)  # rejected frames are logged within a budget
-tracer = trace.get_tracer("liandong.gateway")
-meter = metrics.get_meter("liandong.gateway")
-frames_counter = meter.create_counter("gateway.frames", description="frames by outcome")
-bytes_counter = meter.create_counter("gateway.bytes", unit="By", description="bytes by outcome")
-sessions_counter = meter.create_counter("gateway.sessions", description="session events")
-active_sessions = meter.create_up_down_counter("gateway.sessions.active")
-commands_counter = meter.create_counter("gateway.commands", description="command results")
 
 REPLY_CNS = frozenset({"9011", "9012", "9013", "9014"})
 ALL_CRCS = frozenset({CrcVariant.MODBUS_MSB, CrcVariant.MODBUS_LSB})
 
 
-@dataclass(frozen=True)
-class KnownLogger:
-    mn: str
-    password: str
-    outlet_id: str
-    accepted_crcs: frozenset[CrcVariant] = frozenset()
-    max_rate: float | None = None
-    """Frames per second allowed for this logger (registry ``max_rate``); None: the default."""
-
-
-@dataclass
-class GatewayConfig:
-    host: str = "127.0.0.1"
-    port: int = 9212
-    lenient: bool = True
-    max_frame: int = 4096
-    station_tz: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
-    max_connections: int = 10_000
-    max_per_mn: int = 1
-    idle_timeout: float = 600.0
-    write_timeout: float = 10.0
-    rate: float = 50.0
-    """Frames per second per connection (a logger sends a few per minute; back-fill bursts)."""
-    burst: float = 200.0
-    garbage_limit: int = 64 * 1024
-    max_auth_failures: int = 3
-    reassembly_timeout: float = 30.0
-    """HJ 212 Table 1 retries 3 times 10 s: a split upload not complete by then is published
-    with what arrived."""
-    command_ttl: float = 300.0
-    """Expiry of a command that carries none."""
-    command_lookback: float = 86_400.0
-    """Seconds of gateway.commands a starting replica re-reads to take up commands no replica
-    has reported on (held for a logger when the replica holding them stopped); a command
-    should expire within it."""
-    read_size: int = 16 * 1024
-    reuse_port: bool = False
-    """Listen with SO_REUSEPORT, so several gateway processes (one per core, each its own
-    ``replica``) share one port and the kernel spreads the connections over them."""
-    send_buffer: int | None = None
-    """Bytes of unsent replies per connection (kernel SO_SNDBUF and asyncio's high-water mark);
-    None keeps the defaults. A peer that leaves more than this unread for ``write_timeout`` is
-    dropped, so it bounds the memory a non-reading peer can pin."""
-    kafka_timeout: float = 8.0
-    """Seconds a record may wait for the broker's acknowledgement before its frame is left
-    un-acked (the producer keeps retrying; a late success is a duplicate with the same event
-    id). Below the logger's 10 s ack timeout (HJ 212 Table 1), so during a broker outage the
-    session keeps reading re-sends instead of hanging on a send that cannot complete."""
-    sweep_interval: float = 1.0
-    replica: str = "gateway-0"
-
-
-@dataclass(frozen=True)
-class CommandRequest:
-    """A GatewayCommand as the server needs it (decoded by the command consumer)."""
-
-    command_id: str
-    mn: str
-    cn: str
-    params: dict[str, str]
-    expires_at: datetime
-
-
-class Session:
-    """One logger connection."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, peer: str, writer: asyncio.StreamWriter, config: GatewayConfig) -> None:
-        self.id = next(self._ids)
-        self.peer = peer
-        self.writer = writer
-        self.frames = FrameReader(max_frame=config.max_frame)
-        self.bucket = TokenBucket(config.rate, config.burst)
-        self.mns: set[str] = set()
-        self.st: dict[str, str] = {}
-        self.garbage = 0
-        self.run = GarbageRun()  # skipped bytes since the last frame: one dead letter
-        self.auth_failures = 0
-        self.closed = False
-        self.opened_at = datetime.now(UTC)
-
-    def send(self, data: bytes) -> None:
-        if not self.closed:
-            self.writer.write(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.writer.close()
-
-
-@dataclass
-class _Held:
-    """A subpacket waiting for the rest of its group."""
-
-    session: Session
-    packet: Packet
-    frame: bytes
-    received_at: datetime
-    crc: CrcVariant
-    warnings: tuple[str, ...]
-
-
-Reply = Callable[[], Awaitable[None]]
-
-
-class Gateway:
+class Gateway(CommandChannel, SplitUploads):
     def __init__(
         self,
         config: GatewayConfig,
@@ -185,7 +78,7 @@ class Gateway:
         self._sessions: dict[int, Session] = {}
         self._by_mn: dict[str, list[Session]] = {}
         self._assembler = SubpacketAssembler(timedelta(seconds=config.reassembly_timeout))
-        self._held: dict[GroupKey, list[_Held]] = {}
+        self._held: dict[GroupKey, list[HeldSubpacket]] = {}
         self._tracker = CommandTracker()
         self._waiting: dict[str, list[CommandRequest]] = {}
         self._done_elsewhere: set[str] = set()
@@ -582,211 +475,6 @@ class Gateway:
 
         return settle
 
-    # --- subpackets ------------------------------------------------------------------------
-
-    async def _subpacket(
-        self,
-        session: Session,
-        result: DecodeResult,
-        frame: bytes,
-        received_at: datetime,
-        span: trace.Span,
-    ) -> Reply | None:
-        packet = result.packet
-        key = SubpacketAssembler.key_of(packet)
-        held = _Held(session, packet, frame, received_at, result.crc_variant, result.warnings)
-        self._held.setdefault(key, []).append(held)
-        merged = self._assembler.add(packet, received_at)
-        frames_counter.add(1, {"outcome": "subpacket"})
-        if merged is None:
-            span.end()
-            return None
-        parts = self._held.pop(key, [])
-        return await self._publish_group(merged, parts, (), span)
-
-    async def _publish_group(
-        self,
-        merged: Packet,
-        parts: list[_Held],
-        extra_warnings: tuple[str, ...],
-        span: trace.Span,
-    ) -> Reply | None:
-        parts = sorted(parts, key=lambda h: h.packet.pno or 0)
-        known = self.directory(merged.mn)
-        if known is None or not parts:
-            span.end()
-            return None
-        warnings = tuple(w for h in parts for w in h.warnings) + extra_warnings
-        result = DecodeResult(merged, warnings, parts[0].crc)
-        raw = b"".join(h.frame for h in parts)
-        first = parts[0]
-        ack = await self._enqueue_record(result, raw, first.session, first.received_at, known, span)
-        deadline = asyncio.get_running_loop().time() + self.config.kafka_timeout
-
-        async def reply() -> None:
-            if not await self._acked(ack, merged, span, deadline):
-                return
-            frames_counter.add(1, {"outcome": "published", "cn": merged.cn})
-            for held in parts:
-                if held.packet.needs_ack:
-                    held.session.send(data_ack_9014(held.packet))
-
-        return reply
-
-    async def _expire_groups(self, now: datetime) -> None:
-        for group in self._assembler.expire(now):
-            await self._publish_incomplete(group)
-
-    async def _publish_incomplete(self, group: IncompleteGroup) -> None:
-        parts = self._held.pop(group.key, [])
-        frames_counter.add(1, {"outcome": "subpackets_incomplete"})
-        missing = ",".join(str(n) for n in group.missing)
-        detail = f"PNO {missing} of {group.pnum} missing after {self.config.reassembly_timeout}s"
-        raw = b"".join(h.frame for h in parts)
-        peer = parts[0].session.peer if parts else ""
-        dead = await self._enqueue_reject(str(group.reason), detail, raw, peer, group.key[0])
-        await dead()
-        span = tracer.start_span("hj212 incomplete group", attributes={"hj212.mn": group.key[0]})
-        with trace.use_span(span, end_on_exit=False):
-            reply = await self._publish_group(
-                group.partial_packet(), parts, (f"{group.reason}: {detail}",), span
-            )
-        if reply is not None:
-            await reply()
-        for held in {id(h.session): h.session for h in parts}.values():
-            await self._drain(held)
-
-    # --- time calibration and commands -----------------------------------------------------
-
-    def _new_qn(self) -> str:
-        now = datetime.now(self.config.station_tz)
-        return now.strftime("%Y%m%d%H%M%S") + f"{next(self._qns) % 1000:03d}"
-
-    async def _calibrate(self, session: Session, packet: Packet, known: KnownLogger) -> None:
-        """A 1013 time-calibration request is answered 9013 (done), then with 1012 set time."""
-        now = datetime.now(self.config.station_tz).replace(tzinfo=None)
-        qn = self._new_qn()
-        st = packet.st or "32"
-        session.send(set_time_1012(packet.mn, known.password, now, qn, st=st))
-        self._tracker.delivered(
-            PendingCommand(
-                command_id=f"auto-1012:{packet.mn}:{packet.qn or qn}",
-                mn=packet.mn,
-                cn="1012",
-                qn=qn,
-                expires_at=datetime.now(UTC) + timedelta(seconds=self.config.command_ttl),
-            )
-        )
-        commands_counter.add(1, {"state": "time_calibration"})
-
-    async def submit(self, command: CommandRequest) -> None:
-        """A command from gateway.commands: deliver it if the logger is connected here,
-        otherwise hold it until the logger connects or the command expires."""
-        if command.command_id in self._done_elsewhere:
-            return
-        now = datetime.now(UTC)
-        if command.expires_at <= now:
-            await self._publish_outcome(
-                Outcome(
-                    command.command_id,
-                    command.mn,
-                    command.cn,
-                    CommandState.EXPIRED,
-                    detail="expired before delivery",
-                )
-            )
-            return
-        sessions = [s for s in self._by_mn.get(command.mn, []) if not s.closed]
-        if not sessions:
-            self._waiting.setdefault(command.mn, []).append(command)
-            return
-        await self._deliver(sessions[-1], command)
-
-    def delivered_elsewhere(self, command_id: str) -> None:
-        """Another replica reported on this command: stop holding it here."""
-        self._done_elsewhere.add(command_id)
-        for mn, waiting in list(self._waiting.items()):
-            kept = [c for c in waiting if c.command_id != command_id]
-            if kept:
-                self._waiting[mn] = kept
-            else:
-                del self._waiting[mn]
-
-    async def _deliver(self, session: Session, command: CommandRequest) -> None:
-        known = self.directory(command.mn)
-        if known is None:
-            await self._publish_outcome(
-                Outcome(
-                    command.command_id,
-                    command.mn,
-                    command.cn,
-                    CommandState.REJECTED,
-                    detail="MN is not registered",
-                )
-            )
-            return
-        params = dict(command.params)
-        if command.cn == "1012" and "SystemTime" not in params:
-            params["SystemTime"] = format_time(datetime.now(self.config.station_tz))
-        qn = self._new_qn()
-        st = session.st.get(command.mn, "32")
-        frame = command_request(command.cn, command.mn, known.password, qn, params, st=st)
-        self._tracker.delivered(
-            PendingCommand(command.command_id, command.mn, command.cn, qn, command.expires_at)
-        )
-        session.send(frame)
-        if not await self._drain(session):
-            return
-        await self._publish_outcome(
-            Outcome(
-                command.command_id,
-                command.mn,
-                command.cn,
-                CommandState.DELIVERED,
-                detail=f"QN {qn} to {session.peer} by {self.config.replica}",
-            )
-        )
-
-    async def _publish_outcome(self, outcome: Outcome) -> None:
-        commands_counter.add(1, {"state": str(outcome.state)})
-        try:
-            await self.publisher.publish_command_result(
-                command_id=outcome.command_id,
-                mn=outcome.mn,
-                cn=outcome.cn,
-                state=str(outcome.state),
-                at=datetime.now(UTC),
-                qn_rtn=outcome.qn_rtn,
-                exe_rtn=outcome.exe_rtn,
-                detail=outcome.detail,
-                replica=self.config.replica,
-            )
-        except Exception:
-            log.exception("could not publish the result of command %s", outcome.command_id)
-
-    async def _expire_commands(self, now: datetime) -> None:
-        for outcome in self._tracker.expire(now):
-            await self._publish_outcome(outcome)
-        for mn, waiting in list(self._waiting.items()):
-            kept = []
-            for command in waiting:
-                if command.expires_at > now:
-                    kept.append(command)
-                elif command.command_id not in self._done_elsewhere:
-                    await self._publish_outcome(
-                        Outcome(
-                            command.command_id,
-                            mn,
-                            command.cn,
-                            CommandState.NOT_CONNECTED,
-                            detail=f"MN {mn} did not connect before expiry",
-                        )
-                    )
-            if kept:
-                self._waiting[mn] = kept
-            else:
-                del self._waiting[mn]
-
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.sweep_interval)
@@ -800,24 +488,6 @@ class Gateway:
 
 async def _nothing() -> None:
     return None
-
-
-class GarbageRun:
-    """Bytes skipped since the last frame: their reason, count and first SAMPLE bytes."""
-
-    SAMPLE = 256
-
-    def __init__(self) -> None:
-        self.reason = ""
-        self.count = 0
-        self.sample = bytearray()
-
-    def add(self, reason: str, raw: bytes) -> None:
-        self.reason = reason
-        self.count += len(raw)
-        room = self.SAMPLE - len(self.sample)
-        if room > 0:
-            self.sample += raw[:room]
 
 
 def _retrieve(ack: asyncio.Future[object]) -> None:

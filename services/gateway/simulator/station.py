@@ -26,10 +26,13 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from gateway.domain.codec import FrameError, Packet, build_data_segment, build_frame, decode
-from gateway.domain.framing import FrameReader
 from gateway.domain.replies import execution_result_9012, request_reply_9011
 from gateway.simulator.hourly import NORMAL, FactorPeriod, summarise_hour
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_data_segment, build_frame
+from liandong.hj212.framing import FrameReader
+from liandong.hj212.packets import Packet
+from liandong.hj212.rejects import FrameError
 
 STATION_TZ = ZoneInfo("Asia/Shanghai")
 SCENARIOS = (
@@ -78,7 +81,9 @@ class SimReport:
     first_data_time: datetime | None = None
     commands_answered: int = 0
     disconnects: int = 0
-    acked_qns: set[str] = field(default_factory=set, repr=False)
+    # (MN, QN) of every 9014 received: a QN is unique per logger only, so an ack counts for
+    # the logger whose connection it came back on.
+    acked_frames: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def __rich__(self) -> str:
         return (
@@ -355,7 +360,7 @@ class LoggerConnection:
                     continue
                 self.received.append(packet)
                 if packet.cn == "9014" and packet.qn:
-                    self.report.acked_qns.add(packet.qn)
+                    self.report.acked_frames.add((self.logger.mn, packet.qn))
                     waiter = self.acks.get(packet.qn)
                     if waiter is not None:
                         waiter.set()
@@ -390,7 +395,7 @@ class LoggerConnection:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.timeout):  # no extra task per frame
                     await event.wait()
-            if qn in self.report.acked_qns:
+            if (self.logger.mn, qn) in self.report.acked_frames:
                 self.acks.pop(qn, None)
                 self.report.acked += 1
                 return True

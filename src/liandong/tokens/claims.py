@@ -47,8 +47,9 @@ _ALIASES = {
     "manager": Role.MANAGER,
     "admin": Role.ADMIN,
 }
-# what a service may say about the person it acts for
-_ACT_ROLES = frozenset({Role.ENFORCEMENT_OFFICER, Role.MONITORING_STAFF})
+# what a service may say about the person it acts for (a manager: alone, and casefile allows
+# it reads only: casefile.domain.access.MANAGER_READS)
+_ACT_ROLES = frozenset({Role.ENFORCEMENT_OFFICER, Role.MONITORING_STAFF, Role.MANAGER})
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def service_principal(claims: dict[str, Any], service: str) -> Principal:
         person_names = [person_raw] if isinstance(person_raw, str) else person_raw
         if not isinstance(person_names, list):
             raise Unauthenticated("act roles must be a list")
+        acted = set()
         for name in person_names:
             if not isinstance(name, str):
                 continue
@@ -114,6 +116,13 @@ def service_principal(claims: dict[str, Any], service: str) -> Principal:
                 raise ClaimRefused(
                     f"{service} may act only for officers and monitoring staff, not as {name!r}"
                 )
+            acted.add(role)
+        if Role.MANAGER in acted and len(acted) > 1:
+            # a manager is acted for only to read (a console); never mixed with a field role
+            raise ClaimRefused(
+                f"{service} may act only for officers and monitoring staff, or for a manager "
+                f"alone, not as {person_names!r}"
+            )
         on_behalf = principal_from_claims(act, frozenset(), nested=True)
     return Principal(service, frozenset({Role.SERVICE}), (), on_behalf)
 

@@ -1075,6 +1075,203 @@ class RecordSiteNoteRequest(_message.Message):
 Global___RecordSiteNoteRequest: _TypeAlias = RecordSiteNoteRequest  # noqa: Y015
 
 @_typing.final
+class UploadEvidenceRequest(_message.Message):
+    """One message of an upload stream: first the header, then the content in chunks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    @_builtins.property
+    def header(self) -> Global___EvidenceUpload: ...
+    def __init__(
+        self,
+        *,
+        header: Global___EvidenceUpload | None = ...,
+        chunk: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_part: _TypeAlias = _typing.Literal["header", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_part: _TypeAlias = _typing.Literal["part", b"part"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_part) -> _WhichOneofReturnType_part | None: ...
+
+Global___UploadEvidenceRequest: _TypeAlias = UploadEvidenceRequest  # noqa: Y015
+
+@_typing.final
+class EvidenceUpload(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    EVIDENCE_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    CAPTURED_AT_FIELD_NUMBER: _builtins.int
+    CAPTURED_BY_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    evidence_id: _builtins.str
+    kind: _builtins.str
+    """as AddEvidenceRequest.kind"""
+    sha256: _builtins.str
+    """declared SHA-256 (hex) of the whole content"""
+    size_bytes: _builtins.int
+    """declared size"""
+    media_type: _builtins.str
+    """declared; the content's signature decides"""
+    captured_by: _builtins.str
+    description: _builtins.str
+    @_builtins.property
+    def captured_at(self) -> _timestamp_pb2.Timestamp:
+        """as the phone reported"""
+
+    @_builtins.property
+    def position(self) -> Global___SitePosition:
+        """as the phone reported (optional)"""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        evidence_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        media_type: _builtins.str = ...,
+        captured_at: _timestamp_pb2.Timestamp | None = ...,
+        captured_by: _builtins.str = ...,
+        description: _builtins.str = ...,
+        position: Global___SitePosition | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["captured_at", b"captured_at", "captured_by", b"captured_by", "case_id", b"case_id", "description", b"description", "evidence_id", b"evidence_id", "kind", b"kind", "media_type", b"media_type", "position", b"position", "request_id", b"request_id", "sha256", b"sha256", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvidenceUpload: _TypeAlias = EvidenceUpload  # noqa: Y015
+
+@_typing.final
+class UploadEvidenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_FIELD_NUMBER: _builtins.int
+    EVIDENCE_ID_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    ALREADY_STORED_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    PREVIEW_SHA256_FIELD_NUMBER: _builtins.int
+    evidence_id: _builtins.str
+    sha256: _builtins.str
+    size_bytes: _builtins.int
+    media_type: _builtins.str
+    """read from the content"""
+    already_stored: _builtins.bool
+    """identical bytes were held already: stored once"""
+    preview_sha256: _builtins.str
+    @_builtins.property
+    def case(self) -> Global___Case: ...
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        case: Global___Case | None = ...,
+        evidence_id: _builtins.str = ...,
+        sha256: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        media_type: _builtins.str = ...,
+        already_stored: _builtins.bool = ...,
+        flags: _abc.Iterable[_builtins.str] | None = ...,
+        preview_sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["case", b"case"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_stored", b"already_stored", "case", b"case", "evidence_id", b"evidence_id", "flags", b"flags", "media_type", b"media_type", "preview_sha256", b"preview_sha256", "sha256", b"sha256", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UploadEvidenceResponse: _TypeAlias = UploadEvidenceResponse  # noqa: Y015
+
+@_typing.final
+class DownloadEvidenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    EVIDENCE_ID_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LENGTH_FIELD_NUMBER: _builtins.int
+    PREVIEW_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    evidence_id: _builtins.str
+    offset: _builtins.int
+    """first byte"""
+    length: _builtins.int
+    """0: to the end"""
+    preview: _builtins.bool
+    """the scaled preview instead of the original"""
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        evidence_id: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        length: _builtins.int = ...,
+        preview: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "evidence_id", b"evidence_id", "length", b"length", "offset", b"offset", "preview", b"preview"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DownloadEvidenceRequest: _TypeAlias = DownloadEvidenceRequest  # noqa: Y015
+
+@_typing.final
+class EvidenceChunk(_message.Message):
+    """The first message carries sha256, size_bytes (of the whole object), media_type and offset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    sha256: _builtins.str
+    size_bytes: _builtins.int
+    media_type: _builtins.str
+    offset: _builtins.int
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        sha256: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        media_type: _builtins.str = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "media_type", b"media_type", "offset", b"offset", "sha256", b"sha256", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvidenceChunk: _TypeAlias = EvidenceChunk  # noqa: Y015
+
+@_typing.final
 class Arrival(_message.Message):
     """---- the case record -----------------------------------------------------------------------"""
 
@@ -1382,6 +1579,7 @@ class Evidence(_message.Message):
     ADDED_AT_FIELD_NUMBER: _builtins.int
     ADDED_BY_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
     evidence_id: _builtins.str
     kind: _builtins.str
     sha256: _builtins.str
@@ -1395,6 +1593,10 @@ class Evidence(_message.Message):
     def position(self) -> Global___SitePosition: ...
     @_builtins.property
     def added_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def content(self) -> Global___EvidenceContent:
+        """unset: recorded by hash only, content not held by casefile"""
+
     def __init__(
         self,
         *,
@@ -1408,14 +1610,58 @@ class Evidence(_message.Message):
         added_at: _timestamp_pb2.Timestamp | None = ...,
         added_by: _builtins.str = ...,
         media_type: _builtins.str = ...,
+        content: Global___EvidenceContent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "captured_at", b"captured_at", "position", b"position"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "captured_at", b"captured_at", "content", b"content", "position", b"position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "added_by", b"added_by", "captured_at", b"captured_at", "captured_by", b"captured_by", "description", b"description", "evidence_id", b"evidence_id", "kind", b"kind", "media_type", b"media_type", "position", b"position", "sha256", b"sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_at", b"added_at", "added_by", b"added_by", "captured_at", b"captured_at", "captured_by", b"captured_by", "content", b"content", "description", b"description", "evidence_id", b"evidence_id", "kind", b"kind", "media_type", b"media_type", "position", b"position", "sha256", b"sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+
+@_typing.final
+class EvidenceContent(_message.Message):
+    """What the evidence store holds for an item (set by UploadEvidence from the bytes)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    EXIF_CAPTURED_AT_FIELD_NUMBER: _builtins.int
+    EXIF_POSITION_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    PREVIEW_SHA256_FIELD_NUMBER: _builtins.int
+    size_bytes: _builtins.int
+    preview_sha256: _builtins.str
+    """scaled JPEG preview of a photo (not evidence); empty: none"""
+    @_builtins.property
+    def exif_captured_at(self) -> _timestamp_pb2.Timestamp:
+        """photos: EXIF DateTimeOriginal"""
+
+    @_builtins.property
+    def exif_position(self) -> Global___SitePosition:
+        """photos: EXIF GPS"""
+
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """CAPTURE_TIME_DISAGREES / POSITION_DISAGREES: ... beyond the configured tolerance"""
+
+    def __init__(
+        self,
+        *,
+        size_bytes: _builtins.int = ...,
+        exif_captured_at: _timestamp_pb2.Timestamp | None = ...,
+        exif_position: Global___SitePosition | None = ...,
+        flags: _abc.Iterable[_builtins.str] | None = ...,
+        preview_sha256: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["exif_captured_at", b"exif_captured_at", "exif_position", b"exif_position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exif_captured_at", b"exif_captured_at", "exif_position", b"exif_position", "flags", b"flags", "preview_sha256", b"preview_sha256", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvidenceContent: _TypeAlias = EvidenceContent  # noqa: Y015
 
 @_typing.final
 class Finding(_message.Message):
@@ -1986,6 +2232,7 @@ class ListCasesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     OUTLET_ID_FIELD_NUMBER: _builtins.int
+    DUE_WITHIN_DAYS_FIELD_NUMBER: _builtins.int
     state: _builtins.str
     county: _builtins.str
     """code prefix"""
@@ -1994,6 +2241,12 @@ class ListCasesRequest(_message.Message):
     """1..500, default 50"""
     page_token: _builtins.str
     outlet_id: _builtins.str
+    due_within_days: _builtins.int
+    """> 0: only open cases with a legal clock whose last allowed day (CST) is at most this many
+    days after today, or already breached,
+    overdue (a breached clock) first, then by the earliest due clock; page_token is then an
+    offset into that order.
+    """
     def __init__(
         self,
         *,
@@ -2003,14 +2256,48 @@ class ListCasesRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         outlet_id: _builtins.str = ...,
+        due_within_days: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["county", b"county", "enterprise_id", b"enterprise_id", "outlet_id", b"outlet_id", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["county", b"county", "due_within_days", b"due_within_days", "enterprise_id", b"enterprise_id", "outlet_id", b"outlet_id", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCasesRequest: _TypeAlias = ListCasesRequest  # noqa: Y015
+
+@_typing.final
+class VerifyCaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    OK_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    PROBLEM_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    ok: _builtins.bool
+    entries: _builtins.int
+    """audit entries of the case checked"""
+    problem: _builtins.str
+    """empty when ok: the chain problem, or DOCUMENT_MISMATCH"""
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        ok: _builtins.bool = ...,
+        entries: _builtins.int = ...,
+        problem: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "detail", b"detail", "entries", b"entries", "ok", b"ok", "problem", b"problem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyCaseResponse: _TypeAlias = VerifyCaseResponse  # noqa: Y015
 
 @_typing.final
 class ListCasesResponse(_message.Message):

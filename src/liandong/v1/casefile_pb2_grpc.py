@@ -54,6 +54,11 @@ class CaseFileStub:
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.ListCasesRequest.SerializeToString,
                 response_deserializer=liandong_dot_v1_dot_casefile__pb2.ListCasesResponse.FromString,
                 _registered_method=True)
+        self.VerifyCase = channel.unary_unary(
+                '/liandong.v1.CaseFile/VerifyCase',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.GetCaseRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.VerifyCaseResponse.FromString,
+                _registered_method=True)
         self.WatchCase = channel.unary_stream(
                 '/liandong.v1.CaseFile/WatchCase',
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.WatchCaseRequest.SerializeToString,
@@ -174,6 +179,16 @@ class CaseFileStub:
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.SerializeToString,
                 response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
                 _registered_method=True)
+        self.UploadEvidence = channel.stream_unary(
+                '/liandong.v1.CaseFile/UploadEvidence',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.UploadEvidenceRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.UploadEvidenceResponse.FromString,
+                _registered_method=True)
+        self.DownloadEvidence = channel.unary_stream(
+                '/liandong.v1.CaseFile/DownloadEvidence',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.DownloadEvidenceRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.EvidenceChunk.FromString,
+                _registered_method=True)
 
 
 class CaseFileServicer:
@@ -198,6 +213,13 @@ class CaseFileServicer:
 
     def ListCases(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyCase(self, request, context):
+        """The case's audit thread checked end to end, and its stored document against the chain.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -349,6 +371,24 @@ class CaseFileServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadEvidence(self, request_iterator, context):
+        """Evidence content (docs/casefile.md, "Evidence store"): a header, then the bytes in order.
+        The server re-hashes them (DATA_LOSS on a mismatch with the declared sha256, INVALID_ARGUMENT
+        when the byte count differs from size_bytes or the content is no accepted media type,
+        RESOURCE_EXHAUSTED over the media type's size limit), stores identical bytes once, and
+        records the item as AddEvidence does (same access rules, request_id idempotency).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadEvidence(self, request, context):
+        """The stored bytes of one evidence item (or its preview), from an offset; audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CaseFileServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -366,6 +406,11 @@ def add_CaseFileServicer_to_server(servicer, server):
                     servicer.ListCases,
                     request_deserializer=liandong_dot_v1_dot_casefile__pb2.ListCasesRequest.FromString,
                     response_serializer=liandong_dot_v1_dot_casefile__pb2.ListCasesResponse.SerializeToString,
+            ),
+            'VerifyCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyCase,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.GetCaseRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.VerifyCaseResponse.SerializeToString,
             ),
             'WatchCase': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchCase,
@@ -487,6 +532,16 @@ def add_CaseFileServicer_to_server(servicer, server):
                     request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.FromString,
                     response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
             ),
+            'UploadEvidence': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadEvidence,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.UploadEvidenceRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.UploadEvidenceResponse.SerializeToString,
+            ),
+            'DownloadEvidence': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadEvidence,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.DownloadEvidenceRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.EvidenceChunk.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'liandong.v1.CaseFile', rpc_method_handlers)
@@ -574,6 +629,33 @@ class CaseFile:
             '/liandong.v1.CaseFile/ListCases',
             liandong_dot_v1_dot_casefile__pb2.ListCasesRequest.SerializeToString,
             liandong_dot_v1_dot_casefile__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/VerifyCase',
+            liandong_dot_v1_dot_casefile__pb2.GetCaseRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.VerifyCaseResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1222,6 +1304,60 @@ class CaseFile:
             '/liandong.v1.CaseFile/RecordSiteNote',
             liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.SerializeToString,
             liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadEvidence(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/liandong.v1.CaseFile/UploadEvidence',
+            liandong_dot_v1_dot_casefile__pb2.UploadEvidenceRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.UploadEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/liandong.v1.CaseFile/DownloadEvidence',
+            liandong_dot_v1_dot_casefile__pb2.DownloadEvidenceRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.EvidenceChunk.FromString,
             options,
             channel_credentials,
             insecure,

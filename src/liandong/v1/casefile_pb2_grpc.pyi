@@ -41,6 +41,8 @@ class CaseFileStub:
     OpenCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.OpenCaseRequest, _casefile_pb2.Case]
     GetCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.Case]
     ListCases: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.ListCasesRequest, _casefile_pb2.ListCasesResponse]
+    VerifyCase: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.VerifyCaseResponse]
+    """The case's audit thread checked end to end, and its stored document against the chain."""
     WatchCase: _grpc.UnaryStreamMultiCallable[_casefile_pb2.WatchCaseRequest, _casefile_pb2.CaseEvent]
     """Changes of one case, oldest first, then live; resumable from a version or sequence."""
     RecordArrival: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordArrivalRequest, _casefile_pb2.Case]
@@ -68,6 +70,15 @@ class CaseFileStub:
     """A changed team (a declined member replaced), until the inspection record is signed."""
     RecordSiteNote: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordSiteNoteRequest, _casefile_pb2.Case]
     """A team member's note from the site (no state change), from arrival on."""
+    UploadEvidence: _grpc.StreamUnaryMultiCallable[_casefile_pb2.UploadEvidenceRequest, _casefile_pb2.UploadEvidenceResponse]
+    """Evidence content (docs/casefile.md, "Evidence store"): a header, then the bytes in order.
+    The server re-hashes them (DATA_LOSS on a mismatch with the declared sha256, INVALID_ARGUMENT
+    when the byte count differs from size_bytes or the content is no accepted media type,
+    RESOURCE_EXHAUSTED over the media type's size limit), stores identical bytes once, and
+    records the item as AddEvidence does (same access rules, request_id idempotency).
+    """
+    DownloadEvidence: _grpc.UnaryStreamMultiCallable[_casefile_pb2.DownloadEvidenceRequest, _casefile_pb2.EvidenceChunk]
+    """The stored bytes of one evidence item (or its preview), from an offset; audited."""
 
 @_typing.type_check_only
 class CaseFileAsyncStub(CaseFileStub):
@@ -82,6 +93,8 @@ class CaseFileAsyncStub(CaseFileStub):
     OpenCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.OpenCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     GetCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     ListCases: _aio.UnaryUnaryMultiCallable[_casefile_pb2.ListCasesRequest, _casefile_pb2.ListCasesResponse]  # type: ignore[assignment]
+    VerifyCase: _aio.UnaryUnaryMultiCallable[_casefile_pb2.GetCaseRequest, _casefile_pb2.VerifyCaseResponse]  # type: ignore[assignment]
+    """The case's audit thread checked end to end, and its stored document against the chain."""
     WatchCase: _aio.UnaryStreamMultiCallable[_casefile_pb2.WatchCaseRequest, _casefile_pb2.CaseEvent]  # type: ignore[assignment]
     """Changes of one case, oldest first, then live; resumable from a version or sequence."""
     RecordArrival: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordArrivalRequest, _casefile_pb2.Case]  # type: ignore[assignment]
@@ -109,6 +122,15 @@ class CaseFileAsyncStub(CaseFileStub):
     """A changed team (a declined member replaced), until the inspection record is signed."""
     RecordSiteNote: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordSiteNoteRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     """A team member's note from the site (no state change), from arrival on."""
+    UploadEvidence: _aio.StreamUnaryMultiCallable[_casefile_pb2.UploadEvidenceRequest, _casefile_pb2.UploadEvidenceResponse]  # type: ignore[assignment]
+    """Evidence content (docs/casefile.md, "Evidence store"): a header, then the bytes in order.
+    The server re-hashes them (DATA_LOSS on a mismatch with the declared sha256, INVALID_ARGUMENT
+    when the byte count differs from size_bytes or the content is no accepted media type,
+    RESOURCE_EXHAUSTED over the media type's size limit), stores identical bytes once, and
+    records the item as AddEvidence does (same access rules, request_id idempotency).
+    """
+    DownloadEvidence: _aio.UnaryStreamMultiCallable[_casefile_pb2.DownloadEvidenceRequest, _casefile_pb2.EvidenceChunk]  # type: ignore[assignment]
+    """The stored bytes of one evidence item (or its preview), from an offset; audited."""
 
 class CaseFileServicer(metaclass=_abc_1.ABCMeta):
     """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
@@ -138,6 +160,14 @@ class CaseFileServicer(metaclass=_abc_1.ABCMeta):
         request: _casefile_pb2.ListCasesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_casefile_pb2.ListCasesResponse, _abc.Awaitable[_casefile_pb2.ListCasesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyCase(
+        self,
+        request: _casefile_pb2.GetCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.VerifyCaseResponse, _abc.Awaitable[_casefile_pb2.VerifyCaseResponse]]:
+        """The case's audit thread checked end to end, and its stored document against the chain."""
 
     @_abc_1.abstractmethod
     def WatchCase(
@@ -309,5 +339,26 @@ class CaseFileServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]:
         """A team member's note from the site (no state change), from arrival on."""
+
+    @_abc_1.abstractmethod
+    def UploadEvidence(
+        self,
+        request_iterator: _MaybeAsyncIterator[_casefile_pb2.UploadEvidenceRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.UploadEvidenceResponse, _abc.Awaitable[_casefile_pb2.UploadEvidenceResponse]]:
+        """Evidence content (docs/casefile.md, "Evidence store"): a header, then the bytes in order.
+        The server re-hashes them (DATA_LOSS on a mismatch with the declared sha256, INVALID_ARGUMENT
+        when the byte count differs from size_bytes or the content is no accepted media type,
+        RESOURCE_EXHAUSTED over the media type's size limit), stores identical bytes once, and
+        records the item as AddEvidence does (same access rules, request_id idempotency).
+        """
+
+    @_abc_1.abstractmethod
+    def DownloadEvidence(
+        self,
+        request: _casefile_pb2.DownloadEvidenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_casefile_pb2.EvidenceChunk], _abc.AsyncIterator[_casefile_pb2.EvidenceChunk]]:
+        """The stored bytes of one evidence item (or its preview), from an offset; audited."""
 
 def add_CaseFileServicer_to_server(servicer: CaseFileServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from alerts.domain.periods import CST
-from gateway.adapters.records import to_record
-from gateway.domain.codec import decode
+from liandong.hj212.decoding import decode
+from liandong.hj212.records import to_record
 from liandong.registry.document import RegistryDocument
 from liandong.registry.topics_io import publish
 from liandong.settings import Settings

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
@@ -83,14 +84,25 @@ def build_store(url: str) -> CaseStore:
 
 
 @contextlib.asynccontextmanager
-async def running_server(db_url: str, auth: AuthConfig) -> AsyncIterator[Server]:
-    """A casefile gRPC server on a real port over a fresh store, stopped on exit."""
+async def running_server(
+    db_url: str, auth: AuthConfig, evidence: Any = None
+) -> AsyncIterator[Server]:
+    """A casefile gRPC server on a real port over a fresh store, stopped on exit; `evidence`:
+    (EvidenceStore, EvidenceConfig) for the evidence calls."""
     store = build_store(db_url)
     clock = Clock()
     stop = asyncio.Event()
     port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
-        serve(store, "127.0.0.1:0", stop, auth=auth, now=clock, ready=port.set_result)
+        serve(
+            store,
+            "127.0.0.1:0",
+            stop,
+            auth=auth,
+            now=clock,
+            ready=port.set_result,
+            evidence=evidence,
+        )
     )
     address = f"127.0.0.1:{await asyncio.wait_for(port, 10)}"
     try:
@@ -111,3 +123,19 @@ async def server(db_url: str) -> AsyncIterator[Server]:
 async def channel(server: Server) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(server.address) as ch:
         yield ch
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> dict[str, str]:
+    """The local S3 server (deploy/s3/s3.sh: s3proxy), started if it is not running (make test
+    starts and stops it); its endpoint and keys."""
+    import subprocess
+
+    subprocess.run([str(ROOT / "deploy/s3/s3.sh"), "up"], check=True, capture_output=True)
+    out = subprocess.run(
+        [str(ROOT / "deploy/s3/s3.sh"), "env"], check=True, capture_output=True, text=True
+    ).stdout
+    return dict(part.split("=", 1) for part in out.split())

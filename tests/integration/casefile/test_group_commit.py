@@ -17,7 +17,7 @@ import grpc
 from casefile.adapters.codec import from_message
 from casefile.adapters.store import CaseStore, WriteJob, make_engine
 from casefile.adapters.write_tx import WriteTx
-from casefile.domain import cases as dc
+from casefile.domain import commands
 from casefile.domain.audit import verify_case_chain, verify_chain
 from casefile.entrypoints.grpc_server import case_id_for_task
 from liandong.tokens.claims import Principal, Role
@@ -168,7 +168,7 @@ async def test_two_writers_on_one_database_keep_one_chain(
     now = utc(2026, 3, 2, 5)
 
     def add_via_other(k: int) -> None:
-        command = from_message(dc.AddEvidence, evidence(CASES[0], f"x-{k}", f"X{k}"))
+        command = from_message(commands.AddEvidence, evidence(CASES[0], f"x-{k}", f"X{k}"))
         other.apply_command(
             principal=service,
             request_id=f"x-{k}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from casefile.adapters.codec import fill_message, timestamp
-from casefile.domain import cases as dc
+from casefile.domain import commands
 from casefile.entrypoints.grpc_server import case_id_for_task
 from liandong.v1 import casefile_pb2
 from tests.integration.casefile.conftest import Server, bearer
@@ -66,7 +66,7 @@ def open_request(
     )
 
 
-def request_for(command: dc.Command, case_id: str, request_id: str) -> Any:
+def request_for(command: commands.Command, case_id: str, request_id: str) -> Any:
     message = getattr(casefile_pb2, f"{type(command).__name__}Request")()
     fill_message(message, command)
     message.request_id, message.case_id = request_id, case_id
@@ -78,7 +78,7 @@ async def step(
 ) -> casefile_pb2.Case:
     command, actor, now = MAIN_PATH[i]
     server.clock.at = now
-    if isinstance(command, dc.OpenCase):
+    if isinstance(command, commands.OpenCase):
         return await stub.OpenCase(open_request(), metadata=auth(actor))
     call = getattr(stub, type(command).__name__)
     return await call(request_for(command, case_id, f"{prefix}{i}"), metadata=auth(actor))

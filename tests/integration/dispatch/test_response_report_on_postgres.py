@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import SQLModel
 
+from dispatch.adapters.report_store import REPORT_TABLES
 from dispatch.adapters.store import TABLES, make_engine
 from tests.unit.dispatch.test_response_report_api import *  # noqa: F403 (the tests, collected here again)
 
@@ -17,5 +18,5 @@ from tests.unit.dispatch.test_response_report_api import *  # noqa: F403 (the te
 def report_db_url(pg_database: str) -> Iterator[str]:
     yield pg_database
     engine = make_engine(pg_database)
-    SQLModel.metadata.drop_all(engine, tables=TABLES)
+    SQLModel.metadata.drop_all(engine, tables=TABLES + REPORT_TABLES)
     engine.dispose()

@@ -11,7 +11,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer
 
 from gateway.bootstrap import Running, build
-from gateway.entrypoints.tcp_server import GatewayConfig
+from gateway.entrypoints.sessions import GatewayConfig
 from gateway.simulator.station import SimLogger, loggers_from_registry, write_synthetic_registry
 from liandong.registry.document import RegistryDocument
 from liandong.registry.topics_io import publish

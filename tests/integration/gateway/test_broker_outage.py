@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import socket
-import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from gateway.simulator.station import (
     LoggerConnection,
@@ -28,59 +22,9 @@ from gateway.simulator.station import (
 from liandong.events import deterministic_id
 from liandong.settings import Settings
 from liandong.topics import MONITORING_RECORDS, ensure_topics
-from tests.conftest import ROOT
 from tests.integration.gateway.conftest import load_registry, read_topic, records, start_gateway
 from tests.integration.gateway.test_sockets import T0
-
-SHARED_PORT = 19092
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateKafka:
-    def __init__(self, state: Path) -> None:
-        self.port = _free_port()
-        self.controller_port = _free_port()
-        assert SHARED_PORT not in (self.port, self.controller_port)
-        self.env = {
-            **os.environ,
-            "LIANDONG_KAFKA_PORT": str(self.port),
-            "LIANDONG_KAFKA_CONTROLLER_PORT": str(self.controller_port),
-            "LIANDONG_KAFKA_STATE": str(state),
-        }
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            ["bash", str(ROOT / "deploy/kafka/kafka.sh"), action],
-            env=self.env,
-            cwd=ROOT,
-            check=True,
-            timeout=150,
-        )
-
-    async def up(self) -> None:
-        await asyncio.to_thread(self.run, "up")
-
-    async def down(self) -> None:
-        await asyncio.to_thread(self.run, "down")
-
-
-@pytest.fixture()
-def private_kafka(tmp_path: Path) -> Iterator[PrivateKafka]:
-    kafka = PrivateKafka(tmp_path / "kafka")
-    kafka.run("up")
-    try:
-        yield kafka
-    finally:
-        kafka.run("down")
+from tests.integration.private_kafka import PrivateKafka
 
 
 def _event_id(logger: SimLogger, frame: bytes) -> str:
@@ -123,7 +67,7 @@ async def test_outage_nothing_acked_then_every_resend_acked_and_nothing_lost(
         during = await asyncio.gather(*(send(s, slice(2, 4), 0) for s in stations))
         assert during == [[False, False]] * len(stations)
         outage_qns = {qn for frames_ in frames.values() for qn, _ in frames_[2:4]}
-        assert not outage_qns & report.acked_qns
+        assert not outage_qns & {qn for _, qn in report.acked_frames}
         assert [len(s.received) for s in stations] == replies_before_outage  # no reply at all
 
         await private_kafka.up()
@@ -136,7 +80,7 @@ async def test_outage_nothing_acked_then_every_resend_acked_and_nothing_lost(
         await running.stop()
 
     every_frame = {_event_id(lg, f): (lg.mn, qn) for lg in fleet for qn, f in frames[lg.mn]}
-    assert report.acked_qns == {qn for _, qn in every_frame.values()}
+    assert report.acked_frames == set(every_frame.values())
     messages = await read_topic(settings, MONITORING_RECORDS, 10_000, timeout=15)
     published = records(messages)
     # Each acked frame is there (re-sends may repeat a record, always under its one event id).

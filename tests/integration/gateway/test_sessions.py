@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from gateway.bootstrap import Running
-from gateway.domain.redaction import redact_password
 from gateway.entrypoints import tcp_server
 from gateway.simulator.station import (
     LoggerConnection,
@@ -24,6 +23,7 @@ from gateway.simulator.station import (
     data_frame,
     write_synthetic_registry,
 )
+from liandong.hj212.redaction import redact_password
 from liandong.settings import Settings
 from liandong.topics import GATEWAY_COMMAND_RESULTS, MONITORING_RECORDS, MONITORING_REJECTED
 from liandong.v1 import records_pb2

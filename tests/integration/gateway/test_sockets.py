@@ -10,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway.bootstrap import Running
-from gateway.domain.codec import FrameError, Packet, build_data_segment, build_frame, decode
-from gateway.domain.framing import FrameReader
-from gateway.domain.redaction import redact_password
 from gateway.simulator.station import LoggerConnection, SimLogger, SimReport, data_frame
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_data_segment, build_frame
+from liandong.hj212.framing import FrameReader
+from liandong.hj212.packets import Packet
+from liandong.hj212.redaction import redact_password
+from liandong.hj212.rejects import FrameError
 from liandong.settings import Settings
 from liandong.topics import (
     GATEWAY_COMMAND_RESULTS,

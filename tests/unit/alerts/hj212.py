@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from alerts.domain.periods import CST
-from gateway.adapters.records import to_record
-from gateway.domain.codec import build_data_segment, build_frame, decode
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_data_segment, build_frame
+from liandong.hj212.records import to_record
 from liandong.v1 import records_pb2
 
 NOX = "a21002"

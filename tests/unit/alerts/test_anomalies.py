@@ -4,21 +4,21 @@ import pytest
 
 from alerts.domain.anomalies import (
     AnomalyConfig,
-    ArrivalState,
     StreamState,
     check_conflict,
     check_corrected,
-    check_offline,
     check_timestamp,
     check_value,
+)
+from alerts.domain.arrivals import ArrivalState, check_offline, note_arrival
+from alerts.domain.findings import Finding, FindingKind
+from alerts.domain.hour_anomalies import (
     flow_mismatch,
     hour_completeness,
     logger_hour_mismatch,
-    note_arrival,
     o2_dilution,
     sudden_drop,
 )
-from alerts.domain.findings import Finding, FindingKind
 from alerts.domain.hours import HourWindow, close_hour
 from alerts.domain.periods import epoch
 from alerts.domain.registry import MarkKind, make_mark

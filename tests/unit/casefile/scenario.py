@@ -6,22 +6,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from casefile.domain.cases import (
+from casefile.domain.cases import apply
+from casefile.domain.commands import (
     AddEvidence,
-    Case,
-    CaseChange,
     CloseCase,
     Command,
     ConfirmResult,
     DecidePenalty,
-    Disposition,
-    EnforcementKind,
-    EvidenceKind,
     FileCase,
     HandOffCustody,
     OpenCase,
-    Penalty,
-    PenaltyKind,
     RecordArrival,
     RecordEnforcement,
     RecordFinding,
@@ -30,11 +24,10 @@ from casefile.domain.cases import (
     RecordSample,
     ServeDecision,
     ServeNotice,
-    Signature,
-    StatuteClause,
-    apply,
 )
 from casefile.domain.custody import Position
+from casefile.domain.kinds import Disposition, EnforcementKind, EvidenceKind, PenaltyKind
+from casefile.domain.records import Case, CaseChange, Penalty, Signature, StatuteClause
 
 H = "ab" * 32  # a well-formed sha256 hex digest
 H2 = "cd" * 32

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from casefile.domain.access import Action, Scope, authorize
-from casefile.domain.cases import FileCase
+from casefile.domain.commands import FileCase
 from liandong.tokens.claims import Principal, Role
 from tests.unit.casefile.scenario import MAIN_PATH, SAMPLE, run
 
@@ -41,6 +41,7 @@ OFFICER_ALLOWED = {
     A.STREAM,
     A.VERIFY,
     A.EXPORT,
+    A.DOWNLOAD_EVIDENCE,
 }
 STAFF_ALLOWED = {
     A.RECORD_SAMPLE,
@@ -72,12 +73,32 @@ MANAGER_ALLOWED = {
     A.STREAM,
     A.VERIFY,
     A.EXPORT,
+    A.DOWNLOAD_EVIDENCE,
 }
-ADMIN_ALLOWED = {A.OPEN_CASE, A.READ, A.STREAM, A.VERIFY, A.EXPORT}
-SERVICE_ALLOWED = {A.OPEN_CASE, A.UPDATE_TEAM, A.READ, A.STREAM, A.VERIFY, A.EXPORT}
-# a service acting for a person: the field records that person may do, nothing else
-FOR_OFFICER_ALLOWED = {A.RECORD_ARRIVAL, A.RECORD_SITE_NOTE, A.ADD_EVIDENCE}
-FOR_STAFF_ALLOWED = {A.RECORD_SITE_NOTE}
+ADMIN_ALLOWED = {A.OPEN_CASE, A.READ, A.STREAM, A.VERIFY, A.EXPORT, A.DOWNLOAD_EVIDENCE}
+SERVICE_ALLOWED = ADMIN_ALLOWED | {A.UPDATE_TEAM}
+# a service acting for a person: the field records that person may do and the evidence they
+# may download themselves (monitoring staff see samples only), nothing else
+# the phone API passes an officer's field records on, and reads the case for them
+FOR_OFFICER_ALLOWED = {
+    A.RECORD_ARRIVAL,
+    A.RECORD_SITE_NOTE,
+    A.ADD_EVIDENCE,
+    A.DOWNLOAD_EVIDENCE,
+    A.RECORD_INSPECTION,
+    A.HAND_OFF_CUSTODY,
+    A.READ,
+}
+FOR_STAFF_ALLOWED = {
+    A.RECORD_SITE_NOTE,
+    A.RECORD_SAMPLE,
+    A.HAND_OFF_CUSTODY,
+    A.RECORD_LAB_RESULT,
+    A.CONFIRM_RESULT,
+    A.READ,
+}
+# a service acting for a manager (the console): reads within the manager's jurisdiction only
+FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY}
 
 MATRIX = [
     (OFFICER, OFFICER_ALLOWED),
@@ -91,7 +112,8 @@ MATRIX = [
     (for_person(OFFICER), FOR_OFFICER_ALLOWED),
     (for_person(STAFF), FOR_STAFF_ALLOWED),
     (for_person(OTHER_OFFICER), set()),  # not on the team
-    (for_person(MANAGER), set()),  # not a field role
+    (for_person(MANAGER), FOR_MANAGER_ALLOWED),  # reads only, never a legal act
+    (for_person(FAR_MANAGER), set()),  # outside the manager's jurisdiction
     (for_person(OFFICER, ADMIN), set()),  # only a trusted service acts for someone
     (for_person(Principal("o1", frozenset())), set()),  # on the team, but no role named
     (for_person(Principal("m1", frozenset({Role.ENFORCEMENT_OFFICER}))), set()),  # wrong role

@@ -25,7 +25,7 @@ from casefile.domain.audit import (
     verify_evidence_file,
 )
 from casefile.domain.canonical import canonical_json
-from casefile.domain.cases import CaseChange
+from casefile.domain.records import CaseChange
 from tests.unit.casefile.scenario import MAIN_PATH, run
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

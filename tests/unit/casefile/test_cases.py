@@ -5,19 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from casefile.domain.cases import (
+from casefile.domain.cases import apply
+from casefile.domain.commands import (
     AddEvidence,
-    Case,
-    ClockName,
     CloseCase,
     ConfirmResult,
     DecidePenalty,
-    Disposition,
-    EvidenceKind,
     ExtendClock,
     FileCase,
-    Penalty,
-    PenaltyKind,
     RecordFinding,
     RecordHearing,
     RecordInspection,
@@ -26,13 +21,18 @@ from casefile.domain.cases import (
     ScheduleHearing,
     ServeDecision,
     ServeNotice,
-    Signature,
-    State,
     TransferCase,
-    TransferTarget,
-    apply,
 )
 from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.kinds import (
+    ClockName,
+    Disposition,
+    EvidenceKind,
+    PenaltyKind,
+    State,
+    TransferTarget,
+)
+from casefile.domain.records import Case, Penalty, Signature
 from tests.unit.casefile.scenario import (
     ARRIVE,
     CLAUSE,

@@ -3,21 +3,20 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date, timedelta
 
-from casefile.domain.cases import (
-    ClockName,
+from casefile.domain.cases import apply
+from casefile.domain.clocks import ClockState, LegalClock, clocks, newly_breached
+from casefile.domain.commands import (
     ExtendClock,
     FileCase,
     PauseClock,
-    PauseReason,
     RecordHearing,
     RequestHearing,
     ResumeClock,
     ScheduleHearing,
     ServeDecision,
     ServeNotice,
-    apply,
 )
-from casefile.domain.clocks import ClockState, LegalClock, clocks, newly_breached
+from casefile.domain.kinds import ClockName, PauseReason
 from casefile.domain.periods import Holder
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar
 from tests.unit.casefile.scenario import (

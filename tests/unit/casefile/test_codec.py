@@ -8,17 +8,9 @@ from decimal import Decimal
 import pytest
 
 from casefile.adapters.codec import case_from_doc, case_to_doc, fill_message, from_message
-from casefile.domain.cases import (
-    ClockName,
-    CloseCase,
-    Disposition,
-    EnforcementKind,
-    PauseClock,
-    PauseReason,
-    RecordEnforcement,
-    RecordSample,
-)
+from casefile.domain.commands import CloseCase, PauseClock, RecordEnforcement, RecordSample
 from casefile.domain.errors import InvalidCommand
+from casefile.domain.kinds import ClockName, Disposition, EnforcementKind, PauseReason
 from liandong.v1 import casefile_pb2
 from tests.unit.casefile.scenario import MAIN_PATH, run
 

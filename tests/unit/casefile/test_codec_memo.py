@@ -304,9 +304,11 @@ def evidence_requests(draw: st.DrawFn) -> casefile_pb2.AddEvidenceRequest:
     request.captured_at.seconds = draw(st.integers(-62135596800, 253402300799))
     request.captured_at.nanos = draw(st.integers(0, 999_999_999))
     if draw(st.booleans()):
-        # 0, 0 is what an empty `position: {}` decodes to, refused as no position
-        request.position.lat = draw(st.floats(-90, 90).filter(lambda v: v != 0))
-        request.position.lon = draw(st.floats(-180, 180))
+        # 0,0 is what an empty position decodes to, refused since issue 12 (edge values)
+        lat, lon = draw(
+            st.tuples(st.floats(-90, 90), st.floats(-180, 180)).filter(lambda p: p != (0, 0))
+        )
+        request.position.lat, request.position.lon = lat, lon
     return request
 
 

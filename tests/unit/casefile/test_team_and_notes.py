@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from casefile.domain.cases import (
+from casefile.domain.cases import apply
+from casefile.domain.commands import (
     RecordArrival,
     RecordInspection,
     RecordSample,
     RecordSiteNote,
-    State,
     UpdateTeam,
-    apply,
 )
 from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.kinds import State
 from tests.unit.casefile.scenario import (
     DISCOVERED,
     MAIN_PATH,

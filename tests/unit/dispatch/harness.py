@@ -20,7 +20,7 @@ from dispatch.adapters.registry import Reference
 from dispatch.adapters.response_metrics import ResponseMetrics
 from dispatch.adapters.store import DispatchStore, OutgoingEvent, make_engine
 from dispatch.domain.policy import DispatchPolicy
-from dispatch.service import DispatchService
+from dispatch.entrypoints.dispatch_service import DispatchService
 from liandong.events import new_meta, to_timestamp
 from liandong.v1 import alerts_pb2, dispatch_pb2
 

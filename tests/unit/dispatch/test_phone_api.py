@@ -299,7 +299,30 @@ async def test_openapi_documents_every_endpoint(env) -> None:
         "/v1/tasks/{task_id}/status",
         "/v1/events",
         "/v1/reports/response-times",
+        "/v1/auth/token",
+        "/v1/auth/refresh",
+        "/v1/auth/revoke",
+        "/v1/me",
+        "/v1/tasks/{task_id}/case",
+        "/v1/tasks/{task_id}/site-history",
+        "/v1/tasks/{task_id}/inspection",
+        "/v1/tasks/{task_id}/evidence",
+        "/v1/tasks/{task_id}/samples",
+        "/v1/tasks/{task_id}/samples/{sample_id}/custody",
+        "/v1/tasks/{task_id}/samples/{sample_id}/results",
+        "/v1/tasks/{task_id}/samples/{sample_id}/results/{parameter}/confirm",
+        "/v1/reports/overview",
+        "/v1/reports/overview/stream",
+        "/v1/reports/tasks/{task_id}/timeline",
+        "/v1/reports/map",
+        "/v1/reports/export/{name}.{fmt}",
+        "/v1/reports/cases",
+        "/v1/reports/cases/{case_id}",
     }
+    # the on-site records answer casefile's refusals as HTTP codes, and say so
+    for path in ("/v1/tasks/{task_id}/inspection", "/v1/tasks/{task_id}/samples"):
+        codes = set(paths[path]["post"]["responses"])
+        assert codes == {"200", "401", "403", "404", "409", "422", "503"}, (path, codes)
 
 
 async def test_each_check_in_is_shown_once_in_the_presence_list(env) -> None:

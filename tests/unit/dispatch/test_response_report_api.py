@@ -156,6 +156,8 @@ async def test_report_of_a_task_driven_through_the_service(env) -> None:
         "acceptance": (1, 2400.0, 2400.0),  # the whole team at T0 + 40 min
         "travel": (1, 3000.0, 3000.0),  # + 40 -> first officer's check-in at + 90
         "response": (1, 6000.0, 6000.0),  # - 10 -> + 90
+        "on site": (1, 0.0, 0.0),  # sampling began with the check-ins at + 90
+        "sampling": (1, 3600.0, 3600.0),  # + 90 -> + 150
         "on site to done": (1, 3600.0, 3600.0),  # + 90 -> + 150
         "total": (1, 9600.0, 9600.0),  # - 10 -> + 150
     }

@@ -5,20 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.domain.codec import (
-    DecodeResult,
-    FactorValue,
-    FrameError,
-    Packet,
-    ProtocolVersion,
-    RejectReason,
-    build_data_segment,
-    build_frame,
-    decode,
-    encode,
-    render_cp,
-)
-from gateway.domain.crc import CrcVariant
+from liandong.hj212.crc import CrcVariant
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_data_segment, build_frame, encode, render_cp
+from liandong.hj212.packets import DecodeResult, FactorValue, Packet, ProtocolVersion
+from liandong.hj212.rejects import FrameError, RejectReason
 from tests.unit.gateway.reference import appendix_a_crc, frame_with, modbus_crc
 
 MN = "010000A8900016F000169DC0"

@@ -1,4 +1,4 @@
-"""The native decoder (services/gateway/native) against the pure-Python one: same results and
+"""The native decoder (src/liandong/hj212/rust) against the pure-Python one: same results and
 the same errors, on generated frames, mutated frames and the public samples."""
 
 import json
@@ -9,15 +9,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gateway.domain.codec import (
-    DecodeResult,
-    FrameError,
-    _from_native,
-    decode,
-    decode_python,
-    native_available,
-)
-from gateway.domain.crc import CrcVariant
+from liandong.hj212.crc import CrcVariant
+from liandong.hj212.decoding import decode, decode_python
+from liandong.hj212.native import _from_native, native_available
+from liandong.hj212.packets import DecodeResult
+from liandong.hj212.rejects import FrameError
 from tests.unit.gateway.reference import appendix_a_crc, frame_with
 
 SAMPLES = Path("/work/shared/samples/hj212_public_packets.jsonl")

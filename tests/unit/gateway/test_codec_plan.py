@@ -3,8 +3,10 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.domain import codec
-from gateway.domain.codec import FactorValue, build_frame, decode
+from liandong.hj212 import decoding as codec
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_frame
+from liandong.hj212.packets import FactorValue
 
 MN = "010000A8900016F000169DC0"
 HEAD = f"QN=20160801085857223;ST=32;CN=2051;PW=123456;MN={MN};Flag=5;"

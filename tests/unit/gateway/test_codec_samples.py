@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from gateway.domain.codec import FrameError, RejectReason, decode
-from gateway.domain.factors import to_2017
+from liandong.hj212.decoding import decode
+from liandong.hj212.factors import to_2017
+from liandong.hj212.rejects import FrameError, RejectReason
 
 SAMPLES = Path("/work/shared/samples/hj212_public_packets.jsonl")
 ROWS: list[dict[str, Any]] = [json.loads(line) for line in SAMPLES.read_text().splitlines()]

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.domain.crc import (
+from liandong.hj212.crc import (
     CrcVariant,
     crc_hex,
     hj212_crc16,

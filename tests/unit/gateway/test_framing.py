@@ -1,8 +1,9 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.domain.codec import RejectReason, build_frame
-from gateway.domain.framing import FrameChunk, FrameReader
+from liandong.hj212.encoding import build_frame
+from liandong.hj212.framing import FrameChunk, FrameReader
+from liandong.hj212.rejects import RejectReason
 
 F1 = b"##0012QN=1;CP=&&&&6900\r\n"  # CRC checked against the Appendix A reference in test_crc
 F2 = build_frame("QN=2;ST=32;CN=2011;PW=1;MN=X;Flag=4;CP=&&a=1&&")

@@ -1,8 +1,11 @@
 import itertools
 from datetime import datetime, timedelta
 
-from gateway.domain.codec import Packet, RejectReason, build_data_segment, build_frame, decode
 from gateway.domain.reassembly import SubpacketAssembler
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_data_segment, build_frame
+from liandong.hj212.packets import Packet
+from liandong.hj212.rejects import RejectReason
 
 MN = "010000A8900016F000169DC0"
 T0 = datetime(2024, 5, 1, 10, 0, 0)

@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from gateway.adapters.records import record_event_id, to_record
-from gateway.domain.codec import decode
-from gateway.domain.redaction import redact_password
+from liandong.hj212.decoding import decode
+from liandong.hj212.records import record_event_id, to_record
+from liandong.hj212.redaction import redact_password
 from tests.unit.gateway.reference import frame_with
 
 MN = "010000A8900016F000169DC0"

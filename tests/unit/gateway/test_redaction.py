@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from gateway.adapters.records import record_event_id, to_record
-from gateway.domain.codec import decode
-from gateway.domain.redaction import redact_password, restore_password
 from gateway.simulator.station import SimLogger, data_frame
+from liandong.hj212.decoding import decode
+from liandong.hj212.records import record_event_id, to_record
+from liandong.hj212.redaction import redact_password, restore_password
 
 LOGGER = SimLogger("3201150000000000000000A1", "s3cr3t", "gas", {})
 

@@ -2,7 +2,6 @@ from datetime import datetime
 
 import pytest
 
-from gateway.domain.codec import build_frame, decode, peek_header
 from gateway.domain.replies import (
     QnRtn,
     command_request,
@@ -14,6 +13,8 @@ from gateway.domain.replies import (
     request_reply_9011,
     set_time_1012,
 )
+from liandong.hj212.decoding import decode, peek_header
+from liandong.hj212.encoding import build_frame
 from tests.unit.gateway.reference import appendix_a_crc
 
 MN = "010000A8900016F000169DC0"

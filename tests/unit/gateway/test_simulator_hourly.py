@@ -14,8 +14,6 @@ from alerts.domain.findings import FindingKind
 from alerts.domain.judge import Judge
 from alerts.domain.periods import HOUR, epoch
 from alerts.domain.registry import registry_from_dict
-from gateway.adapters.records import to_record
-from gateway.domain.codec import Packet, decode
 from gateway.simulator.hourly import FactorPeriod, hour_flag, summarise_hour
 from gateway.simulator.station import (
     SCENARIOS,
@@ -30,6 +28,9 @@ from gateway.simulator.station import (
     synthetic_registry,
     write_synthetic_registry,
 )
+from liandong.hj212.decoding import decode
+from liandong.hj212.packets import Packet
+from liandong.hj212.records import to_record
 
 WATER = SimLogger("MN-WATER-SIM", "123456", "water", {"w01018": 50.0})
 GAS = SimLogger("MN-GAS-SIM", "123456", "gas", {"a21026": 35.0})

@@ -1,8 +1,9 @@
 from datetime import datetime, timedelta
 
-from gateway.domain.codec import build_data_segment, build_frame, decode
 from gateway.domain.commands import CommandState, CommandTracker, PendingCommand
 from gateway.domain.throttle import TokenBucket
+from liandong.hj212.decoding import decode
+from liandong.hj212.encoding import build_data_segment, build_frame
 
 MN = "010000A8900016F000169DC0"
 T0 = datetime(2024, 5, 1, 10, 0)

@@ -1,6 +1,6 @@
 //! The hot path of the HJ 212 decoder for clean frames.
 //!
-//! `decode_clean` accepts only a frame that the Python decoder (`gateway.domain.codec.decode`)
+//! `decode_clean` accepts only a frame that the Python decoder (`liandong.hj212.decoding.decode`)
 //! would decode without a single warning in either mode, along its fast ("planned") data-area
 //! path. For anything else it returns `None` and the caller runs the Python decoder, which owns
 //! every error, warning and quirk. So the native code never has to agree with Python on a
@@ -96,7 +96,7 @@ static LPOW: [[u8; 256]; 8] = l_powers();
 
 /// HJ 212-2017 Appendix A: before each byte the register drops its low byte, so only the high
 /// byte carries state, `h' = L(h ^ b)`. By linearity the bytes need only XOR-folding by
-/// position mod 8 (eight bytes per step), then eight lookups (see gateway/domain/crc.py).
+/// position mod 8 (eight bytes per step), then eight lookups (see liandong/hj212/crc.py).
 fn hj212_crc16(data: &[u8]) -> u16 {
     let n = data.len();
     if n == 0 {

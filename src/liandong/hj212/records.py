@@ -8,9 +8,9 @@ from datetime import UTC, datetime, tzinfo
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from gateway.domain.codec import DecodeResult, FactorValue, Packet
-from gateway.domain.redaction import redact_password
 from liandong.events import SCHEMA_VERSION, deterministic_id
+from liandong.hj212.packets import DecodeResult, FactorValue, Packet
+from liandong.hj212.redaction import redact_password
 from liandong.v1 import envelope_pb2, records_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

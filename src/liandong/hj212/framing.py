@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gateway.domain.codec import RejectReason
+from liandong.hj212.rejects import RejectReason
 
 __all__ = ["FrameChunk", "FrameReader"]
 

@@ -1,4 +1,4 @@
-"""HJ 212 frame decoding and encoding (HJ 212-2017 §6.3, with HJ/T 212-2005 and field quirks).
+"""HJ 212 frame decoding (HJ 212-2017 §6.3, with HJ/T 212-2005 and field quirks).
 
 A frame is ``##`` + 4-digit length + data segment + 4-hex CRC + CR LF. Length and CRC are over
 the UTF-8 bytes of the data segment. ``decode`` has two modes:
@@ -11,303 +11,27 @@ the UTF-8 bytes of the data segment. ``decode`` has two modes:
 Some warnings are notes rather than deviations and appear in both modes (header fields out of
 Table 3 order, unknown header keys, zero-padded integers). A strict decode without warnings is
 canonical: ``encode(decode(frame).packet) == frame``.
-
-Times: ``DataTime`` and the other N14 fields carry no zone; they are station local time
-(China Standard Time, UTC+8, for loggers in China). ``Packet.data_time`` returns a *naive*
-datetime in that local time and callers attach the zone.
 """
 
 from __future__ import annotations
 
-import enum
-import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from types import MappingProxyType
+from dataclasses import dataclass
 
-from gateway.domain.crc import CrcVariant, crc_hex, hj212_crc16, match_crc
-from gateway.domain.factors import CODE_2005_TO_2017
-
-_NativeSplit = tuple[
-    str,
-    str,
-    str,
-    str,
-    str,
-    int,
-    int | None,
-    int | None,
-    str,
-    dict[str, str],
-    list[tuple[str, dict[str, str]]],
-]
-"""What the native extension returns for a clean frame: the header fields, the data area, its
-fields and its factor groups (original code, values by suffix) in the order sent."""
-
-
-def _load_native() -> Callable[[bytes, int], _NativeSplit | None] | None:
-    """The native hot path (services/gateway/native, built by ``make install``); without it the
-    pure-Python decoder does everything."""
-    try:
-        from hj212_native import decode_clean
-    except ImportError:  # pragma: no cover - depends on the installation
-        return None
-    return decode_clean
-
-
-_native_decode_clean = _load_native()
-
-__all__ = [
-    "HARD_MAX_SEGMENT",
-    "MAX_SEGMENT",
-    "DataFlag",
-    "DecodeResult",
-    "FactorValue",
-    "FrameError",
-    "Packet",
-    "ProtocolVersion",
-    "RejectReason",
-    "build_data_segment",
-    "build_frame",
-    "decode",
-    "decode_python",
-    "encode",
-    "native_available",
-    "packet_segment",
-    "parse_time",
-    "peek_header",
-    "render_cp",
-    "render_cp_pairs",
-]
-
-MAX_SEGMENT = 1024
-"""Largest data segment the standard allows (Table 2)."""
-HARD_MAX_SEGMENT = 9999
-"""Largest data segment the 4-digit length field can describe; lenient mode stops here."""
-
-
-class RejectReason(enum.StrEnum):
-    """Why a frame or a run of bytes was rejected. Published on the dead-letter topic: stable."""
-
-    BAD_HEADER = "bad_header"
-    """The frame does not start with ``##``."""
-    BAD_LENGTH = "bad_length"
-    """The length field is not 4 decimal digits, or the frame is too short to hold a CRC."""
-    LENGTH_MISMATCH = "length_mismatch"
-    """The length field disagrees with the data segment's UTF-8 byte count."""
-    BAD_CRC = "bad_crc"
-    """The check code matches no accepted algorithm (or is lower-case, in strict mode)."""
-    BAD_TAIL = "bad_tail"
-    """The frame does not end with CR LF (or the stream has no tail where one is due)."""
-    TOO_LARGE = "too_large"
-    """The data segment (or frame) is longer than allowed."""
-    BAD_SEGMENT = "bad_segment"
-    """The data segment's syntax is broken (no ``CP=&&``, empty or duplicate items, ...)."""
-    MISSING_FIELD = "missing_field"
-    """A required header field (CN, MN; in strict mode also QN, ST, PW, Flag) is absent."""
-    BAD_FIELD = "bad_field"
-    """A field value has the wrong format."""
-    NOT_UTF8 = "not_utf8"
-    """The data segment is not valid UTF-8."""
-    GARBAGE = "garbage"
-    """Stream bytes outside any frame (before ``##``)."""
-    TRUNCATED = "truncated"
-    """The stream ended in the middle of a frame."""
-    INCOMPLETE_SUBPACKETS = "incomplete_subpackets"
-    """A split upload timed out before all its subpackets arrived."""
-
-
-class FrameError(Exception):
-    """A frame that cannot be decoded (in the chosen mode)."""
-
-    def __init__(self, code: RejectReason, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-
-class ProtocolVersion(enum.Enum):
-    """Edition announced by the Flag version bits (2-7)."""
-
-    HJT212_2005 = "HJ/T 212-2005"
-    HJ212_2017 = "HJ 212-2017"
-    HJ212_2025 = "HJ 212-2025"
-    UNKNOWN = "unknown"
-
-
-_VERSIONS = (ProtocolVersion.HJT212_2005, ProtocolVersion.HJ212_2017, ProtocolVersion.HJ212_2025)
-
-
-class DataFlag(enum.StrEnum):
-    """Data flags (``xxxxxx-Flag``), Table 8; P is 2005 only."""
-
-    NORMAL = "N"
-    STOPPED = "F"
-    MAINTENANCE = "M"
-    SET_VALUE = "S"
-    FAULT = "D"
-    CALIBRATION = "C"
-    OVER_RANGE = "T"
-    COMMUNICATION = "B"
-    POWER_FAILURE = "P"
-
-
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
-_NUMERIC_SUFFIXES = frozenset(
-    {"Rtd", "Min", "Avg", "Max", "Cou", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax", "ZsCou"}
-    | {"Data", "DayData", "NightData"}
+from liandong.hj212.crc import CrcVariant, crc_hex, hj212_crc16, match_crc
+from liandong.hj212.factors import CODE_2005_TO_2017
+from liandong.hj212.native import _from_native, _native_decode_clean
+from liandong.hj212.packets import (
+    HARD_MAX_SEGMENT,
+    MAX_SEGMENT,
+    NUMBER,
+    NUMERIC_SUFFIXES,
+    DecodeResult,
+    FactorValue,
+    Packet,
+    parse_time,
 )
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_time(value: str) -> datetime | None:
-    """An N14 time ``YYYYMMDDhhmmss`` (or 17 digits with milliseconds) as a naive local datetime.
-
-    Returns None for anything else, including impossible dates.
-    """
-    n = len(value)
-    if (n != 14 and n != 17) or not value.isascii() or not value.isdigit():
-        return None
-    try:
-        return datetime(
-            int(value[0:4]),
-            int(value[4:6]),
-            int(value[6:8]),
-            int(value[8:10]),
-            int(value[10:12]),
-            int(value[12:14]),
-            int(value[14:17]) * 1000 if n == 17 else 0,
-        )
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class FactorValue:
-    """All values of one monitoring factor in a packet, as raw strings by suffix."""
-
-    code: str
-    """The 2017 code (2005 codes are mapped, unknown codes kept as sent)."""
-    original_code: str
-    """The code as the logger sent it."""
-    fields: Mapping[str, str]
-    """Raw values by suffix: Rtd, Min, Avg, Max, Cou, ZsRtd, ZsAvg, Flag, EFlag, SampleTime, SN,
-    Info, ... Unknown vendor suffixes are kept."""
-
-    def get(self, suffix: str) -> str | None:
-        return self.fields.get(suffix)
-
-    def number(self, suffix: str) -> float | None:
-        """The value of ``suffix`` as a number; None when absent, empty or not a plain decimal."""
-        raw = self.fields.get(suffix)
-        if raw is None or not _NUMBER.fullmatch(raw):
-            return None
-        return float(raw)
-
-    @property
-    def rtd(self) -> float | None:
-        return self.number("Rtd")
-
-    @property
-    def avg(self) -> float | None:
-        return self.number("Avg")
-
-    @property
-    def min(self) -> float | None:
-        return self.number("Min")
-
-    @property
-    def max(self) -> float | None:
-        return self.number("Max")
-
-    @property
-    def cou(self) -> float | None:
-        return self.number("Cou")
-
-    @property
-    def flag(self) -> str | None:
-        """The raw data flag (``N``, ``D``, ...), None when absent."""
-        return self.fields.get("Flag")
-
-    @property
-    def data_flag(self) -> DataFlag | None:
-        """The data flag as an enum; None when absent or not a known flag."""
-        raw = self.fields.get("Flag")
-        try:
-            return DataFlag(raw) if raw is not None else None
-        except ValueError:
-            return None
-
-    @property
-    def eflag(self) -> str | None:
-        return self.fields.get("EFlag")
-
-    @property
-    def sample_time(self) -> datetime | None:
-        raw = self.fields.get("SampleTime")
-        return parse_time(raw) if raw else None
-
-
-@dataclass(frozen=True)
-class Packet:
-    """One decoded HJ 212 data segment."""
-
-    qn: str | None
-    st: str | None
-    cn: str
-    pw: str | None
-    mn: str
-    flag: int | None
-    pnum: int | None
-    pno: int | None
-    cp: str
-    """The raw data area between ``CP=&&`` and the closing ``&&``; ``encode`` writes this."""
-    fields: Mapping[str, str] = field(default_factory=dict)
-    """Data-area fields that belong to no factor: DataTime, QnRtn, ExeRtn, SystemTime, ..."""
-    factors: Mapping[str, FactorValue] = field(default_factory=dict)
-    """Factor values keyed by 2017 code, in the order sent; unknown codes are kept."""
-    header_extra: Mapping[str, str] = field(default_factory=dict)
-    """Header keys outside Table 3 (e.g. the 2025 ``RF``), in the order sent."""
-
-    @property
-    def version(self) -> ProtocolVersion:
-        if self.flag is None:
-            return ProtocolVersion.UNKNOWN
-        bits = self.flag >> 2
-        return _VERSIONS[bits] if bits < 3 else ProtocolVersion.UNKNOWN
-
-    @property
-    def needs_ack(self) -> bool:
-        """Flag bit A: the sender expects a reply (9014 for uploads)."""
-        return self.flag is not None and bool(self.flag & 1)
-
-    @property
-    def is_split(self) -> bool:
-        """Flag bit D: the packet is one of PNUM subpackets."""
-        return self.flag is not None and bool(self.flag & 2)
-
-    @property
-    def data_time(self) -> datetime | None:
-        """``DataTime`` as a naive datetime in station local time (see module docstring)."""
-        raw = self.fields.get("DataTime")
-        return parse_time(raw) if raw else None
-
-    def time_field(self, name: str) -> datetime | None:
-        """Any N14 data-area field (SystemTime, BeginTime, RestartTime, ...) as naive local time."""
-        raw = self.fields.get(name)
-        return parse_time(raw) if raw else None
-
-
-@dataclass(frozen=True)
-class DecodeResult:
-    packet: Packet
-    warnings: tuple[str, ...]
-    crc_variant: CrcVariant
-
-
-# --- decoding -------------------------------------------------------------------------------
+from liandong.hj212.rejects import FrameError, RejectReason
 
 _HEADER_KEYS = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
 _HEADER_RANK = {key: rank for rank, key in enumerate(_HEADER_KEYS)}
@@ -361,54 +85,6 @@ def decode(
     return decode_python(
         frame, lenient=lenient, accepted_crcs=accepted_crcs, max_segment=max_segment
     )
-
-
-def native_available() -> bool:
-    """Whether the native decoder extension is installed."""
-    return _native_decode_clean is not None
-
-
-def _from_native(split: _NativeSplit | None) -> DecodeResult | None:
-    """Wrap the native split in the codec's dataclasses; None when Python must decide (a 2005
-    code colliding with its 2017 code, a DataTime that is no valid N14 time)."""
-    if split is None:
-        return None
-    qn, st, cn, pw, mn, flag, pnum, pno, cp, fields, groups = split
-    data_time = fields.get("DataTime")
-    if data_time is not None and (len(data_time) != 14 or parse_time(data_time) is None):
-        return None
-    factors: dict[str, FactorValue] = {}
-    new = object.__new__
-    to_2017 = _TO_2017
-    for original, values in groups:
-        code = to_2017.get(original, original)
-        if code in factors:
-            return None
-        # Same object as the frozen dataclass __init__ builds, without its per-field setattr.
-        factor = new(FactorValue)
-        slots = factor.__dict__
-        slots["code"] = code
-        slots["original_code"] = original
-        slots["fields"] = values
-        factors[code] = factor
-    packet = new(Packet)
-    packet.__dict__.update(
-        qn=qn,
-        st=st,
-        cn=cn,
-        pw=pw,
-        mn=mn,
-        flag=flag,
-        pnum=pnum,
-        pno=pno,
-        cp=cp,
-        fields=fields,
-        factors=factors,
-        header_extra={},
-    )
-    result = new(DecodeResult)
-    result.__dict__.update(packet=packet, warnings=(), crc_variant=CrcVariant.HJ212)
-    return result
 
 
 def decode_python(
@@ -644,7 +320,7 @@ def _build_plan(keys: tuple[str, ...]) -> _KeyPlan | None:
     numeric: list[int] = []
     for code, target in zip(codes, mapped, strict=True):
         suffixes = tuple(suffixes_of[code])
-        numeric.extend(start + n for n, s in enumerate(suffixes) if s in _NUMERIC_SUFFIXES)
+        numeric.extend(start + n for n, s in enumerate(suffixes) if s in NUMERIC_SUFFIXES)
         groups.append((target, code, suffixes, slice(start, start + len(suffixes))))
         start += len(suffixes)
     return _KeyPlan(tuple(field_keys), slice(0, len(field_keys)), tuple(groups), tuple(numeric))
@@ -698,7 +374,7 @@ def _parse_cp(
         return fields, {}
     items = _split_quoted(cp) if "//" in cp else cp.replace(",", ";").split(";")
     numbers: list[str] = []
-    numeric = _NUMERIC_SUFFIXES
+    numeric = NUMERIC_SUFFIXES
     for item in items:
         key, sep, value = item.partition("=")
         if loose:
@@ -748,7 +424,7 @@ _NUMBERS_OK = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:,[-+]?(?:\d+\.?\d*|\.\d+))
 def _report_numbers(groups: dict[str, dict[str, str]], issues: _Issues) -> None:
     for code, values in groups.items():
         for suffix, value in values.items():
-            if suffix in _NUMERIC_SUFFIXES and not _NUMBER.fullmatch(value):
+            if suffix in NUMERIC_SUFFIXES and not NUMBER.fullmatch(value):
                 issues.deviation(RejectReason.BAD_FIELD, f"{code}-{suffix}={value!r} not a number")
 
 
@@ -891,116 +567,3 @@ def peek_header(frame: bytes) -> dict[str, str]:
         if sep and key and key not in header:
             header[_HEADER_BY_UPPER.get(key.upper(), key)] = value.strip()
     return header
-
-
-# --- encoding -------------------------------------------------------------------------------
-
-
-def render_cp_pairs(pairs: Iterable[tuple[str, str]]) -> str:
-    """A data area from ``(key, value)`` pairs: ``,`` between values of the same factor (adjacent
-    keys sharing the code before ``-``), ``;`` between items."""
-    out: list[str] = []
-    previous: str | None = None
-    for key, value in pairs:
-        code, dash, _ = key.partition("-")
-        current = code if dash else None
-        if out:
-            out.append("," if current is not None and current == previous else ";")
-        out.append(f"{key}={value}")
-        previous = current
-    return "".join(out)
-
-
-def render_cp(fields: Mapping[str, str], factors: Mapping[str, FactorValue]) -> str:
-    """A data area from parsed fields and factors (factor codes written as originally sent)."""
-    pairs = list(fields.items())
-    for factor in factors.values():
-        pairs.extend((f"{factor.original_code}-{suffix}", v) for suffix, v in factor.fields.items())
-    return render_cp_pairs(pairs)
-
-
-def _segment(
-    qn: str | None,
-    st: str | None,
-    cn: str,
-    pw: str | None,
-    mn: str,
-    flag: int | None,
-    pnum: int | None,
-    pno: int | None,
-    extra: Mapping[str, str],
-    cp: str,
-) -> str:
-    parts = []
-    if qn is not None:
-        parts.append(f"QN={qn}")
-    if st is not None:
-        parts.append(f"ST={st}")
-    parts.append(f"CN={cn}")
-    if pw is not None:
-        parts.append(f"PW={pw}")
-    parts.append(f"MN={mn}")
-    if flag is not None:
-        parts.append(f"Flag={flag}")
-    if pnum is not None:
-        parts.append(f"PNUM={pnum}")
-    if pno is not None:
-        parts.append(f"PNO={pno}")
-    parts.extend(f"{key}={value}" for key, value in extra.items())
-    parts.append(f"CP=&&{cp}&&")
-    return ";".join(parts)
-
-
-def packet_segment(packet: Packet) -> str:
-    """The data segment of a packet: Table 3 order, unknown header keys before CP.
-
-    The data area is ``packet.cp`` verbatim; ``fields``/``factors`` are its parsed view (use
-    ``render_cp`` to rebuild ``cp`` after changing them).
-    """
-    return _segment(
-        packet.qn,
-        packet.st,
-        packet.cn,
-        packet.pw,
-        packet.mn,
-        packet.flag,
-        packet.pnum,
-        packet.pno,
-        packet.header_extra,
-        packet.cp,
-    )
-
-
-def build_frame(segment: str) -> bytes:
-    """Wrap a data segment: ``##``, 4-digit UTF-8 length, upper-case CRC, CR LF."""
-    data = segment.encode("utf-8")
-    if len(data) > HARD_MAX_SEGMENT:
-        raise ValueError(f"data segment of {len(data)} bytes does not fit the length field")
-    return b"##%04d%s%04X\r\n" % (len(data), data, hj212_crc16(data))
-
-
-def encode(packet: Packet) -> bytes:
-    """The frame for a packet (see ``packet_segment``)."""
-    return build_frame(packet_segment(packet))
-
-
-def build_data_segment(
-    *,
-    qn: str | None,
-    st: str | None,
-    cn: str,
-    pw: str | None,
-    mn: str,
-    flag: int | None,
-    cp_fields: Sequence[tuple[str, str]] | str,
-    pnum: int | None = None,
-    pno: int | None = None,
-    header_extra: Mapping[str, str] = MappingProxyType({}),
-) -> str:
-    """A data segment for an upload or command; ``cp_fields`` is a data area or its pairs.
-
-    Example: ``cp_fields=[("DataTime", "20240101120000"), ("w01018-Avg", "21.5"),
-    ("w01018-Flag", "N")]`` gives ``DataTime=20240101120000;w01018-Avg=21.5,w01018-Flag=N``.
-    """
-    cp = cp_fields if isinstance(cp_fields, str) else render_cp_pairs(cp_fields)
-    return _segment(qn, st, cn, pw, mn, flag, pnum, pno, header_extra, cp)

@@ -26,10 +26,11 @@ from dispatch.adapters.alert_events import UnusableAlert, evidence_of, signal_fr
 from dispatch.adapters.dispatch_events import AlertOrigin, EventBuilder, open_case_call
 from dispatch.adapters.push import PushHub
 from dispatch.adapters.registry import Reference
+from dispatch.adapters.report_store import Alarm
 from dispatch.adapters.response_metrics import ResponseMetrics
 from dispatch.adapters.store import Changes, DispatchStore, OutgoingEvent, TaskMeta
 from dispatch.domain.acceptance import AcceptanceState, SlotStatus
-from dispatch.domain.alerts import AlertSignal
+from dispatch.domain.alerts import AlertChange, AlertSignal
 from dispatch.domain.casefile_calls import (
     Backoff,
     CallMethod,
@@ -46,6 +47,8 @@ from dispatch.domain.tasks import Task, TaskError, TaskState
 from liandong.v1 import alerts_pb2
 
 log = logging.getLogger(__name__)
+# the push hub key the managers' live overviews listen on (no person id starts with a space)
+REPORTS_LISTENER = " reports"
 tracer = trace.get_tracer("liandong.dispatch")
 
 
@@ -189,6 +192,7 @@ class DispatchService:
         touched: Iterable[str] = (),
         extra: Callable[[EventBuilder, datetime], list[OutgoingEvent]] | None = None,
         calls: Sequence[CasefileCall] = (),
+        alarms: Sequence[Alarm] = (),
     ) -> StepResult:
         async with self.lock:
             self._sync_reference()
@@ -200,6 +204,7 @@ class DispatchService:
             changes.events[:0] = first
             changes.tasks.update(touched)
             changes.calls[:0] = calls
+            changes.alarms.extend(alarms)
             if changes:
                 try:
                     await asyncio.to_thread(
@@ -211,6 +216,8 @@ class DispatchService:
             # after the commit only: a step that was not stored is not counted
             self.response_metrics.record(effects, self.dispatcher.state, self.metas)
         self.hub.wake(n.person_id for n in changes.notifications)
+        if changes.tasks or changes.alarms:
+            self.hub.wake([REPORTS_LISTENER])  # managers' live overviews
         if any(c.status is CallStatus.PENDING and c.attempts == 0 for c in changes.calls):
             self._casefile_wake.set()  # new calls: the call loop makes them at once
         return StepResult(effects, changes)
@@ -227,7 +234,21 @@ class DispatchService:
         if signal.event_id in self.dispatcher.state.seen_events:
             return None
         origin = AlertOrigin(signal.event_id, signal.event_time, evidence_of(alert))
-        result = await self._step(lambda now: self.dispatcher.on_alert(signal, now), origin)
+        opened = [
+            Alarm(
+                alert.alert_id,
+                signal.kind,
+                signal.severity.name,
+                signal.county_code,
+                signal.outlet_id,
+                signal.event_time,
+            )
+        ]
+        result = await self._step(
+            lambda now: self.dispatcher.on_alert(signal, now),
+            origin,
+            alarms=opened if alert.change == alerts_pb2.ALERT_CHANGE_OPENED else (),
+        )
         await self.call_casefile(c.request_id for c in result.changes.calls)
         await self.flush()
         return result
@@ -254,6 +275,17 @@ class DispatchService:
                 changes.processed += part.processed
                 changes.events += part.events
                 changes.notifications += part.notifications
+                if s.change is AlertChange.OPENED:
+                    changes.alarms.append(
+                        Alarm(
+                            s.alert_id,
+                            s.kind,
+                            s.severity.name,
+                            s.county_code,
+                            s.outlet_id,
+                            s.event_time,
+                        )
+                    )
                 assigner_effects += effects
             if changes:
                 try:
@@ -265,6 +297,8 @@ class DispatchService:
                     raise
             self.response_metrics.record(effects_all, self.dispatcher.state, self.metas)
         self.hub.wake(n.person_id for n in changes.notifications)
+        if changes.tasks or changes.alarms:
+            self.hub.wake([REPORTS_LISTENER])
         if changes.calls:
             self._casefile_wake.set()
         return StepResult(assigner_effects, changes)

@@ -1,0 +1,22 @@
+"""The console report tests (tests/unit/dispatch/test_console_reports.py: percentiles, buckets,
+ranking, overview, timeline, exports, jurisdiction) again with the dispatch store on PostgreSQL,
+where the percentiles are percentile_disc rather than SQLite's window functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlmodel import SQLModel
+
+from dispatch.adapters.report_store import REPORT_TABLES
+from dispatch.adapters.store import TABLES, make_engine
+from tests.unit.dispatch.test_console_reports import *  # noqa: F403 (the tests, collected here again)
+
+
+@pytest.fixture
+def report_db_url(pg_database: str) -> Iterator[str]:
+    yield pg_database
+    engine = make_engine(pg_database)
+    SQLModel.metadata.drop_all(engine, tables=TABLES + REPORT_TABLES)
+    engine.dispose()
