@@ -14,7 +14,8 @@ from liandong.hj212.redaction import redact_password
 from liandong.v1 import envelope_pb2, records_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)").fullmatch
+# ASCII digits only: \d (and float()) would also take full-width ４０.１
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)").fullmatch
 
 _NUMERIC = {
     "Rtd": "rtd",
