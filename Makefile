@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 KAFKA := deploy/kafka/kafka.sh
 PG := deploy/postgres/postgres.sh
 S3 := deploy/s3/s3.sh
-export LIANDONG_KAFKA_BOOTSTRAP ?= 127.0.0.1:19092
+# KAFKA_NODES=3: a three-node KRaft cluster on 127.0.0.1 (deploy/kafka/kafka.sh), the stack on it.
+export KAFKA_NODES ?= 1
+export LIANDONG_KAFKA_BOOTSTRAP ?= $(shell KAFKA_NODES=$(KAFKA_NODES) bash $(KAFKA) bootstrap)
 
 .PHONY: help install proto proto-check kafka-up kafka-down kafka-status topics registry \
         up down demo test lint typecheck unit integration bench pg-up pg-down s3-up s3-down clean web browser
@@ -46,10 +48,10 @@ install: $(STAMP) web/dist/index.html ## venv with pinned dependencies, the web 
 proto: $(STAMP) ## regenerate Python code from proto/
 	$(PY) -m liandong.protogen
 
-kafka-up: $(STAMP) ## start the local Kafka broker (KRaft), idempotent
+kafka-up: $(STAMP) ## start the local Kafka broker (KRaft; KAFKA_NODES=3 for a cluster), idempotent
 	@$(KAFKA) up
 
-kafka-down: ## stop the local Kafka broker
+kafka-down: ## stop the local Kafka broker (or the KAFKA_NODES cluster)
 	@$(KAFKA) down
 
 kafka-status:

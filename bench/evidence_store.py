@@ -215,6 +215,19 @@ def _boto3_put(videos: list[bytes], env: dict[str, str]) -> float:
     return statistics.median(times)
 
 
+def _empty_buckets(env: dict[str, str], buckets: list[str]) -> None:
+    """The bench's own scratch buckets on the local S3 server, emptied and removed (the
+    evidence store itself never deletes; this is the bench cleaning up after itself)."""
+    from casefile.adapters.evidence_store.s3 import s3_client
+
+    client = s3_client(env["LIANDONG_EVIDENCE_S3_ENDPOINT"])
+    for bucket in buckets:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)
+
+
 # ---- bundle verification -------------------------------------------------------------------
 
 
@@ -317,6 +330,7 @@ def _verify_bundle_rate() -> tuple[float, float, int]:
 def run() -> list[dict[str, Any]]:
     command = "python -m bench.run evidence_store"
     env = _s3_env()
+    os.environ.update(env)  # this process is the bench: its clients use the S3 server's keys
     videos = [_video(VIDEO_BYTES, n) for n in range(3)]
     cp_s = _cp(videos)
     put_s = _boto3_put(videos, env)
@@ -325,6 +339,7 @@ def run() -> list[dict[str, Any]]:
         disk_s = _phone_uploads(store, videos, env)
     bucket = f"s3://bench-evidence-{os.getpid()}/cases"
     s3_s = _phone_uploads(bucket, videos, env)
+    _empty_buckets(env, [f"bench-put-{os.getpid()}", f"bench-evidence-{os.getpid()}"])
     rate, verify_s, bundle_bytes = _verify_bundle_rate()
     mb = VIDEO_BYTES / 10**6
     note = (

@@ -5,7 +5,7 @@ name, value, unit, target (None when there is none to meet) and command. Figures
 measured here, on this machine, never asserted in the test suite.
 
 `make bench` always finishes: each module runs in its own process (a module that crashes,
-hangs past LIANDONG_BENCH_MODULE_TIMEOUT seconds, default 1800, or leaves threads behind
+hangs past LIANDONG_BENCH_MODULE_TIMEOUT seconds, default 3600, or leaves threads behind
 cannot take the others with it); a failing module prints why and the rest still report. The
 exit status is non-zero only at the end, with the list of the modules that failed.
 
@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,15 +88,22 @@ def _child(name: str, out: Path) -> int:
 def _run_module(name: str, timeout: float) -> tuple[list[dict], str | None]:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         out = Path(tmp) / "out.json"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bench.run", "--child", name, str(out)],
+            cwd=HERE.parent,
+            start_new_session=True,
+        )
         try:
-            subprocess.run(
-                [sys.executable, "-m", "bench.run", "--child", name, str(out)],
-                cwd=HERE.parent,
-                timeout=timeout,
-                check=False,
-                start_new_session=True,
-            )
+            child.wait(timeout)
         except subprocess.TimeoutExpired:
+            # SIGINT first: the module's finally blocks stop what it started (services, a
+            # broker of its own); then no mercy
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(90)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
             return [], f"timed out after {timeout:.0f} s"
         if not out.exists():
             return [], "the module's process died without a result (see its output above)"
@@ -142,7 +150,8 @@ def main(argv: list[str]) -> int:
         return _child(argv[1], Path(argv[2]))
     only = set(argv)
     names = [name for name in modules() if not only or name in only]
-    timeout = float(os.environ.get("LIANDONG_BENCH_MODULE_TIMEOUT", "1800"))
+    # e2e_stack, the longest, takes ~15 min on a quiet 2-core machine, more on a busy one
+    timeout = float(os.environ.get("LIANDONG_BENCH_MODULE_TIMEOUT", "3600"))
     results, failed = run_all(names, timeout)
     doc = {
         "machine": {

@@ -2,16 +2,20 @@
 # A local S3 API server (s3proxy over a folder) for the evidence store's tests, CI and bench.
 #   s3.sh up | down | status | url | jars
 # Jars come from Maven Central into .cache/s3proxy/lib (once). Port 19333 (outside the
-# ephemeral range), data in .state/s3-PORT/data, access key liandong / a secret made once
-# under the state folder (printed by `url`'s neighbours: `s3.sh env`).
+# ephemeral range; the next free one up to 19342 when another checkout's server holds it),
+# data in .state/s3/data, access key liandong / a secret made once under the state folder
+# (`s3.sh env` prints what a client needs).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-port=${LIANDONG_S3_PORT:-19333}
-state=${LIANDONG_S3_STATE:-$root/.state/s3-$port}
+base_port=${LIANDONG_S3_PORT:-19333}
+state=${LIANDONG_S3_STATE:-$root/.state/s3}
 cache=$root/.cache/s3proxy
 heap=${LIANDONG_S3_HEAP:-128m}
 pidfile=$state/s3proxy.pid
+# the port this checkout's server listens on: LIANDONG_S3_PORT, or the next free one after it
+# when another checkout's server (with other keys) holds it; remembered in $state/port
+port=$(cat "$state/port" 2>/dev/null || echo "$base_port")
 
 log() { echo "s3: $*" >&2; }
 
@@ -41,10 +45,13 @@ ready() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$po
 
 up() {
   if running && ready; then log "already running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; return 0; fi
-  if ready; then
-    # its keys are not ours: refuse rather than fail every request with 403
-    log "a server not started from here answers on 127.0.0.1:$port; stop it or set LIANDONG_S3_PORT"; exit 1
-  fi
+  # a server not started from here has other keys: take the next free port instead
+  port=$base_port
+  while ready; do
+    port=$((port + 1))
+    [ "$port" -le $((base_port + 9)) ] || { log "ports $base_port-$((port - 1)) are all taken"; exit 1; }
+  done
+  mkdir -p "$state"; echo "$port" > "$state/port"
   jars
   mkdir -p "$state/data"
   local key; key=$(secret)
@@ -81,7 +88,7 @@ down() {
 
 case "${1:-}" in
   up) up ;; down) down ;; jars) jars ;;
-  status) if ready; then echo "running 127.0.0.1:$port"; else echo "stopped"; exit 1; fi ;;
+  status) if running && ready; then echo "running 127.0.0.1:$port"; else echo "stopped"; exit 1; fi ;;
   url) echo "http://127.0.0.1:$port" ;;
   # the variables a client needs (tests, bench, casefile with LIANDONG_EVIDENCE_STORE=s3://...)
   env) echo "LIANDONG_EVIDENCE_S3_ENDPOINT=http://127.0.0.1:$port AWS_ACCESS_KEY_ID=liandong AWS_SECRET_ACCESS_KEY=$(secret)" ;;

@@ -10,7 +10,6 @@ import signal
 from pathlib import Path
 
 import uvicorn
-from aiokafka import AIOKafkaProducer
 
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.adapters.kafka_out import KafkaSink
@@ -25,6 +24,7 @@ from dispatch.entrypoints.dispatch_service import DispatchService
 from dispatch.entrypoints.phone_api import create_app
 from liandong.broker_wait import needed_topics, wait_for_broker
 from liandong.registry.topics_io import RegistryView
+from liandong.renewing_producer import RenewingProducer
 from liandong.settings import Settings
 from liandong.telemetry import setup_telemetry
 from liandong.topics import DISPATCH_EVENTS
@@ -59,8 +59,12 @@ async def serve(
     reference.entities = view.entities
     await view.start(follow=True)
     reference.changed()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+    # Renewed after a failed batch (aiokafka leaves a sequence gap: see renewing_producer).
+    producer = RenewingProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=10_000,
     )
     await producer.start()
     casefile = CaseFileClient(settings.casefile_grpc, CasefileTokens.from_env())

@@ -21,6 +21,11 @@ class Settings:
     # Lets tests and parallel stacks share one broker without seeing each other's data.
     topic_prefix: str = field(default_factory=lambda: _env("LIANDONG_TOPIC_PREFIX", ""))
     partitions: int = field(default_factory=lambda: int(_env("LIANDONG_PARTITIONS", "3")))
+    # Copies of each partition: 0 chooses from the cluster (liandong.replication).
+    replication: int = field(default_factory=lambda: int(_env("LIANDONG_REPLICATION", "0")))
+    allow_single_replica: bool = field(
+        default_factory=lambda: _env("LIANDONG_ALLOW_SINGLE_REPLICA", "0") == "1"
+    )
     gateway_host: str = field(default_factory=lambda: _env("LIANDONG_GATEWAY_HOST", "127.0.0.1"))
     gateway_port: int = field(default_factory=lambda: int(_env("LIANDONG_GATEWAY_PORT", "9212")))
     casefile_grpc: str = field(

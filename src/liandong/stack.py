@@ -57,6 +57,8 @@ class Stack:
                 "LIANDONG_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
                 "LIANDONG_TOPIC_PREFIX": s.topic_prefix,
                 "LIANDONG_PARTITIONS": str(s.partitions),
+                "LIANDONG_REPLICATION": str(s.replication),
+                "LIANDONG_ALLOW_SINGLE_REPLICA": "1" if s.allow_single_replica else "0",
                 "LIANDONG_GATEWAY_HOST": s.gateway_host,
                 "LIANDONG_GATEWAY_PORT": str(s.gateway_port),
                 "LIANDONG_CASEFILE_GRPC": s.casefile_grpc,
@@ -95,10 +97,14 @@ class Stack:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
 
     async def wait_ready(self, timeout: float = 90.0) -> None:
-        """Ready when casefile answers health SERVING, the gateway accepts TCP, dispatch and
-        alerts have joined their consumer groups."""
+        """Ready when casefile answers health SERVING, the gateway accepts TCP, dispatch's
+        phone API answers /healthz 200, dispatch and alerts have joined their consumer groups."""
         deadline = time.monotonic() + timeout
-        waiting = {"casefile": self._casefile_ready, "gateway": self._gateway_ready}
+        waiting = {
+            "casefile": self._casefile_ready,
+            "gateway": self._gateway_ready,
+            "dispatch": self._dispatch_ready,
+        }
         waiting = {k: v for k, v in waiting.items() if k in self.processes}
         groups = {
             "alerts": f"{self.settings.topic_prefix}liandong-alerts",
@@ -145,6 +151,18 @@ class Stack:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return True
+
+    async def _dispatch_ready(self) -> bool:
+        import httpx
+
+        url = (
+            f"http://{self.settings.dispatch_http_host}:{self.settings.dispatch_http_port}/healthz"
+        )
+        try:
+            async with httpx.AsyncClient(timeout=1) as client:
+                return (await client.get(url)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def stop(self, timeout: float = 20.0) -> None:
         for proc in self.processes.values():

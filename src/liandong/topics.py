@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from liandong.replication import ReplicationError, for_cluster
 from liandong.settings import Settings
 
 DAY_MS = 24 * 3600 * 1000
@@ -90,6 +91,7 @@ def ensure_topics(settings: Settings) -> list[EnsureOutcome]:
     from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
+    replication = for_cluster(settings)
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap, client_id="liandong-topics"
     )
@@ -101,8 +103,8 @@ def ensure_topics(settings: Settings) -> list[EnsureOutcome]:
             NewTopic(
                 name=name,
                 num_partitions=spec.partitions or settings.partitions,
-                replication_factor=1,
-                topic_configs=spec.config,
+                replication_factor=replication.factor,
+                topic_configs={**spec.config, **replication.topic_config()},
             )
             for name, spec in wanted.items()
             if name not in existing
@@ -119,11 +121,20 @@ def ensure_topics(settings: Settings) -> list[EnsureOutcome]:
             for name in present:
                 spec = wanted[name]
                 have = len(described[name]["partitions"])
+                copies = min(len(p["replica_nodes"]) for p in described[name]["partitions"])
+                if copies < replication.factor and copies == 1 and replication.factor >= 3:
+                    # Adding copies is a partition reassignment, an operator's decision.
+                    raise ReplicationError(
+                        f"{name} has 1 copy on a cluster that wants {replication.factor}: "
+                        "reassign its partitions (kafka-reassign-partitions) or set "
+                        "LIANDONG_REPLICATION=1 LIANDONG_ALLOW_SINGLE_REPLICA=1"
+                    )
                 want = spec.partitions or settings.partitions
                 if have < want:
                     admin.create_partitions({name: NewPartitions(total_count=want)})
                     outcomes.append(EnsureOutcome(name, "partitions-increased", f"{have}->{want}"))
-                admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, spec.config)])
+                config = {**spec.config, **replication.topic_config()}
+                admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, config)])
                 outcomes.append(EnsureOutcome(name, "exists", f"{have} partitions"))
     finally:
         admin.close()

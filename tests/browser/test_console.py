@@ -23,10 +23,10 @@ from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
 
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
+from dispatch.adapters.credentials import CredentialStore
 from dispatch.entrypoints.phone_api import create_app
 from liandong.tokens.issuing import issue_service
 from liandong.tokens.keys import new_private_key
-from liandong.tokens.phone import issue
 from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2_grpc
 from tests.browser.conftest import LiveServer
@@ -34,9 +34,11 @@ from tests.integration.casefile.conftest import KEY as CASEFILE_KEY
 from tests.integration.casefile.conftest import running_server
 from tests.integration.dispatch import test_console_cases as cases
 from tests.unit.dispatch import report_seed
-from tests.unit.dispatch.harness import Harness, alert_event, build
+from tests.unit.dispatch.harness import Harness, alert_event
 
 KEY = "browser-test-signing-key-of-32-bytes!"
+PASSWORD = "console-test-password"
+person_names = {pid: name for pid, name, _ in report_seed.MANAGERS}
 DISPATCH_KEY = new_private_key()  # dispatch's own casefile key; casefile holds the public half
 RANGE = "since=2026-03-01&until=2026-03-20"
 # LIANDONG_DOC_SCREENSHOTS=docs/img keeps the overview screenshot for the README
@@ -58,11 +60,7 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 @pytest.fixture
 def seeded(tmp_path: Path) -> Iterator[tuple[Harness, dict[str, str]]]:
-    h = build(tmp_path)
-    h.reference.entities.update(report_seed.entities())
-    h.reference.changed()
-    h.clock.now = report_seed.NOW
-    ids = report_seed.seed(h.service)
+    h, ids = report_seed.seeded_harness(tmp_path)
     yield h, ids
     h.close()
 
@@ -73,13 +71,20 @@ def console(
     web_dist: Path,
     live_server: Callable[..., LiveServer],
 ) -> LiveServer:
+    credentials = CredentialStore(seeded[0].service.store.engine)
+    for pid, _, _ in report_seed.MANAGERS:
+        credentials.set_password(pid, PASSWORD)
     return live_server(create_app(seeded[0].service, KEY, web_dist=web_dist))
 
 
-def sign_in(context: BrowserContext, jurisdiction: str, person: str = "boss") -> str:
-    token = issue(person, "DUTY_MANAGER", jurisdiction, key=KEY)
-    context.add_init_script(f"localStorage.setItem('liandong.console.token', {token!r})")
-    return token
+def sign_in(page: Page, server: LiveServer, person: str = "boss") -> str:
+    """Signs in through the console's (shared) sign-in form; returns the access token."""
+    page.goto(f"{server.url}/console/")
+    page.fill("input[name=person_id]", person)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("header .who")).to_contain_text(person_names[person])
+    return str(page.evaluate("JSON.parse(localStorage.getItem('liandong.session')).access_token"))
 
 
 def cells(page: Page, table: str, row: str) -> list[str]:
@@ -89,7 +94,7 @@ def cells(page: Page, table: str, row: str) -> list[str]:
 def test_response_times_show_the_hand_computed_numbers(
     page: Page, context: BrowserContext, console: LiveServer, tmp_path: Path
 ) -> None:
-    sign_in(context, "32")
+    sign_in(page, console)
     page.goto(f"{console.url}/console/#/response?{RANGE}&bucket=week")
     ranking = "[data-table=ranking]"
     expect(page.locator(f"{ranking} tr[data-county='320115']")).to_be_visible()
@@ -137,7 +142,7 @@ def test_response_times_show_the_hand_computed_numbers(
 def test_click_through_to_a_task_timeline(
     page: Page, context: BrowserContext, console: LiveServer, seeded: tuple[Harness, dict[str, str]]
 ) -> None:
-    sign_in(context, "32")
+    sign_in(page, console)
     page.goto(f"{console.url}/console/#/response?{RANGE}")
     page.locator(f"[data-task='{seeded[1]['J4']}']").click()
     expect(page.locator("[data-table=timeline] li").first).to_contain_text("告警")
@@ -152,7 +157,7 @@ def test_click_through_to_a_task_timeline(
 def test_a_county_manager_sees_nothing_of_the_other_county(
     page: Page, context: BrowserContext, console: LiveServer, seeded: tuple[Harness, dict[str, str]]
 ) -> None:
-    token = sign_in(context, "320115", "jn")
+    token = sign_in(page, console, "jn")
     page.goto(f"{console.url}/console/#/response?{RANGE}")
     expect(page.locator("[data-table=ranking] tr[data-county='320115']")).to_be_visible()
     body = page.locator("main").inner_text()
@@ -192,7 +197,7 @@ def test_the_overview_updates_live_when_an_alarm_arrives(
     seeded: tuple[Harness, dict[str, str]],
     tmp_path: Path,
 ) -> None:
-    sign_in(context, "32")
+    sign_in(page, console)
     page.goto(f"{console.url}/console/#/overview")
     today = page.locator("[data-card=alarms-today] .value")
     expect(today).to_have_text("2")
@@ -222,7 +227,7 @@ def test_the_monthly_report_prints_to_pdf(
 ) -> None:
     if shutil.which("pdftotext") is None:
         pytest.fail("pdftotext is missing: run `make browser` (deploy/browser/chromium.sh)")
-    sign_in(context, "32")
+    sign_in(page, console)
     page.goto(f"{console.url}/console/#/report?month=2026-03")
     expect(page.locator("[data-table=report-ranking] tr[data-county='320115']")).to_be_visible()
     pdf = tmp_path / "report.pdf"
@@ -286,7 +291,7 @@ def test_cases_with_legal_deadlines_and_a_case_page(
 
     loop = console.server.servers[0].get_loop()
     asyncio.run_coroutine_threadsafe(connect(), loop).result(10)
-    sign_in(context, "320106", "gl")
+    sign_in(page, console, "gl")
     page.goto(f"{console.url}/console/#/cases?days=7")
     rows = page.locator("[data-table=cases] tbody tr")
     expect(rows).to_have_count(2)

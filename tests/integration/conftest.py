@@ -1,3 +1,3 @@
 """Fixtures shared by the integration tests of several services."""
 
-from tests.integration.private_kafka import private_kafka  # noqa: F401  (a fixture)
+from tests.integration.private_kafka import private_cluster, private_kafka  # noqa: F401

@@ -54,7 +54,14 @@ async def test_services_wait_for_a_late_broker_then_serve(tmp_path: Path) -> Non
         await kafka.up()
         await asyncio.to_thread(ensure_topics, stack.settings)
         await stack.wait_ready(timeout=240)  # gateway listens, dispatch and alerts joined
-        status, body = await asyncio.to_thread(_health, stack.settings.dispatch_http_port)
+        status, body = 0, {}
+        deadline = time.monotonic() + 60  # the phone API starts just after the consumer joins
+        while time.monotonic() < deadline and status != 200:
+            stack.check_alive()
+            try:
+                status, body = await asyncio.to_thread(_health, stack.settings.dispatch_http_port)
+            except OSError:
+                await asyncio.sleep(0.5)
         assert status == 200 and body["status"] == "ok"
     finally:
         stack.stop()

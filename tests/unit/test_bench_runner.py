@@ -29,3 +29,10 @@ def test_ratio_is_given_only_for_a_ceiling_in_the_same_unit() -> None:
     assert ceiling_text(same)[1] == "0.25"
     assert ceiling_text(other)[1] == ""
     assert "200" in ceiling_text(other)[0]
+
+
+def test_a_module_past_its_time_is_stopped_and_reported() -> None:
+    results, failed = run_all(["casefile_audit"], timeout=0.5)
+
+    assert results == []
+    assert failed == {"casefile_audit": "timed out after 0 s"}

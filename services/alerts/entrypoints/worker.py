@@ -32,11 +32,13 @@ import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
+from faust.types import TP
 from opentelemetry import metrics, trace
 
 from alerts.adapters.codec import event_from_change
 from alerts.domain.episodes import AlertChange
 from alerts.domain.registry import Registry, RegistryError, registry_from_dict
+from alerts.entrypoints.backlog import BacklogGate
 from alerts.entrypoints.judging import PartitionedJudge
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
@@ -137,6 +139,7 @@ class AlertsRuntime:
         self._registry_dirty = False
         self._mark_outlets: dict[str, str] = {}
         self._revoked: set[int] = set()
+        self.backlog = BacklogGate(self._highwaters, self._committed)
         self.unacked: list[tuple[Any, Any]] = []  # (stream, event) judged, not yet acked
         self.last_checkpoint = time.monotonic()
         self.persist_interval = PERSIST_EVERY_S
@@ -209,6 +212,18 @@ class AlertsRuntime:
 
     async def on_revoked(self, revoked: Iterable[Any]) -> None:
         self._revoked |= {tp.partition for tp in revoked if tp.topic == self.records_topic}
+        self.backlog.forget(tp.partition for tp in revoked if tp.topic == self.records_topic)
+
+    async def _highwaters(self, partitions: list[int]) -> dict[int, int]:
+        tps = [TP(self.records_topic, p) for p in partitions]
+        ends = await self.app.consumer.highwaters(*tps)
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+    def _committed(self, partition: int) -> int | None:
+        # faust's own record of the committed offset, set when the partition was assigned
+        committed = getattr(self.app.consumer, "_committed_offset", {})
+        offset = committed.get(TP(self.records_topic, partition))
+        return int(offset) if offset is not None else None
 
     def _forget_revoked(self) -> None:
         if self._revoked and self.pj is not None:
@@ -261,6 +276,7 @@ class AlertsRuntime:
             self._forget_revoked()
             outgoing = self._events(self._sync_registry(now), "", None)
             for event in events:
+                self.backlog.judged(event.message.partition, event.message.offset)
                 try:
                     record = records_pb2.MonitoringRecord.FromString(event.value)
                     changes = self.pj.on_record(record, event.message.partition, now, self.stored)
@@ -318,11 +334,15 @@ class AlertsRuntime:
     async def tick(self) -> None:
         if self.pj is None or not self.ready.is_set() or self.app.rebalancing:
             return
+        # Outside the lock: asking the broker must not hold up judging.
+        close_hours = await self.backlog.caught_up(self.owned_partitions())
         now = datetime.now(UTC)
         async with self.lock:
             self._forget_revoked()
             self.pj.retain(self.owned_partitions(), list(self.table.data.items()))
-            changes = self._sync_registry(now) + self.pj.tick(now)
+            changes = self._sync_registry(now)
+            if close_hours:
+                changes += self.pj.tick(now)
             await self.publish(self._events(changes, "", None))
             self.persist(self.pj.take_dirty())
 
@@ -339,14 +359,15 @@ def _header_pairs(headers: Any) -> list[tuple[str, bytes]]:
     return list(headers)
 
 
-def create_app(settings: Settings) -> faust.App:
+def create_app(settings: Settings, replication_factor: int = 0) -> faust.App:
     app = _AlertsApp(
         f"{settings.topic_prefix}liandong-alerts",
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        # faust's changelog and assignor topics get the same copies as the catalogue's.
+        topic_replication_factor=replication_factor or settings.replication or 1,
         web_port=settings.alerts_web_port,
         web_host="127.0.0.1",
         web_bind="127.0.0.1",  # the worker web port is local-only; faust binds 0.0.0.0 by default
@@ -418,6 +439,7 @@ def create_app(settings: Settings) -> faust.App:
 
 def run(settings: Settings) -> None:
     from liandong.broker_wait import needed_topics, wait_for_broker
+    from liandong.replication import for_cluster
     from liandong.telemetry import setup_telemetry
 
     # Kafka sends are not instrumented: alert events carry the judge span's context
@@ -434,7 +456,7 @@ def run(settings: Settings) -> None:
         )
     finally:
         loop.close()
-    app = create_app(settings)
+    app = create_app(settings, for_cluster(settings).factor)
     try:
         app.main()
     finally:

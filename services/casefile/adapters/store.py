@@ -52,8 +52,11 @@ from casefile.adapters.write_tx import (
 from casefile.domain import requests as idem
 from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.audit import AuditEntry, VerifyReport, verify_case_chain
-from casefile.domain.cases import Case, CaseChange, Command, OpenCase, State, apply
+from casefile.domain.cases import apply
 from casefile.domain.clocks import ClockState, LegalClock, clocks
+from casefile.domain.commands import Command, OpenCase
+from casefile.domain.kinds import State
+from casefile.domain.records import Case, CaseChange
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar
 from liandong.tokens.claims import Principal
 

@@ -384,14 +384,12 @@ def _verify_bundle(bundle: Path, key: Path | None) -> int:
     try:
         public = key_file.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as err:
-        console.print(f"[red]cannot read the bundle key {key_file}: {err}[/red]")
-        return UNREADABLE
+        _cannot_read(f"cannot read the bundle key {key_file}: {_reason(err)}")
     notes: list[str] = []
     try:
         problems = verify_bundle_file(bundle, public, notes)
     except (OSError, tarfile.TarError) as err:
-        console.print(f"[red]cannot read {bundle}: {err}[/red]")
-        return UNREADABLE
+        _cannot_read(f"cannot read {bundle}: {_reason(err)}")
     for n in notes:
         console.print(f"[yellow]note[/yellow]: {n}", highlight=False, soft_wrap=True)
     for p in problems:

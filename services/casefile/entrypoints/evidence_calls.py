@@ -39,6 +39,7 @@ from casefile.evidence_config import EvidenceConfig
 from liandong.v1 import casefile_pb2
 
 DOWNLOAD_CHUNK = 256 * 1024
+THREAD_CHUNK = 256 * 1024
 
 
 class Refused(Exception):
@@ -144,7 +145,13 @@ class EvidenceCalls:
             async for message in stream:
                 if message.WhichOneof("part") != "chunk":
                     raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "one header, then chunks")
-                spool.write(message.chunk)
+                chunk = message.chunk
+                if len(chunk) >= THREAD_CHUNK:
+                    # hashing and writing a large chunk off the event loop (hashlib releases
+                    # the GIL): other calls go on meanwhile
+                    await asyncio.to_thread(spool.write, chunk)
+                else:
+                    spool.write(chunk)
                 if spool.size > header.size_bytes:
                     raise Refused(
                         grpc.StatusCode.INVALID_ARGUMENT,

@@ -24,6 +24,7 @@ from opentelemetry import propagate, trace
 
 from dispatch.adapters.alert_events import UnusableAlert, evidence_of, signal_from_event
 from dispatch.adapters.dispatch_events import AlertOrigin, EventBuilder, open_case_call
+from dispatch.adapters.outbox_relay import EventSink, OutboxRelay
 from dispatch.adapters.push import PushHub
 from dispatch.adapters.registry import Reference
 from dispatch.adapters.report_store import Alarm
@@ -97,10 +98,6 @@ class CaseFile(Protocol):
     ) -> Any: ...
 
 
-class EventSink(Protocol):
-    async def send(self, events: Sequence[OutgoingEvent]) -> None: ...
-
-
 class NotAnswerable(TaskError):
     """Accept/decline on a task that is no longer waiting for its team's answers."""
 
@@ -142,7 +139,7 @@ class DispatchService:
         self.casefile = casefile
         self.clock = clock
         self.lock = asyncio.Lock()
-        self._publish_lock = asyncio.Lock()
+        self.relay = None if sink is None else OutboxRelay(store, sink, clock)
         state, self.metas = store.load()
         self.dispatcher = Dispatcher(policy, reference.roster(), state)
         self.dispatcher.set_marks(reference.marks())
@@ -552,21 +549,7 @@ class DispatchService:
     # ---- Kafka ----------------------------------------------------------------------------
     async def flush(self) -> int:
         """Publishes unpublished outbox rows in order; returns how many were sent."""
-        if self.sink is None:
-            return 0
-        sent = 0
-        async with self._publish_lock:
-            while True:
-                rows = await asyncio.to_thread(self.store.unpublished)
-                if not rows:
-                    return sent
-                try:
-                    await self.sink.send([e for _, e in rows])
-                except Exception:
-                    log.exception("publishing %d dispatch events failed; retried", len(rows))
-                    return sent
-                await asyncio.to_thread(self.store.mark_published, [i for i, _ in rows])
-                sent += len(rows)
+        return 0 if self.relay is None else await self.relay.flush()
 
     # ---- time -----------------------------------------------------------------------------
     async def tick(self) -> StepResult:

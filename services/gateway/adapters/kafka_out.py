@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from gateway.adapters.renewing_producer import RenewingProducer
 from liandong.events import deterministic_id, new_meta, to_timestamp
 from liandong.hj212.redaction import redact_password
+from liandong.renewing_producer import RenewingProducer
 from liandong.settings import Settings
 from liandong.telemetry import trace_headers
 from liandong.topics import GATEWAY_COMMAND_RESULTS, MONITORING_RECORDS, MONITORING_REJECTED

@@ -72,6 +72,8 @@ async def test_outbox_survives_a_broker_outage(harness: Build) -> None:
     assert h.sink.sent == []
     assert len(h.store.unpublished()) == 4
     h.sink.fail = False
+    assert await h.service.flush() == 0  # backing off after the failure
+    h.clock.advance(seconds=1)
     assert await h.service.flush() == 4
     assert h.sink.kinds() == ["TASK_CREATED", "STATUS_CHANGED", "TEAM_PROPOSED", "CASE_OPENED"]
     assert h.store.unpublished() == []

@@ -23,23 +23,18 @@ from casefile.adapters.codec import (
     list_field_chunks,
 )
 from casefile.domain.canonical import canonical_json
-from casefile.domain.cases import (
-    AddEvidence,
-    Case,
-    ClockName,
-    ClockPause,
-    Closure,
-    Disposition,
-    EnforcementKind,
-    EnforcementRecord,
-    Evidence,
-    EvidenceKind,
-    PauseReason,
-    SiteNote,
-    State,
-)
+from casefile.domain.commands import AddEvidence
 from casefile.domain.custody import Position
 from casefile.domain.errors import InvalidCommand
+from casefile.domain.kinds import (
+    ClockName,
+    Disposition,
+    EnforcementKind,
+    EvidenceKind,
+    PauseReason,
+    State,
+)
+from casefile.domain.records import Case, ClockPause, Closure, EnforcementRecord, Evidence, SiteNote
 from liandong.v1 import casefile_pb2
 from tests.unit.casefile.scenario import MAIN_PATH, H, run
 

@@ -165,13 +165,21 @@ class FakeCaseFile:
 
 @dataclass
 class FakeSink:
+    """Acknowledges every event, none when ``fail``, none of the keys in ``refused_keys``
+    (their partition has no leader)."""
+
     sent: list[OutgoingEvent] = field(default_factory=list)
     fail: bool = False
+    refused_keys: set[str] = field(default_factory=set)
+    offered: list[OutgoingEvent] = field(default_factory=list)  # every event handed over
 
-    async def send(self, events: Sequence[OutgoingEvent]) -> None:
+    async def send(self, events: Sequence[OutgoingEvent]) -> set[str]:
+        self.offered.extend(events)
         if self.fail:
             raise ConnectionError("broker unavailable")
-        self.sent.extend(events)
+        acked = [e for e in events if e.key not in self.refused_keys]
+        self.sent.extend(acked)
+        return {e.event_id for e in acked}
 
     def decoded(self) -> list[dispatch_pb2.DispatchEvent]:
         return [dispatch_pb2.DispatchEvent.FromString(e.payload) for e in self.sent]

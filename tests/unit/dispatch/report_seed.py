@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from dispatch.adapters.registry import Reference
 from dispatch.adapters.report_store import Alarm
 from dispatch.adapters.store import Changes, TaskMeta
 from dispatch.domain.acceptance import AcceptanceState
@@ -39,8 +39,11 @@ from dispatch.domain.sla import SlaClocks, SlaPolicy
 from dispatch.domain.tasks import TaskState, new_task
 from dispatch.entrypoints.dispatch_service import DispatchService
 from tests.unit.dispatch import harness
+from tests.unit.dispatch.harness import Harness, build
 
 NOW = datetime(2026, 3, 20, 10, 0, tzinfo=CST)
+# duty managers on the roster: the province, and one per county
+MANAGERS = (("boss", "省厅值班", "32"), ("gl", "鼓楼值班", "320106"), ("jn", "江宁值班", "320115"))
 GULOU, JIANGNING = "320106", "320115"
 OUTLETS = {
     GULOU: ("O1", "E1", 32.0, 118.8),  # the harness's outlet
@@ -81,13 +84,22 @@ def entities() -> dict[str, dict[str, dict[str, Any]]]:
     e["enterprise"]["EJ"] = {"id": "EJ", "name": "江宁热电", "county": JIANGNING}
     e["outlet"]["OJ"] = {"id": "OJ", "enterprise": "EJ", "name": "1# 锅炉烟囱", "lat": 31.9331,
                          "lon": 118.842}  # fmt: skip
+    for pid, name, county in MANAGERS:
+        e["person"][pid] = harness.person(pid, "manager", 0.0, county=county, name=name)
     e["enterprise"]["E1"]["name"] = "鼓楼电厂"
     e["outlet"]["O1"]["name"] = "2# 排口"
     return e
 
 
-def reference() -> Reference:
-    return Reference(entities())
+def seeded_harness(tmp_path: Path, db_url: str | None = None) -> tuple[Harness, dict[str, str]]:
+    """A dispatch harness whose registry has both counties and the managers (the roster is
+    built when the service starts), holding TASKS; the clock stands at NOW."""
+    first = build(tmp_path, db_url=db_url)
+    first.reference.entities.update(entities())
+    first.reference.changed()
+    h = first.restart()
+    h.clock.now = NOW
+    return h, seed(h.service)
 
 
 def seed(service: DispatchService, tasks: tuple[Seeded, ...] = TASKS) -> dict[str, str]:

@@ -18,7 +18,7 @@ from dispatch.adapters.alert_events import signal_from_event
 from dispatch.entrypoints.phone_api import create_app
 from liandong.v1 import alerts_pb2
 from tests.unit.dispatch import report_seed
-from tests.unit.dispatch.harness import Harness, alert_event, build
+from tests.unit.dispatch.harness import Harness, alert_event
 from tests.unit.dispatch.test_phone_api import KEY, auth
 
 PROVINCE = auth("boss", "DUTY_MANAGER", "32")
@@ -35,11 +35,7 @@ def report_db_url() -> str | None:
 async def env(
     tmp_path: Path, report_db_url: str | None
 ) -> AsyncIterator[tuple[Harness, httpx.AsyncClient, dict[str, str]]]:
-    h = build(tmp_path, db_url=report_db_url)
-    h.reference.entities.update(report_seed.entities())
-    h.reference.changed()
-    h.clock.now = report_seed.NOW
-    ids = report_seed.seed(h.service)
+    h, ids = report_seed.seeded_harness(tmp_path, report_db_url)
     app = create_app(h.service, KEY)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield h, c, ids

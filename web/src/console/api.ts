@@ -1,5 +1,5 @@
 // Calls to dispatch's report API with the session's bearer token (same origin: no CORS).
-import { token } from "./session";
+import { accessToken } from "./session";
 
 export class ApiError extends Error {
   constructor(public status: number, message: string) {
@@ -7,8 +7,8 @@ export class ApiError extends Error {
   }
 }
 
-function headers(): HeadersInit {
-  const t = token();
+async function headers(): Promise<Record<string, string>> {
+  const t = await accessToken();
   return t ? { Authorization: `Bearer ${t}` } : {};
 }
 
@@ -16,7 +16,7 @@ export async function get<T>(path: string, query: Record<string, string | undefi
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v) q.set(k, v);
   const url = q.toString() ? `${path}?${q}` : path;
-  const r = await fetch(url, { headers: headers() });
+  const r = await fetch(url, { headers: await headers() });
   if (!r.ok) {
     let detail = r.statusText;
     try {
@@ -34,7 +34,7 @@ export async function get<T>(path: string, query: Record<string, string | undefi
 export async function download(path: string, query: Record<string, string | undefined>): Promise<void> {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v) q.set(k, v);
-  const r = await fetch(`${path}?${q}`, { headers: headers() });
+  const r = await fetch(`${path}?${q}`, { headers: await headers() });
   if (!r.ok) throw new ApiError(r.status, r.statusText);
   const name = /filename="([^"]+)"/.exec(r.headers.get("content-disposition") ?? "")?.[1] ?? "export";
   const url = URL.createObjectURL(await r.blob());
@@ -55,7 +55,7 @@ export function stream(path: string, onEvent: (event: string, data: unknown) => 
   (async () => {
     while (!stop.signal.aborted) {
       try {
-        const r = await fetch(path, { headers: { ...headers(), Accept: "text/event-stream" }, signal: stop.signal });
+        const r = await fetch(path, { headers: { ...(await headers()), Accept: "text/event-stream" }, signal: stop.signal });
         if (!r.ok || !r.body) throw new ApiError(r.status, r.statusText);
         onState(true);
         const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -1,4 +1,8 @@
-// Chinese first, English on request; the choice is kept in this browser.
+// Chinese first, English on request; one language choice for both apps and the shared
+// sign-in form (web/src/shared/i18n.ts keeps it).
+import { lang as sharedLang, setLang as sharedSetLang, type Lang } from "../shared/i18n";
+export type { Lang };
+
 const zh = {
   title: "联动 · 管理驾驶舱",
   overview: "总览",
@@ -202,15 +206,13 @@ const en: Dict = {
   clocks: { ACCEPT: "Accept", ARRIVE: "Arrive", FINISH: "Finish" },
 };
 
-const LANG_KEY = "liandong.console.lang";
-export type Lang = "zh" | "en";
 
 export function lang(): Lang {
-  return localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh";
+  return sharedLang();
 }
 
 export function setLang(l: Lang): void {
-  localStorage.setItem(LANG_KEY, l);
+  sharedSetLang(l);
   document.documentElement.lang = l === "en" ? "en" : "zh-CN";
 }
 

@@ -5,7 +5,9 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, download, get, stream } from "./api";
 import { Chart, COUNTY_NAMES } from "./charts";
 import { lang, setLang, t } from "./i18n";
-import { claims, signIn, signOut, takeTokenFromFragment, token } from "./session";
+import { useLang } from "../shared/i18n";
+import { SignIn } from "../shared/signin";
+import { onSessionChange, ROLE, signedIn, signOut, who } from "./session";
 import "./console.css";
 
 // ---- shapes of dispatch's report API (services/dispatch/entrypoints/reports_api.py) --------
@@ -483,11 +485,11 @@ function ReportPage() {
   const next = `${m === 12 ? y + 1 : y}-${String(m === 12 ? 1 : m + 1).padStart(2, "0")}-01`;
   const query = { since: cstMidnight(first), until: cstMidnight(next), by: "county", bucket: "week" };
   const { data, error } = useData<Report>("/v1/reports/response-times", query, [month]);
-  const who = claims();
+  const me = who();
   return (
     <section class="report">
       <h1 class="print-title">{t().monthlyReport} · {month}</h1>
-      <p class="note">{t().jurisdiction}: {(who.jurisdiction ?? []).map(countyName).join(", ")} · {data && `${t().generated} ${when(data.generated_at)}`}</p>
+      <p class="note">{t().jurisdiction}: {(me.jurisdiction ?? []).map(countyName).join(", ")} · {data && `${t().generated} ${when(data.generated_at)}`}</p>
       <button type="button" class="no-print" onClick={() => print()}>{t().print}</button>
       {error && <Problem error={error} />}
       {data && (
@@ -505,22 +507,11 @@ function ReportPage() {
 }
 
 // ---- shell -----------------------------------------------------------------------------------
-function SignIn({ onDone }: { onDone: () => void }) {
-  const [value, setValue] = useState("");
-  return (
-    <form class="signin" onSubmit={(e) => { e.preventDefault(); signIn(value); onDone(); }}>
-      <h2>{t().signInTitle}</h2>
-      <p>{t().signInHint}</p>
-      <textarea name="token" rows={4} value={value} onInput={(e) => setValue(e.currentTarget.value)} />
-      <button type="submit">{t().signIn}</button>
-    </form>
-  );
-}
-
 function App() {
   const route = useRoute();
-  const [, redraw] = useState(0);
-  const [signed, setSigned] = useState(!!token());
+  const l = useLang(); // the sign-in form and the header switch share the language
+  const [signed, setSigned] = useState(signedIn());
+  useEffect(() => onSessionChange(() => setSigned(signedIn())), []);
   const nav: [string, string][] = [
     ["overview", t().overview], ["response", t().responseTimes], ["map", t().map], ["cases", t().cases], ["report", t().report],
   ];
@@ -530,14 +521,14 @@ function App() {
       <header class="no-print">
         <h1>{t().title}</h1>
         <nav>{nav.map(([k, label]) => <a href={`#/${k}`} class={page === k ? "here" : ""}>{label}</a>)}</nav>
-        <span class="who">{claims().sub} {(claims().jurisdiction ?? []).join(",")}</span>
-        <button type="button" data-lang onClick={() => { setLang(lang() === "zh" ? "en" : "zh"); redraw((n) => n + 1); }}>
+        <span class="who">{who().name ?? who().person_id} {(who().jurisdiction ?? []).join(",")}</span>
+        <button type="button" data-lang onClick={() => setLang(lang() === "zh" ? "en" : "zh")}>
           {lang() === "zh" ? "English" : "中文"}
         </button>
-        {signed && <button type="button" onClick={() => { signOut(); setSigned(false); }}>{t().signOut}</button>}
+        {signed && <button type="button" onClick={() => void signOut()}>{t().signOut}</button>}
       </header>
-      <main key={lang()}>
-        {!signed ? <SignIn onDone={() => setSigned(true)} />
+      <main key={l}>
+        {!signed ? <SignIn title={t().title} role={ROLE} />
           : page === "response" ? <ResponsePage />
           : page === "task" ? <TaskPage id={route[1] ?? ""} />
           : page === "map" ? <MapPage />
@@ -550,6 +541,5 @@ function App() {
   );
 }
 
-takeTokenFromFragment();
 setLang(lang());
 render(<App />, document.getElementById("app")!);

@@ -62,11 +62,13 @@ export function onSessionChange(f: () => void): () => void {
 
 export class SignInError extends Error {}
 
-export async function signIn(personId: string, password: string): Promise<Session> {
+/** `role`: one of the person's roster roles (the console asks for DUTY_MANAGER); none: the
+ * server picks (field roles first). */
+export async function signIn(personId: string, password: string, role?: string): Promise<Session> {
   const r = await fetch("/v1/auth/token", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ person_id: personId, password }),
+    body: JSON.stringify(role ? { person_id: personId, password, role } : { person_id: personId, password }),
   });
   if (!r.ok) {
     const body = await r.json().catch(() => ({}));

@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import { setLang, t, useLang } from "./i18n";
 import { signIn } from "./session";
 
-export function SignIn({ title }: { title: string }) {
+export function SignIn({ title, role }: { title: string; role?: string }) {
   const l = useLang();
   const [id, setId] = useState("");
   const [pw, setPw] = useState("");
@@ -14,7 +14,7 @@ export function SignIn({ title }: { title: string }) {
     setBusy(true);
     setErr("");
     try {
-      await signIn(id.trim(), pw);
+      await signIn(id.trim(), pw, role);
     } catch (x) {
       setErr(`${t("signInFailed")}: ${(x as Error).message}`);
     } finally {
