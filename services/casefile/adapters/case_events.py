@@ -38,6 +38,7 @@ KINDS: dict[str, str] = {
     "ResumeClock": "CLOCK_RESUMED",
     "UpdateTeam": "TEAM_UPDATED",
     "RecordSiteNote": "SITE_NOTE_RECORDED",
+    "RecordTaskCancelled": "TASK_CANCELLED",
     "SampleFlagged": "SAMPLE_FLAGGED",
     "ClockBreached": CLOCK_BREACHED,
 }

@@ -19,6 +19,9 @@ writes the denied attempt to the audit chain.
   way, and only if
   that person, with the roles the service names for them, would be allowed the action
   themselves (on the case team, right role).
+* Task cancelled: `RecordTaskCancelled` only from a SERVICE acting for a MANAGER (dispatch
+  passing on the duty manager's cancellation) whose jurisdiction covers the case. Nobody may
+  send it in their own name: only dispatch knows that the task was cancelled, and by whom.
 A principal with several roles gets the union.
 """
 
@@ -56,6 +59,7 @@ class Action(StrEnum):
     RESUME_CLOCK = "ResumeClock"
     UPDATE_TEAM = "UpdateTeam"
     RECORD_SITE_NOTE = "RecordSiteNote"
+    RECORD_TASK_CANCELLED = "RecordTaskCancelled"
     READ = "Read"
     LIST = "List"
     STREAM = "Stream"
@@ -242,6 +246,8 @@ def _on_behalf(
     via = f"{service.subject} on behalf of {person.subject}"
     if Role.SERVICE not in service.roles:
         return Decision(False, f"{via}: only a trusted service may act for someone")
+    if action is Action.RECORD_TASK_CANCELLED:
+        return _task_cancelled_for(via, person, case)
     if action in MANAGER_READS and person.roles == frozenset({Role.MANAGER}):
         # a console showing a manager's cases: the manager's jurisdiction applies, reads only
         if person.on_behalf_of is not None or not person.subject.strip():
@@ -258,3 +264,18 @@ def _on_behalf(
     decision = authorize(person, action, case)
     reason = f"{via}: {decision.reason}"
     return Decision(decision.allowed, reason, decision.scope if decision.allowed else Scope.NONE)
+
+
+def _task_cancelled_for(via: str, person: Principal, case: Case | None) -> Decision:
+    """A duty manager's cancellation of the case's task, passed on by the service."""
+    if person.on_behalf_of is not None or not person.subject.strip():
+        return Decision(False, f"{via}: the person acted for must be named once")
+    if person.roles != frozenset({Role.MANAGER}):
+        return Decision(False, f"{via}: a task is cancelled by its duty manager")
+    if case is None:
+        return Decision(False, f"{via}: RecordTaskCancelled needs a case")
+    if not in_jurisdiction(person, case.county_code):
+        return Decision(
+            False, f"{via}: county {case.county_code} is outside {person.subject}'s jurisdiction"
+        )
+    return Decision(True, f"{via}: duty manager of county {case.county_code}", Scope.FULL)

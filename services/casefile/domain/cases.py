@@ -14,8 +14,9 @@
 
 Samples may be taken before the inspection record is signed (both happen on site); the
 record then moves the case straight to the sampling state the samples are in. ExtendClock,
-PauseClock, ResumeClock, AddEvidence, TransferCase, RecordSiteNote (from arrival on) and
-UpdateTeam (until the inspection record is signed) record facts without changing state.
+PauseClock, ResumeClock, AddEvidence, TransferCase, RecordSiteNote (from arrival on),
+RecordTaskCancelled (the dispatch task cancelled by its duty manager) and UpdateTeam (until
+the inspection record is signed) record facts without changing state.
 Times reported from the field (arrival, collection, service) are checked against `now` with
 a small allowance for phone clock skew; legal acts done in the system (filing, decision,
 closure) take `now` as their time.
@@ -50,6 +51,7 @@ from casefile.domain.commands import (
     RecordLabResult,
     RecordSample,
     RecordSiteNote,
+    RecordTaskCancelled,
     RequestHearing,
     ResumeClock,
     ScheduleHearing,
@@ -95,6 +97,7 @@ from casefile.domain.records import (
     Penalty,
     PenaltyDecision,
     SiteNote,
+    TaskCancellation,
     Transfer,
 )
 from casefile.domain.workdays import WEEKENDS_ONLY, WorkCalendar, local_date
@@ -184,6 +187,7 @@ _ALLOWED: dict[type, tuple[frozenset[State], str]] = {
         "the on-site inspection record not yet signed (OPENED or ON_SITE)",
     ),
     RecordSiteNote: (_ANY_OPEN - {State.OPENED}, "arrival on site recorded and the case open"),
+    RecordTaskCancelled: (_ANY_OPEN, "an open case"),
     PauseClock: (_DECISION_CLOCK_RUNNING, "the decision clock running (FILED to HEARING_HELD)"),
     ResumeClock: (_DECISION_CLOCK_RUNNING, "the decision clock running (FILED to HEARING_HELD)"),
 }
@@ -798,7 +802,25 @@ def _site_note(case: Case, c: RecordSiteNote, actor: str, now: datetime, cal: Wo
     return replace(case, site_notes=(*case.site_notes, note))
 
 
+def _task_cancelled(
+    case: Case, c: RecordTaskCancelled, actor: str, now: datetime, cal: WorkCalendar
+) -> Case:
+    """The duty manager (`actor`, acted for by dispatch) cancelled the case's task: a fact
+    for the file, no change of state (closing the case stays a legal act of its own)."""
+    _required(c.reason, "reason")
+    if c.task_id != case.source_ref:
+        raise InvalidCommand(f"task {c.task_id!r} is not this case's task ({case.source_ref})")
+    if any(t.task_id == c.task_id for t in case.task_cancellations):
+        raise IllegalTransition(
+            case.state.value, "record the task's cancellation again", "a task not yet cancelled"
+        )
+    _reported(c.cancelled_at, "cancelled_at", now, case.discovered_at)
+    done = TaskCancellation(c.task_id, c.cancelled_at, c.reason, actor, now)
+    return replace(case, task_cancellations=(*case.task_cancellations, done))
+
+
 _HANDLERS: dict[type, _Handler] = {
+    RecordTaskCancelled: _task_cancelled,
     UpdateTeam: _update_team,
     RecordSiteNote: _site_note,
     RecordArrival: _arrival,

@@ -63,6 +63,16 @@ class RecordSiteNote:
 
 
 @dataclass(frozen=True)
+class RecordTaskCancelled:
+    """The case's dispatch task was cancelled by its duty manager (the acting person, recorded
+    as who cancelled; never a field of the request, so it cannot be claimed for someone else)."""
+
+    task_id: str
+    cancelled_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class RecordInspection:
     record_id: str
     record_sha256: str  # hash of the signed 现场检查笔录 document
@@ -258,4 +268,5 @@ Command = (
     | ResumeClock
     | UpdateTeam
     | RecordSiteNote
+    | RecordTaskCancelled
 )

@@ -73,6 +73,15 @@ class SiteNote:
 
 
 @dataclass(frozen=True)
+class TaskCancellation:
+    task_id: str
+    cancelled_at: datetime
+    reason: str
+    cancelled_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
 class InspectionRecord:
     record_id: str
     record_sha256: str
@@ -241,6 +250,7 @@ class Case:
     transfer: Transfer | None = None
     closure: Closure | None = None
     site_notes: tuple[SiteNote, ...] = ()
+    task_cancellations: tuple[TaskCancellation, ...] = ()
 
     def sample(self, sample_id: str) -> Sample | None:
         return next((s for s in self.samples if s.sample_id == sample_id), None)

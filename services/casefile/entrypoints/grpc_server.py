@@ -76,6 +76,7 @@ COMMANDS: dict[str, type] = {
         commands.PauseClock,
         commands.ResumeClock,
         commands.RecordSiteNote,
+        commands.RecordTaskCancelled,
     )
 }
 OFFICER_ROLES = {"ENFORCEMENT", "ENFORCEMENT_OFFICER"}
@@ -553,6 +554,11 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
         self, request: Any, context: grpc.aio.ServicerContext
     ) -> casefile_pb2.Case:
         return await self._write("RecordSiteNote", request, context)
+
+    async def RecordTaskCancelled(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> casefile_pb2.Case:
+        return await self._write("RecordTaskCancelled", request, context)
 
     # ---- evidence content (entrypoints/evidence_calls) -----------------------------------------
 

@@ -11,7 +11,8 @@ casefile accepts it only if that person is on the case team in that role, and it
 chain keeps both identities. Dispatch never signs a token in an officer's own name, and its
 key cannot sign one casefile would take as a person's or a manager's. The managers' console
 reads cases acting for the signed-in manager (`act: {sub, roles: [manager], jurisdiction}`),
-which casefile allows for reads only, within that jurisdiction.
+which casefile allows for reads only, within that jurisdiction, and for passing on that
+manager's cancellation of a task (RecordTaskCancelled).
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ class CasefileTokens:
     def for_manager(
         self, person_id: str, jurisdiction: Sequence[str]
     ) -> tuple[tuple[str, str], ...]:
-        """Acting for a duty manager the phone API authenticated, to read cases of their
-        jurisdiction: casefile allows such a token reads only (docs/casefile.md)."""
+        """Acting for a duty manager, to read cases of their jurisdiction or pass on their
+        cancellation of a task: casefile allows such a token nothing else (docs/casefile.md)."""
         act = {"sub": person_id, "roles": ["manager"], "jurisdiction": list(jurisdiction)}
         return (("authorization", f"Bearer {self._token(act)}"),)
 
@@ -185,6 +186,31 @@ class CaseFileClient:
             request.position.CopyFrom(casefile_pb2.SitePosition(lat=position[0], lon=position[1]))
         metadata = self.tokens.on_behalf(by, role) if self.tokens else None
         return await self._stub.RecordSiteNote(
+            request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
+        )
+
+    async def record_task_cancelled(
+        self,
+        *,
+        request_id: str,
+        case_id: str,
+        task_id: str,
+        cancelled_at: datetime,
+        reason: str,
+        manager_id: str,
+        jurisdiction: Sequence[str],
+    ) -> casefile_pb2.Case:
+        """The duty manager's cancellation of the case's task, sent acting for them (casefile
+        takes it only so, and records them as who cancelled)."""
+        request = casefile_pb2.RecordTaskCancelledRequest(
+            request_id=request_id,
+            case_id=case_id,
+            task_id=task_id,
+            cancelled_at=to_timestamp(cancelled_at),
+            reason=reason,
+        )
+        metadata = self.tokens.for_manager(manager_id, jurisdiction) if self.tokens else None
+        return await self._stub.RecordTaskCancelled(
             request, timeout=self.timeout_s, wait_for_ready=True, metadata=metadata
         )
 

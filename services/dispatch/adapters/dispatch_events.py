@@ -329,11 +329,34 @@ class EventBuilder:
             )
         ]  # fmt: skip
 
+    def cancel_call(self, e: TaskEvent) -> list[CasefileCall]:
+        """The duty manager's cancellation (status_rights: theirs alone, with the reason) for
+        the case, sent in their name with their jurisdiction. The request id is the task's
+        and the step's, the same on every retry, redelivery and restart."""
+        acc = self.state.acceptance.get(e.task_id)
+        if acc is None or acc.manager_id is None or e.actor != acc.manager_id:
+            return []  # dispatch's own cancellations (alert cleared, policy) are not theirs
+        manager = self.roster.get(e.actor)
+        body: dict[str, Any] = {
+            "cancelled_at": e.at.isoformat(),
+            "reason": e.note,
+            "by": e.actor,
+            "jurisdiction": list(manager.jurisdiction) if manager is not None else [],
+        }
+        return [
+            CasefileCall(
+                f"cancel:{e.task_id}:{e.seq}", e.task_id, CallMethod.RECORD_TASK_CANCELLED,
+                e.at, body, current_trace(),
+            )
+        ]  # fmt: skip
+
     def case_calls(self, e: TaskEvent, event_id: str) -> list[CasefileCall]:
         """What a lifecycle step of a joint inspection passes on to its case file."""
         task = self.state.tasks[e.task_id]
         if task.route is not Route.JOINT_INSPECTION:
             return []  # only joint inspections have a case
+        if e.to_state is TaskState.CANCELLED:
+            return self.cancel_call(e)  # whether or not the team had arrived
         if e.to_state is TaskState.ASSIGNED:
             return [self.team_call(e, event_id)]
         if e.to_state in (TaskState.EN_ROUTE, TaskState.ON_SITE):

@@ -1,5 +1,5 @@
-"""Calls dispatch owes casefile (open the case, update its team, record the arrival and the
-team's site notes): a durable queue entry per
+"""Calls dispatch owes casefile (open the case, update its team, record the arrival, the
+team's site notes and the duty manager's cancellation of the task): a durable queue entry per
 call, retried with capped exponential backoff while casefile is unreachable, and dead-lettered
 when casefile refuses the call itself, because repeating a refused call can never succeed.
 
@@ -20,6 +20,7 @@ class CallMethod(StrEnum):
     RECORD_ARRIVAL = "RecordArrival"
     UPDATE_TEAM = "UpdateTeam"
     RECORD_SITE_NOTE = "RecordSiteNote"
+    RECORD_TASK_CANCELLED = "RecordTaskCancelled"
 
 
 class CallStatus(StrEnum):

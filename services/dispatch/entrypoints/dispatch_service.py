@@ -97,6 +97,18 @@ class CaseFile(Protocol):
         position: tuple[float, float] | None,
     ) -> Any: ...
 
+    async def record_task_cancelled(
+        self,
+        *,
+        request_id: str,
+        case_id: str,
+        task_id: str,
+        cancelled_at: datetime,
+        reason: str,
+        manager_id: str,
+        jurisdiction: Sequence[str],
+    ) -> Any: ...
+
 
 class NotAnswerable(TaskError):
     """Accept/decline on a task that is no longer waiting for its team's answers."""
@@ -409,6 +421,17 @@ class DispatchService:
                     case_id=meta.case_id,
                     team=list(body["team"]),
                     reason=str(body.get("reason", "")),
+                )
+                return Outcome.DONE, "", case
+            if call.method is CallMethod.RECORD_TASK_CANCELLED:
+                case = await self.casefile.record_task_cancelled(
+                    request_id=call.request_id,
+                    case_id=meta.case_id,
+                    task_id=call.task_id,
+                    cancelled_at=datetime.fromisoformat(body["cancelled_at"]),
+                    reason=str(body["reason"]),
+                    manager_id=str(body["by"]),
+                    jurisdiction=[str(code) for code in body.get("jurisdiction", [])],
                 )
                 return Outcome.DONE, "", case
             if call.method is CallMethod.RECORD_SITE_NOTE:

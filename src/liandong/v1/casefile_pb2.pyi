@@ -1075,6 +1075,44 @@ class RecordSiteNoteRequest(_message.Message):
 Global___RecordSiteNoteRequest: _TypeAlias = RecordSiteNoteRequest  # noqa: Y015
 
 @_typing.final
+class RecordTaskCancelledRequest(_message.Message):
+    """The dispatch task behind the case was cancelled: when and why. Only a trusted service acting
+    for a manager whose jurisdiction covers the case may send it (the manager is recorded as who
+    cancelled). The case stays as it is: what follows (closure, a new visit) is the agency's call.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    CANCELLED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    case_id: _builtins.str
+    task_id: _builtins.str
+    """the case's own task"""
+    reason: _builtins.str
+    @_builtins.property
+    def cancelled_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        case_id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        cancelled_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "case_id", b"case_id", "reason", b"reason", "request_id", b"request_id", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordTaskCancelledRequest: _TypeAlias = RecordTaskCancelledRequest  # noqa: Y015
+
+@_typing.final
 class UploadEvidenceRequest(_message.Message):
     """One message of an upload stream: first the header, then the content in chunks."""
 
@@ -1337,6 +1375,40 @@ class SiteNote(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SiteNote: _TypeAlias = SiteNote  # noqa: Y015
+
+@_typing.final
+class TaskCancellation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    CANCELLED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CANCELLED_BY_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    reason: _builtins.str
+    cancelled_by: _builtins.str
+    """the duty manager"""
+    @_builtins.property
+    def cancelled_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        cancelled_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        cancelled_by: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "reason", b"reason", "recorded_at", b"recorded_at", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskCancellation: _TypeAlias = TaskCancellation  # noqa: Y015
 
 @_typing.final
 class InspectionRecord(_message.Message):
@@ -2099,6 +2171,7 @@ class Case(_message.Message):
     OPENED_BY_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     SITE_NOTES_FIELD_NUMBER: _builtins.int
+    TASK_CANCELLATIONS_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     state: _builtins.str
     task_id: _builtins.str
@@ -2157,6 +2230,8 @@ class Case(_message.Message):
     def clocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___LegalClock]: ...
     @_builtins.property
     def site_notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SiteNote]: ...
+    @_builtins.property
+    def task_cancellations(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskCancellation]: ...
     def __init__(
         self,
         *,
@@ -2194,10 +2269,11 @@ class Case(_message.Message):
         opened_by: _builtins.str = ...,
         view: _builtins.str = ...,
         site_notes: _abc.Iterable[Global___SiteNote] | None = ...,
+        task_cancellations: _abc.Iterable[Global___TaskCancellation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["arrival", b"arrival", "closure", b"closure", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "filed_at", b"filed_at", "hearing", b"hearing", "inspection", b"inspection", "notice", b"notice", "opened_at", b"opened_at", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_ids", b"alert_ids", "arrival", b"arrival", "case_id", b"case_id", "clocks", b"clocks", "closure", b"closure", "county", b"county", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "enforcement", b"enforcement", "enterprise_id", b"enterprise_id", "evidence", b"evidence", "extensions", b"extensions", "filed_at", b"filed_at", "filing_no", b"filing_no", "findings", b"findings", "hearing", b"hearing", "inspection", b"inspection", "monitoring_staff", b"monitoring_staff", "notice", b"notice", "officers", b"officers", "opened_at", b"opened_at", "opened_by", b"opened_by", "outlet_id", b"outlet_id", "pauses", b"pauses", "samples", b"samples", "site_notes", b"site_notes", "state", b"state", "summary", b"summary", "task_id", b"task_id", "team", b"team", "transfer", b"transfer", "version", b"version", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_ids", b"alert_ids", "arrival", b"arrival", "case_id", b"case_id", "clocks", b"clocks", "closure", b"closure", "county", b"county", "decision", b"decision", "decision_service", b"decision_service", "discovered_at", b"discovered_at", "enforcement", b"enforcement", "enterprise_id", b"enterprise_id", "evidence", b"evidence", "extensions", b"extensions", "filed_at", b"filed_at", "filing_no", b"filing_no", "findings", b"findings", "hearing", b"hearing", "inspection", b"inspection", "monitoring_staff", b"monitoring_staff", "notice", b"notice", "officers", b"officers", "opened_at", b"opened_at", "opened_by", b"opened_by", "outlet_id", b"outlet_id", "pauses", b"pauses", "samples", b"samples", "site_notes", b"site_notes", "state", b"state", "summary", b"summary", "task_cancellations", b"task_cancellations", "task_id", b"task_id", "team", b"team", "transfer", b"transfer", "version", b"version", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

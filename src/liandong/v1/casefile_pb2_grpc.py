@@ -179,6 +179,11 @@ class CaseFileStub:
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.SerializeToString,
                 response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
                 _registered_method=True)
+        self.RecordTaskCancelled = channel.unary_unary(
+                '/liandong.v1.CaseFile/RecordTaskCancelled',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.RecordTaskCancelledRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+                _registered_method=True)
         self.UploadEvidence = channel.stream_unary(
                 '/liandong.v1.CaseFile/UploadEvidence',
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.UploadEvidenceRequest.SerializeToString,
@@ -371,6 +376,13 @@ class CaseFileServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordTaskCancelled(self, request, context):
+        """The case's dispatch task was cancelled by its duty manager (dispatch passes it on for them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UploadEvidence(self, request_iterator, context):
         """Evidence content (docs/casefile.md, "Evidence store"): a header, then the bytes in order.
         The server re-hashes them (DATA_LOSS on a mismatch with the declared sha256, INVALID_ARGUMENT
@@ -530,6 +542,11 @@ def add_CaseFileServicer_to_server(servicer, server):
             'RecordSiteNote': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordSiteNote,
                     request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
+            ),
+            'RecordTaskCancelled': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordTaskCancelled,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.RecordTaskCancelledRequest.FromString,
                     response_serializer=liandong_dot_v1_dot_casefile__pb2.Case.SerializeToString,
             ),
             'UploadEvidence': grpc.stream_unary_rpc_method_handler(
@@ -1303,6 +1320,33 @@ class CaseFile:
             target,
             '/liandong.v1.CaseFile/RecordSiteNote',
             liandong_dot_v1_dot_casefile__pb2.RecordSiteNoteRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordTaskCancelled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liandong.v1.CaseFile/RecordTaskCancelled',
+            liandong_dot_v1_dot_casefile__pb2.RecordTaskCancelledRequest.SerializeToString,
             liandong_dot_v1_dot_casefile__pb2.Case.FromString,
             options,
             channel_credentials,

@@ -70,6 +70,8 @@ class CaseFileStub:
     """A changed team (a declined member replaced), until the inspection record is signed."""
     RecordSiteNote: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordSiteNoteRequest, _casefile_pb2.Case]
     """A team member's note from the site (no state change), from arrival on."""
+    RecordTaskCancelled: _grpc.UnaryUnaryMultiCallable[_casefile_pb2.RecordTaskCancelledRequest, _casefile_pb2.Case]
+    """The case's dispatch task was cancelled by its duty manager (dispatch passes it on for them)."""
     UploadEvidence: _grpc.StreamUnaryMultiCallable[_casefile_pb2.UploadEvidenceRequest, _casefile_pb2.UploadEvidenceResponse]
     """Evidence content (docs/casefile.md, "Evidence store"): a header, then the bytes in order.
     The server re-hashes them (DATA_LOSS on a mismatch with the declared sha256, INVALID_ARGUMENT
@@ -122,6 +124,8 @@ class CaseFileAsyncStub(CaseFileStub):
     """A changed team (a declined member replaced), until the inspection record is signed."""
     RecordSiteNote: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordSiteNoteRequest, _casefile_pb2.Case]  # type: ignore[assignment]
     """A team member's note from the site (no state change), from arrival on."""
+    RecordTaskCancelled: _aio.UnaryUnaryMultiCallable[_casefile_pb2.RecordTaskCancelledRequest, _casefile_pb2.Case]  # type: ignore[assignment]
+    """The case's dispatch task was cancelled by its duty manager (dispatch passes it on for them)."""
     UploadEvidence: _aio.StreamUnaryMultiCallable[_casefile_pb2.UploadEvidenceRequest, _casefile_pb2.UploadEvidenceResponse]  # type: ignore[assignment]
     """Evidence content (docs/casefile.md, "Evidence store"): a header, then the bytes in order.
     The server re-hashes them (DATA_LOSS on a mismatch with the declared sha256, INVALID_ARGUMENT
@@ -339,6 +343,14 @@ class CaseFileServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]:
         """A team member's note from the site (no state change), from arrival on."""
+
+    @_abc_1.abstractmethod
+    def RecordTaskCancelled(
+        self,
+        request: _casefile_pb2.RecordTaskCancelledRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_casefile_pb2.Case, _abc.Awaitable[_casefile_pb2.Case]]:
+        """The case's dispatch task was cancelled by its duty manager (dispatch passes it on for them)."""
 
     @_abc_1.abstractmethod
     def UploadEvidence(

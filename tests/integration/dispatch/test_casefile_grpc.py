@@ -22,7 +22,7 @@ from casefile.adapters.store import make_engine as casefile_engine
 from casefile.entrypoints.grpc_server import serve
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.domain.casefile_calls import CallStatus
-from dispatch.domain.tasks import TaskState, task_id_for
+from dispatch.domain.tasks import TaskError, TaskState, task_id_for
 from liandong.events import deterministic_id
 from liandong.tokens.issuing import issue
 from liandong.tokens.keys import new_private_key
@@ -380,3 +380,87 @@ def test_dispatch_key_from_the_environment_or_the_embedded_pair(
     assert person is not None and person.subject == "e1"
     with pytest.raises(Unauthenticated, match="Signature verification failed"):
         verifier.verify(mine.service()[0][1].removeprefix("Bearer "))
+
+
+async def test_a_duty_managers_cancellation_reaches_the_case_once(
+    dispatch: Harness, casefile_address: str, casefile_store: CaseStore
+) -> None:
+    # issue 12 item 1: the case is told when (and why, and by whom) its task was cancelled
+    h = dispatch
+    await h.service.on_alert_event(alert_event("A1"))
+    case_id = h.service.metas[TID].case_id
+    for pid in ("e1", "e2", "m1"):
+        await h.service.accept(TID, pid)
+    await h.service.call_casefile()
+    h.clock.advance(minutes=10)
+    await h.service.update_status(TID, "mgr", TaskState.CANCELLED, None, "enterprise sealed")
+    cancelled = [c for c in h.store.calls_for(TID) if c.request_id.startswith("cancel:")]
+    assert len(cancelled) == 1 and cancelled[0].request_id.startswith(f"cancel:{TID}:")
+    assert await h.service.call_casefile() == 1
+
+    case = await get_case(casefile_address, case_id)
+    assert case.state == "OPENED"  # before the arrival; the case is not closed by it
+    assert [
+        (c.task_id, c.reason, c.cancelled_by, c.cancelled_at.ToDatetime())
+        for c in case.task_cancellations
+    ] == [(TID, "enterprise sealed", "mgr", datetime(2026, 3, 2, 2, 10))]
+    entries = [e for e in await audit(casefile_store, case_id) if e[0] == "RecordTaskCancelled"]
+    assert [(actor, p["via"]["service"]) for _, actor, p in entries] == [("mgr", "dispatch")]
+    token = issue(KEY, sub="ops", roles=["admin"])
+    async with grpc.aio.insecure_channel(casefile_address) as channel:
+        verified = await casefile_pb2_grpc.CaseFileStub(channel).VerifyCase(
+            casefile_pb2.GetCaseRequest(case_id=case_id),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+    assert verified.ok, verified.detail
+
+    # a second cancel is refused by dispatch (the task is over); a redelivered call (its
+    # answer lost) goes out again with the same request id and writes nothing twice
+    with pytest.raises(TaskError):
+        await h.service.update_status(TID, "mgr", TaskState.CANCELLED, None, "again")
+    call = h.store.calls_for(TID)[-1]
+    client = h.service.casefile
+    assert isinstance(client, CaseFileClient)
+    again = await client.record_task_cancelled(
+        request_id=call.request_id,
+        case_id=case_id,
+        task_id=TID,
+        cancelled_at=datetime.fromisoformat(call.body["cancelled_at"]),
+        reason="enterprise sealed",
+        manager_id="mgr",
+        jurisdiction=call.body["jurisdiction"],
+    )
+    assert again.version == case.version
+    assert await h.service.call_casefile() == 0
+    final = await get_case(casefile_address, case_id)
+    assert final.version == case.version and len(final.task_cancellations) == 1
+    assert [e[0] for e in await audit(casefile_store, case_id)].count("RecordTaskCancelled") == 1
+
+
+async def test_only_the_duty_managers_cancellation_goes_to_the_case(
+    dispatch: Harness, casefile_address: str
+) -> None:
+    # casefile takes the record only from dispatch acting for a manager of the county: not in
+    # dispatch's own name, not for an officer, not for a manager of another county
+    h = dispatch
+    await h.service.on_alert_event(alert_event("A1"))
+    case_id = h.service.metas[TID].case_id
+    for pid in ("e1", "e2", "m1"):
+        await h.service.accept(TID, pid)
+    await h.service.call_casefile()
+    tokens = CasefileTokens(DISPATCH_KEY)
+    request = casefile_pb2.RecordTaskCancelledRequest(
+        request_id="forged", case_id=case_id, task_id=TID, reason="x"
+    )
+    request.cancelled_at.FromDatetime(T0)
+    async with grpc.aio.insecure_channel(casefile_address) as channel:
+        stub = casefile_pb2_grpc.CaseFileStub(channel)
+        for metadata in (
+            tokens.service(),
+            tokens.on_behalf("e1", "ENFORCEMENT"),
+            tokens.for_manager("mgr", ["1101"]),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.RecordTaskCancelled(request, metadata=metadata)
+            assert err.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert list((await get_case(casefile_address, case_id)).task_cancellations) == []

@@ -97,8 +97,9 @@ FOR_STAFF_ALLOWED = {
     A.CONFIRM_RESULT,
     A.READ,
 }
-# a service acting for a manager (the console): reads within the manager's jurisdiction only
-FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY}
+# a service acting for a manager: reads within the manager's jurisdiction (the console) and
+# passing on their cancellation of the case's task (dispatch), never a legal act
+FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY, A.RECORD_TASK_CANCELLED}
 
 MATRIX = [
     (OFFICER, OFFICER_ALLOWED),
@@ -205,3 +206,19 @@ def test_the_team_is_changed_by_the_service_or_a_manager_of_the_county() -> None
     assert authorize(SERVICE, A.RECORD_ARRIVAL, CASE).reason == (
         "service dispatch performs no legal act in its own name"
     )
+
+
+def test_a_task_cancellation_comes_only_from_a_service_acting_for_a_manager_of_the_county() -> None:
+    cancel = Action.RECORD_TASK_CANCELLED
+    assert authorize(for_person(MANAGER), cancel, CASE).allowed
+    # in nobody's own name: only dispatch knows the task was cancelled, and by whom
+    for principal in (MANAGER, SERVICE, ADMIN, OFFICER):
+        assert not authorize(principal, cancel, CASE).allowed, principal.subject
+    far = authorize(for_person(FAR_MANAGER), cancel, CASE)
+    assert not far.allowed and "outside mgr2's jurisdiction" in far.reason
+    officer = authorize(for_person(OFFICER), cancel, CASE)
+    assert not officer.allowed and "cancelled by its duty manager" in officer.reason
+    both = Principal("mgr", frozenset({Role.MANAGER, Role.ENFORCEMENT_OFFICER}), ("3205",))
+    assert not authorize(for_person(both), cancel, CASE).allowed  # a manager, nothing more
+    assert not authorize(for_person(MANAGER, ADMIN), cancel, CASE).allowed
+    assert not authorize(for_person(MANAGER), cancel, None).allowed
