@@ -1,6 +1,8 @@
 """The phone API on a real port for the contract test: `python -m tests.contract.phone_api_server
 PORT DIR KEY`. A dispatch service over SQLite in DIR with one open joint inspection (the
-dispatch test harness: the roster and registry of tests/unit/dispatch), served by uvicorn."""
+dispatch test harness: the roster and registry of tests/unit/dispatch), its case in a real
+casefile gRPC server (SQLite and a file evidence store in DIR), an upload spool for the
+evidence routes, served by uvicorn: every route the phone API has in production."""
 
 from __future__ import annotations
 
@@ -10,16 +12,53 @@ from pathlib import Path
 
 import uvicorn
 
+from casefile import migrations
+from casefile.adapters.evidence_store import open_store
+from casefile.adapters.store import CaseStore
+from casefile.adapters.store import make_engine as casefile_engine
+from casefile.entrypoints.grpc_server import serve
+from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
+from dispatch.adapters.upload_spool import UploadSpool
+from dispatch.domain.tasks import task_id_for
 from dispatch.entrypoints.phone_api import create_app
+from liandong.tokens.keys import new_private_key
+from liandong.tokens.verifying import AuthConfig
+from tests.integration.casefile.test_evidence_upload import config
 from tests.unit.dispatch.harness import alert_event, build
+
+CASEFILE_KEY = "contract-test-casefile-key-0123456789abcdef"
 
 
 async def main(port: int, folder: Path, key: str) -> None:
+    dispatch_key = new_private_key()
+    engine = casefile_engine(f"sqlite:///{folder / 'casefile.db'}")
+    migrations.upgrade(engine)
+    evidence = str(folder / "evidence")
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    casefile = asyncio.create_task(
+        serve(
+            CaseStore(engine),
+            "127.0.0.1:0",
+            auth=AuthConfig(
+                required=True,
+                hs_key=CASEFILE_KEY,
+                service_keys={"dispatch": dispatch_key.public_key()},
+            ),
+            ready=bound.set_result,
+            evidence=(open_store(evidence, folder), config(evidence)),
+        )
+    )
+    address = f"127.0.0.1:{await asyncio.wait_for(bound, 30)}"
     harness = build(folder)
-    await harness.service.on_alert_event(alert_event("A1"))
-    app = create_app(harness.service, key)
+    harness.service.casefile = CaseFileClient(address, CasefileTokens(dispatch_key), timeout_s=10)
+    await harness.service.on_alert_event(alert_event("A1"))  # opens its case in casefile
+    for person in ("e1", "e2", "m1"):
+        await harness.service.accept(task_id_for("A1"), person)
+    uploads = UploadSpool(folder / "uploads", max_bytes=8 * 2**20, quota_bytes=64 * 2**20)
+    app = create_app(harness.service, key, uploads=uploads)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     await server.serve()
+    casefile.cancel()
 
 
 if __name__ == "__main__":

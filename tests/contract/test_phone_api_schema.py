@@ -20,10 +20,61 @@ pytestmark = pytest.mark.integration
 KEY = "contract-test-signing-key-0123456789abcdef"
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-PHONE_PATHS = (
-    r"^/(healthz|v1/me/tasks|v1/tasks/\{task_id\}(/accept|/decline|/status)?|v1/events"
-    r"|v1/reports/response-times)$"
+# Every operation the phone API serves (sign-in, the caller, tasks and their field records,
+# evidence uploads, events, the managers' reports): the test below fails when one is added or
+# removed without this list, so none goes untested unnoticed.
+ROUTES = frozenset(
+    {
+        "GET /healthz",
+        "POST /v1/auth/token",
+        "POST /v1/auth/refresh",
+        "POST /v1/auth/revoke",
+        "GET /v1/me",
+        "GET /v1/me/tasks",
+        "GET /v1/events",
+        "GET /v1/tasks/{task_id}",
+        "POST /v1/tasks/{task_id}/accept",
+        "POST /v1/tasks/{task_id}/decline",
+        "POST /v1/tasks/{task_id}/status",
+        "GET /v1/tasks/{task_id}/case",
+        "GET /v1/tasks/{task_id}/site-history",
+        "POST /v1/tasks/{task_id}/inspection",
+        "POST /v1/tasks/{task_id}/evidence",
+        "GET /v1/tasks/{task_id}/evidence/{evidence_id}",
+        "POST /v1/tasks/{task_id}/evidence/uploads",
+        "HEAD /v1/uploads/{upload_id}",
+        "PATCH /v1/uploads/{upload_id}",
+        "POST /v1/uploads/{upload_id}/complete",
+        "POST /v1/tasks/{task_id}/samples",
+        "POST /v1/tasks/{task_id}/samples/{sample_id}/custody",
+        "POST /v1/tasks/{task_id}/samples/{sample_id}/results",
+        "POST /v1/tasks/{task_id}/samples/{sample_id}/results/{parameter}/confirm",
+        "GET /v1/reports/response-times",
+        "GET /v1/reports/overview",
+        "GET /v1/reports/overview/stream",
+        "GET /v1/reports/tasks/{task_id}/timeline",
+        "GET /v1/reports/map",
+        "GET /v1/reports/cases",
+        "GET /v1/reports/cases/{case_id}",
+        "GET /v1/reports/export/{name}.{fmt}",
+    }
 )
+# Operations left out of the schemathesis run, each with the reason. These answer 422 to some
+# schema-valid bodies for rules the document cannot state (ST202 fails them); to do: express
+# the rules in the schema or answer such conflicts with 409.
+EXCLUDED: dict[str, str] = {
+    "POST /v1/tasks/{task_id}/inspection": (
+        "a party_signed_by without party_signature_png is refused (422): a dependency between "
+        "two optional fields"
+    ),
+    "POST /v1/tasks/{task_id}/samples": (
+        "casefile refuses the position (0, 0) as missing (422), which the schema allows"
+    ),
+    "POST /v1/tasks/{task_id}/evidence": (
+        "an evidence id or request id used before with another payload is casefile's "
+        "INVALID_ARGUMENT (422), a conflict with earlier state that no schema can state"
+    ),
+}
 ROLES = {
     "ENFORCEMENT": "e1",
     "MONITORING": "m1",
@@ -59,6 +110,22 @@ def phone_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.wait(10)
 
 
+def test_the_contract_covers_every_route_served(phone_api: str) -> None:
+    document = httpx.get(f"{phone_api}/openapi.json", timeout=10).json()
+    served = {
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    assert served == ROUTES
+    assert set(EXCLUDED) <= ROUTES
+
+
+def excluded_paths() -> list[str]:
+    """Each excluded operation by its name, "METHOD /path" (other methods of a path still run)."""
+    return [arg for route in sorted(EXCLUDED) for arg in ("--exclude-name", route)]
+
+
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_phone_api_matches_its_openapi_document(phone_api: str, role: str) -> None:
     token = issue(ROLES[role], role, ["320106"], key=KEY)
@@ -80,10 +147,7 @@ def test_phone_api_matches_its_openapi_document(phone_api: str, role: str) -> No
             # the manager who may call every operation; fuzzing for every role
             "examples,coverage,fuzzing" if role == "DUTY_MANAGER" else "examples,fuzzing",
             "--generation-deterministic",
-            # the phone API of issue 12 (tasks, answers, events, the response-time report); the
-            # console, sign-in and evidence routes added beside it are their owners' to cover
-            "--include-path-regex",
-            PHONE_PATHS,
+            *excluded_paths(),
             "--header",
             f"Authorization: Bearer {token}",
             "--no-color",

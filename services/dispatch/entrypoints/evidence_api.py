@@ -141,6 +141,15 @@ def evidence_router(
             raise HTTPException(503, "casefile is not configured", {"Retry-After": "30"})
         return service.casefile
 
+    class SizedUploadBody(UploadBody):
+        # this spool's limit in the document; a larger declared size is answered 413 (payload
+        # too large, the precise status) by the handler, before any byte is sent
+        size: int = Field(
+            gt=0,
+            description="bytes of the whole file (over the maximum: 413)",
+            json_schema_extra={"maximum": spool.max_bytes},
+        )
+
     @router.post(
         "/v1/tasks/{task_id}/evidence/uploads",
         status_code=201,
@@ -157,7 +166,7 @@ def evidence_router(
         summary="Start (or find again) a resumable upload of one evidence file",
     )
     async def create_upload(
-        task_id: str, body: UploadBody, p: Caller, response: Response
+        task_id: str, body: SizedUploadBody, p: Caller, response: Response
     ) -> UploadView:
         role = team_role(p, task_id)
         meta = service.metas.get(task_id)
@@ -230,6 +239,16 @@ def evidence_router(
             423: {"description": "an earlier transfer is still being received: HEAD, resume"},
         },
         summary="Append bytes at Upload-Offset (Content-Type application/offset+octet-stream)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/offset+octet-stream": {
+                        "schema": {"type": "string", "format": "binary"}
+                    }
+                },
+            }
+        },
         description=(
             "The body is the next bytes of the file from Upload-Offset; what reaches the "
             "server's disk counts even if the connection drops."

@@ -51,6 +51,21 @@ RequestId = Annotated[str, Field(min_length=8, max_length=200, description="the 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Text = Annotated[str, Field(max_length=4000)]
 Short = Annotated[str, Field(max_length=200)]
+# what casefile reads as a finite decimal (its refusal of other text would be a 422 the
+# document did not announce)
+DecimalText = Annotated[
+    str, Field(max_length=60, pattern=r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$")
+]
+# a PNG in base64 (its 8-byte signature encodes as iVBORw0KGgo), optionally as a data: URL
+PngBase64 = Annotated[
+    str,
+    Field(
+        max_length=2_000_000,
+        pattern=r"^(data:image/png;base64,)?iVBORw0KGgo"
+        r"(=|[A-Za-z0-9+/]([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$",
+        description="PNG, base64 or a data: URL",
+    ),
+]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no or invalid token"},
@@ -89,7 +104,7 @@ class InspectionText(BaseModel):
 
 class SignatureIn(BaseModel):
     person_id: Short
-    image_png: str = Field(max_length=2_000_000, description="PNG, base64 or a data: URL")
+    image_png: PngBase64
     signed_at: Aware
 
 
@@ -99,7 +114,7 @@ class InspectionBody(BaseModel):
     record: InspectionText
     signatures: list[SignatureIn] = Field(min_length=1, max_length=6)
     party_signed_by: Short = ""
-    party_signature_png: str | None = Field(None, max_length=2_000_000)
+    party_signature_png: PngBase64 | None = None
     party_refusal_witness: Short = ""
 
 
@@ -125,6 +140,9 @@ class EvidenceBody(Position):
 
 
 class SampleBody(Position):
+    # where it was collected is part of the sample record (casefile requires it)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
     request_id: RequestId
     sample_id: Short = Field(min_length=1)
     point: Short = Field(min_length=1)
@@ -153,7 +171,7 @@ class CustodyBody(BaseModel):
 class LabResultBody(BaseModel):
     request_id: RequestId
     parameter: Short = Field(min_length=1)
-    value: Short = Field(min_length=1, description="decimal text")
+    value: DecimalText = Field(description="decimal text")
     unit: Short = ""
     method: Short = ""
     lab_id: Short = ""

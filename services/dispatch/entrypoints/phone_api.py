@@ -24,10 +24,14 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match
 
 from dispatch.adapters.credentials import CredentialStore
 from dispatch.adapters.field_files import FieldFiles
@@ -229,6 +233,51 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         }
         for c in codes
     }
+
+
+def document_body_errors(app: FastAPI) -> None:
+    """FastAPI answers 400 to a body that is not JSON before any handler runs: the OpenAPI
+    document says so for every operation with a JSON body (routes added later included)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for operations in schema.get("paths", {}).values():
+            for op in operations.values():
+                body = op.get("requestBody", {}) if isinstance(op, dict) else {}
+                if "application/json" in body.get("content", {}):
+                    op.setdefault("responses", {}).setdefault(
+                        "400",
+                        {
+                            "description": _ERROR_TEXT[400],
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ErrorView"}
+                                }
+                            },
+                        },
+                    )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def allow_every_method_of_the_path(app: FastAPI) -> None:
+    """A 405 names every method the path has: Starlette's names only the first route whose
+    path matched (HEAD of /v1/uploads/{id}, not its PATCH), and RFC 9110 wants them all."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def with_allow(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            methods: set[str] = set()
+            for route in app.router.routes:
+                match, _ = route.matches(request.scope)
+                if match is not Match.NONE:
+                    methods |= getattr(route, "methods", None) or set()
+            exc = StarletteHTTPException(405, exc.detail, {"Allow": ", ".join(sorted(methods))})
+        return await http_exception_handler(request, exc)
 
 
 def resume_point(
@@ -551,6 +600,8 @@ def create_app(
     if uploads is not None:
         app.include_router(evidence_router(service, uploads, principal))
 
+    document_body_errors(app)
+    allow_every_method_of_the_path(app)
     # The web apps (web/dist: field app at /, console at /console/) share the API's origin, so
     # tokens, SSE and the service worker need no CORS. Mounted last: API routes win.
     if web_dist is not None and (web_dist / "index.html").is_file():

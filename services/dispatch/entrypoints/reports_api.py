@@ -421,7 +421,14 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
         response_class=EventSourceResponse,
         summary="The overview, sent at once and again whenever a task or alarm changes (SSE)",
     )
-    async def overview_stream(request: Request, p: Manager) -> AsyncIterable[ServerSentEvent]:
+    async def overview_stream(
+        request: Request,
+        p: Manager,
+        follow: Annotated[
+            bool,
+            Query(description="false: send the overview once and end (a polling client)"),
+        ] = True,
+    ) -> AsyncIterable[ServerSentEvent]:
         seq = 0
         with service.hub.subscribe(REPORTS_LISTENER) as woken:
             while True:
@@ -431,6 +438,8 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
                 yield ServerSentEvent(
                     id=str(seq), event="overview", data=view.model_dump(mode="json")
                 )
+                if not follow:
+                    return
                 await asyncio.sleep(OVERVIEW_MIN_INTERVAL_S)
                 if await request.is_disconnected():
                     return
