@@ -461,20 +461,59 @@ def export(
         console.print(f"[yellow]evidence {evidence_id}: content not held by the store[/yellow]")
 
 
+# phone API role for each casefile role name (`--for phone`)
+_PHONE_ROLES = {
+    "officer": "ENFORCEMENT",
+    "enforcement_officer": "ENFORCEMENT",
+    "enforcement": "ENFORCEMENT",
+    "monitoring": "MONITORING",
+    "monitoring_staff": "MONITORING",
+    "manager": "DUTY_MANAGER",
+    "duty_manager": "DUTY_MANAGER",
+    "operations": "OPERATIONS",
+}
+
+
 @tokens_app.command("issue")
 def issue(
     sub: Annotated[str, typer.Option(help="subject: person id, or service name")],
     role: Annotated[
-        list[str], typer.Option(help="officer | monitoring | manager | admin | service")
+        list[str],
+        typer.Option(help="officer | monitoring | manager | admin | service (phone: operations)"),
     ],
     jurisdiction: Annotated[
         list[str] | None, typer.Option(help="county code prefix (managers)")
     ] = None,
     hours: Annotated[float, typer.Option(min=0.01, help="lifetime")] = 12.0,
+    for_: Annotated[
+        str,
+        typer.Option(
+            "--for",
+            help="casefile (gRPC; LIANDONG_JWT_KEY or its key file) or phone (dispatch's phone "
+            "API; LIANDONG_DISPATCH_JWT_KEY or its key file). Both carry sub, roles, "
+            "jurisdiction, iss, iat and exp",
+        ),
+    ] = "casefile",
 ) -> None:
-    """Print a bearer token signed with LIANDONG_JWT_KEY or the local key file."""
-    from casefile.config import signing_key
+    """Print a bearer token for casefile or for the phone API."""
     from liandong.tokens.claims import role_of
+
+    if for_ == "phone":
+        from liandong.tokens.phone import issue as issue_phone
+
+        if len(role) != 1 or role[0].lower() not in _PHONE_ROLES:
+            console.print(f"[red]a phone token has one role of {', '.join(_PHONE_ROLES)}[/red]")
+            raise typer.Exit(2)
+        print(
+            issue_phone(
+                sub, _PHONE_ROLES[role[0].lower()], jurisdiction or [], ttl=timedelta(hours=hours)
+            )
+        )
+        return
+    if for_ != "casefile":
+        console.print(f"[red]--for is casefile or phone, not {for_}[/red]")
+        raise typer.Exit(2)
+    from casefile.config import signing_key
     from liandong.tokens.issuing import issue as issue_token
 
     for name in role:

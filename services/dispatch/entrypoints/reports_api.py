@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from google.protobuf import json_format
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from dispatch.adapters import exports
 from dispatch.adapters.report_store import GroupAggregate, ReportQueries
@@ -38,8 +38,23 @@ from liandong.v1 import casefile_pb2, dispatch_pb2
 REPORT_WINDOW = timedelta(days=30)
 # times a report may ask for: anything outside is a typo, and near datetime.min/max the
 # default window (until - 30 d) would overflow
-REPORT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-REPORT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+REPORT_EARLIEST = datetime(1969, 12, 30, tzinfo=UTC)  # 1970 at any offset
+REPORT_LATEST = datetime(9000, 1, 2, tzinfo=UTC)  # 8999 at any offset
+# RFC 3339 date-time (the OpenAPI format) in those years; the parser checks the rest
+REPORT_TIME_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt]"
+_DATETIME = TypeAdapter(datetime)
+
+
+def _report_time(name: str, text: str | None) -> datetime | None:
+    """An RFC 3339 date-time with its offset (a number such as 0.5 is not one)."""
+    if text is None:
+        return None
+    try:
+        return _DATETIME.validate_python(text)
+    except ValidationError as err:
+        raise HTTPException(422, f"{name}: not an RFC 3339 date-time: {text!r}") from err
+
+
 SLOWEST_WINDOW = timedelta(days=7)
 # a live overview is recomputed at most this often, however busy dispatch is
 OVERVIEW_MIN_INTERVAL_S = 1.0
@@ -270,26 +285,41 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
     class Window:
         def __init__(
             self,
-            since: Annotated[
-                datetime | None,
+            since_text: Annotated[
+                str | None,
                 Query(
-                    description="alarms raised from (ISO 8601 with offset); default until - 30 d"
+                    alias="since",
+                    pattern=REPORT_TIME_PATTERN,
+                    json_schema_extra={"format": "date-time"},
+                    description="alarms raised from (RFC 3339, years 1970-8999); "
+                    "default until - 30 d",
                 ),
             ] = None,
-            until: Annotated[
-                datetime | None, Query(description="alarms raised before (default now)")
+            until_text: Annotated[
+                str | None,
+                Query(
+                    alias="until",
+                    pattern=REPORT_TIME_PATTERN,
+                    json_schema_extra={"format": "date-time"},
+                    description="alarms raised before (RFC 3339, years 1970-8999); default now",
+                ),
             ] = None,
             county: Annotated[
-                str | None, Query(description="division code prefix, e.g. 3201 or 320106")
-            ] = None,
+                str,
+                Query(
+                    pattern=r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6,})$",
+                    description="division code prefix, e.g. 3201 or 320106 (empty: all)",
+                ),
+            ] = "",
         ) -> None:
+            since, until = _report_time("since", since_text), _report_time("until", until_text)
             _needs_offset("since", since)
             _needs_offset("until", until)
             self.until = until or service.clock()
             self.since = since or self.until - REPORT_WINDOW
-            if self.since >= self.until:
-                raise HTTPException(422, "since must be before until")
-            self.county = county
+            # since >= until is an empty window, in which no alarm was raised: an empty report
+            # (the OpenAPI document cannot say "before", so the request is answered, issue 12)
+            self.county = county or None
 
     Win = Annotated[Window, Depends()]
 

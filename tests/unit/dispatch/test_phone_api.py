@@ -233,7 +233,7 @@ async def test_manager_of_the_task_may_cancel_but_not_move_it_on(env) -> None:
     assert move.status_code == 403  # the duty manager is not on the team
     other = await c.post(
         f"/v1/tasks/{TID}/status",
-        json={"status": "CANCELLED"},
+        json={"status": "CANCELLED", "note": "not mine to cancel"},
         headers=auth("boss", "MANAGER", "3201"),
     )
     assert other.status_code == 403  # sees the task, is not its duty manager
