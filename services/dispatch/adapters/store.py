@@ -203,6 +203,18 @@ STEP_LOCK = 0x6C64_6470_7374_6570  # "ldpdstep"
 VERSION = "state_version"  # dispatch_meta row: bumped by every step a replica commits
 
 
+WAKE_CHANNEL = "liandong_dispatch_wake"  # LISTEN/NOTIFY channel of the push wake-ups
+WAKE_ALL = "*"
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+def wake_payload(listeners: Iterable[str]) -> str:
+    """The NOTIFY payload naming whom to wake (everyone when the list is too long for
+    PostgreSQL's 8000-byte payload: a spurious wake-up costs one re-read)."""
+    text_ = json.dumps(sorted(set(listeners)), ensure_ascii=False)
+    return text_ if len(text_.encode()) < 7000 else WAKE_ALL
+
+
 @dataclass
 class StepLock:
     """Held from before a step decides until after its commit (PostgreSQL only): the
@@ -333,8 +345,10 @@ class DispatchStore:
         changes: Changes,
         now: datetime,
         version: int | None = None,
+        wake: Iterable[str] = (),
     ) -> None:
-        """`version`: the state's new version (a step under `lock_step`), stored with it."""
+        """`version`: the state's new version (a step under `lock_step`), stored with it.
+        `wake`: listeners (people) to wake in every replica once the step is committed."""
         with Session(self.engine) as s:
             if version is not None:
                 s.merge(MetaRow(name=VERSION, body=str(version)))
@@ -375,6 +389,11 @@ class DispatchStore:
                     )
                 )
                 s.merge(MetaRow(name="loads", body=codec.dump(codec.LOADS, state.loads)))
+            if self.shared and wake:
+                # delivered by PostgreSQL at the commit, to every replica's push listener
+                s.connection().execute(
+                    _NOTIFY, {"channel": WAKE_CHANNEL, "payload": wake_payload(wake)}
+                )
             s.commit()
 
     def _put_task(

@@ -240,9 +240,7 @@ class DispatchService:
             await self._commit(changes, now, version)
             # after the commit only: a step that was not stored is not counted
             self.response_metrics.record(effects, self.dispatcher.state, self.metas)
-        self.hub.wake(n.person_id for n in changes.notifications)
-        if changes.tasks or changes.alarms:
-            self.hub.wake([REPORTS_LISTENER])  # managers' live overviews
+        self.hub.wake(_woken(changes))
         if any(c.status is CallStatus.PENDING and c.attempts == 0 for c in changes.calls):
             self._casefile_wake.set()  # new calls: the call loop makes them at once
         return StepResult(effects, changes)
@@ -252,7 +250,13 @@ class DispatchService:
             return
         try:
             await asyncio.to_thread(
-                self.store.commit, self.dispatcher.state, self.metas, changes, now, version
+                self.store.commit,
+                self.dispatcher.state,
+                self.metas,
+                changes,
+                now,
+                version,
+                _woken(changes),
             )
         except Exception:
             self._reload()
@@ -328,9 +332,7 @@ class DispatchService:
                 assigner_effects += effects
             await self._commit(changes, now, version)
             self.response_metrics.record(effects_all, self.dispatcher.state, self.metas)
-        self.hub.wake(n.person_id for n in changes.notifications)
-        if changes.tasks or changes.alarms:
-            self.hub.wake([REPORTS_LISTENER])
+        self.hub.wake(_woken(changes))
         if changes.calls:
             self._casefile_wake.set()
         return StepResult(assigner_effects, changes)
@@ -679,6 +681,15 @@ class DispatchService:
             lambda now: self.dispatcher.on_status(task_id, person_id, status, position, now, note),
             touched=[task_id],
         )
+
+
+def _woken(changes: Changes) -> list[str]:
+    """Whom a step's commit wakes: the people notified, and the managers' live overviews
+    when tasks or alarms changed."""
+    woken = [n.person_id for n in changes.notifications]
+    if changes.tasks or changes.alarms:
+        woken.append(REPORTS_LISTENER)
+    return woken
 
 
 def _split_by_signal(
