@@ -190,6 +190,20 @@ class DispatchService:
         state.marks = self.dispatcher.state.marks
         self.dispatcher.state = state
 
+    async def refresh(self) -> None:
+        """Reads (phone and console requests) see what the other replicas stored: one
+        version query, and a reload when it moved (no-op on a SQLite file)."""
+        if not self.store.shared:
+            return
+        version = await asyncio.to_thread(self.store.version)
+        if version == self._version:
+            return
+        async with self.lock:  # never swap the state under a running step
+            if version != self._version:
+                self._install(*await asyncio.to_thread(self.store.load))
+                # the state read is at least this version: a later one reloads again
+                self._version = max(self._version, version) if self._version >= 0 else version
+
     @contextlib.asynccontextmanager
     async def _in_turn(self) -> AsyncIterator[int | None]:
         """Replicas on one PostgreSQL database take turns (store.lock_step) and each step

@@ -72,8 +72,15 @@ async def test_a_phone_on_one_replica_hears_the_other_replicas_pushes(
                 await asyncio.sleep(0.02)
             await a.service.on_alert_event(alert_event("A1"))  # offers e2 the task, on `a`
             event = await asyncio.wait_for(first_event(stream.aiter_lines()), GUARD_S)
-        assert event["event"] == "offer"
-        assert json.loads(event["data"])["task_id"] == TID
+            assert event["event"] == "offer"
+            assert json.loads(event["data"])["task_id"] == TID
+            # the phone opens the task on the replica it is connected to, which has made
+            # no step since `a` created it
+            detail = await client.get(f"/v1/tasks/{TID}", headers=auth("e2"))
+            assert detail.status_code == 200, detail.text
+            assert detail.json()["task_id"] == TID
+            mine = await client.get("/v1/me/tasks", headers=auth("e2"))
+            assert [t["task_id"] for t in mine.json()] == [TID]
     finally:
         stop.set()
         server.should_exit = True
