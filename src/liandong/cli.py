@@ -296,6 +296,24 @@ def stack_up() -> None:
         f"up: gateway tcp {s.gateway_host}:{s.gateway_port}, casefile gRPC {s.casefile_grpc}, "
         f"dispatch http {s.dispatch_http_host}:{s.dispatch_http_port}; logs in {stack.state_dir}"
     )
+    _print_sign_ins(stack.state_dir, s)
+
+
+def _print_sign_ins(state_dir: Path, s: settings_mod.Settings) -> None:
+    """The field app's address and how each demo person signs in (random passwords, made
+    once and kept in the state folder, never constants)."""
+    from dispatch.entrypoints.people_cli import ensure_demo_passwords
+
+    kept = state_dir / "demo-passwords.txt"
+    registry = settings_mod.ROOT / "deploy" / "registry" / "demo.yaml"
+    rows = ensure_demo_passwords(registry, s.dispatch_db, kept)
+    base = f"http://{s.dispatch_http_host}:{s.dispatch_http_port}"
+    console.print(f"field app: {base}/   managers' console: {base}/console/")
+    table = Table("person id", "name", "roles", "password")
+    for r in rows:
+        table.add_row(r.person_id, r.name, r.roles, r.password or f"(set earlier: {kept})")
+    console.print(table)
+    console.print("another password: liandong people set-password ID")
 
 
 @stack_app.command("down")

@@ -31,6 +31,9 @@ class Stack:
     settings: Settings
     traces_file: Path | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # an isolated stack keeps its evidence store and upload spool in its own state folder too
+    # (task ids repeat across runs: a shared spool would hand one run another's upload)
+    own_files: bool = False
 
     @classmethod
     def isolated(cls, state_dir: Path, prefix: str, kafka_bootstrap: str) -> Stack:
@@ -47,7 +50,7 @@ class Stack:
             alerts_web_port=free_port(),
             alerts_data_dir=str(state_dir / "alerts"),
         )
-        return cls(state_dir, settings, traces_file=state_dir / "traces.jsonl")
+        return cls(state_dir, settings, traces_file=state_dir / "traces.jsonl", own_files=True)
 
     def environment(self) -> dict[str, str]:
         s = self.settings
@@ -73,6 +76,9 @@ class Stack:
         )
         if self.traces_file is not None:
             env["LIANDONG_TRACES_FILE"] = str(self.traces_file)
+        if self.own_files:
+            env["LIANDONG_EVIDENCE_STORE"] = str(self.state_dir / "evidence")
+            env["LIANDONG_DISPATCH_UPLOADS"] = str(self.state_dir / "uploads")
         return env
 
     def start(self, services: tuple[str, ...] = SERVICES) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator
@@ -37,6 +38,7 @@ REGISTRY = REPO / "deploy" / "registry" / "demo.yaml"
 OUTLET = {"latitude": 31.9331, "longitude": 118.8420, "accuracy": 12}
 FAR = {"latitude": 31.9600, "longitude": 118.8420, "accuracy": 12}  # ~3 km north
 PASSWORD = "field-test-password"
+PHOTO_CAP = 1_000_000  # a 12-megapixel photo of noise is well over it
 SHOTS = REPO / "docs" / "img"
 
 
@@ -47,7 +49,14 @@ def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 
 @pytest.fixture
-def stack(isolated_settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    isolated_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    # Stack.isolated leaves the upload spool and the evidence store at their .state defaults:
+    # a task id repeats across runs (same scenario hour), so give this run its own
+    monkeypatch.setenv("LIANDONG_DISPATCH_UPLOADS", str(tmp_path / "uploads"))
+    monkeypatch.setenv("LIANDONG_EVIDENCE_STORE", str(tmp_path / "evidence"))
+    monkeypatch.setenv("LIANDONG_FIELD_PHOTO_MAX_BYTES", str(PHOTO_CAP))
     s = Stack.isolated(
         tmp_path / "stack", isolated_settings.topic_prefix, isolated_settings.kafka_bootstrap
     )
@@ -92,8 +101,12 @@ def sign(page: Page, selector: str) -> None:
 
 
 def jpeg(seed: int) -> bytes:
-    """A small distinct 'photo' (bytes are what is hashed; the browser never decodes it)."""
-    return b"\xff\xd8\xff\xe0" + hashlib.sha256(str(seed).encode()).digest() * 64 + b"\xff\xd9"
+    """A small distinct photo (casefile reads the media type from the bytes)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (seed * 70 % 256, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
 
 
 def add_photo(page: Page, name: str, content: bytes, description: str) -> None:
@@ -158,6 +171,9 @@ def test_joint_inspection_from_three_phones(
         task_id = open_task(p)
     expect(wang.locator(".alarm")).to_contain_text("氮氧化物")
     expect(wang.locator(".alarm")).to_contain_text("限值 50")
+    expect(wang.locator(".alarm")).to_contain_text("折算浓度")
+    expect(wang.locator(".alarm")).to_contain_text("实测浓度")
+    expect(wang.locator(".alarm")).to_contain_text("基准含氧量 6%")
     expect(wang.locator(".alarm")).to_contain_text("北京时间")
     expect(wang.locator(".nav")).to_contain_text("GCJ-02")
     expect(wang.locator("[data-clock=ACCEPT]")).to_be_visible()
@@ -210,9 +226,23 @@ def test_joint_inspection_from_three_phones(
 
     photo = jpeg(1)
     add_photo(wang, "stack.jpg", photo, "1# 烟囱 CEMS 小屋")
-    expect(
-        wang.locator(f"[data-evidence=ev-{hashlib.sha256(photo).hexdigest()[:16]}]")
-    ).to_be_visible()
+    shown = wang.locator(f"[data-evidence=ev-{hashlib.sha256(photo).hexdigest()[:16]}]")
+    expect(wang.locator("[data-form=evidence] p.ok")).to_contain_text("已提交", timeout=20_000)
+    for _ in range(20):
+        if shown.count():
+            break
+        wang.wait_for_timeout(500)
+        wang.reload()
+    expect(shown).to_be_visible()
+
+    # over the cap: kept scaled to 2000 px, and the record says so
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.effect_noise((4000, 3000), 80).convert("RGB").save(big, "JPEG", quality=95)
+    assert len(big.getvalue()) > PHOTO_CAP
+    add_photo(wang, "big.jpg", big.getvalue(), "全景")
+    expect(wang.locator("[data-evidence]", has_text="已缩放")).to_be_visible(timeout=30_000)
 
     # 陈静 takes a sample, hands it to the lab, records and confirms the result
     chen.reload()
@@ -250,11 +280,19 @@ def test_joint_inspection_from_three_phones(
     expect(li.get_by_test_id("outbox")).to_have_text("待发送 1")
     add_photo(li, "panel.jpg", offline_photos[1], "DCS 画面")
     expect(li.get_by_test_id("outbox")).to_have_text("待发送 2")
+    # the same photo 王强 already recorded: casefile will refuse it, after the sync
+    add_photo(li, "stack-again.jpg", photo, "重复的照片")
+    expect(li.get_by_test_id("outbox")).to_have_text("待发送 3")
     li.reload()  # offline: the service worker serves the shell, IndexedDB keeps the queue
-    expect(li.get_by_test_id("outbox")).to_have_text("待发送 2")
+    expect(li.get_by_test_id("outbox")).to_have_text("待发送 3")
     expect(li.get_by_test_id("conn")).to_have_text("离线")
     li.context.set_offline(False)
     expect(li.get_by_test_id("outbox")).to_have_text("待发送 0", timeout=30_000)
+    refusal = li.locator("[data-refused]")
+    expect(refusal).to_contain_text("被拒绝 (422)")  # shown to the person, not dropped
+    expect(refusal).to_contain_text("already exists")
+    refusal.get_by_role("button", name="知道了").click()
+    expect(refusal).to_have_count(0)
 
     wang.reload()
     wang.get_by_role("button", name="完成任务").click()
@@ -273,15 +311,6 @@ def test_joint_inspection_from_three_phones(
     shas = [e["sha256"] for e in case["evidence"]]
     for content in (photo, *offline_photos):
         assert shas.count(hashlib.sha256(content).hexdigest()) == 1  # exactly once
-    kinds = sorted(e["kind"] for e in case["evidence"])
-    assert kinds == ["DOCUMENT"] * 3 + ["PHOTO"] * 3 + ["SURVEY_RECORD"]
-    record = next(e for e in case["evidence"] if e["kind"] == "SURVEY_RECORD")
-    assert record["sha256"] == inspection["record_sha256"]
-    (sample_doc,) = case["samples"]
-    assert sample_doc["in_lab"] and sample_doc["custody"][0]["to_holder"] == "lab-js-01"
-    (result,) = sample_doc["results"]
-    assert result["value"] == "88.9" and result["confirmed_by"] == "p-mon-01"
-
     verify = subprocess.run(
         [
             str(Path(sys.executable).parent / "liandong"),
@@ -295,3 +324,19 @@ def test_joint_inspection_from_three_phones(
         cwd=REPO,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    # the photos' original bytes went up too (resumable upload): casefile holds their content
+    by_sha = {e["sha256"]: e for e in case["evidence"]}
+    for content in (photo, *offline_photos):
+        item = by_sha[hashlib.sha256(content).hexdigest()]
+        assert int(item["content"]["size_bytes"]) == len(content), item
+    kinds = sorted(e["kind"] for e in case["evidence"])
+    assert kinds == ["DOCUMENT"] * 3 + ["PHOTO"] * 4 + ["SURVEY_RECORD"]
+    scaled = next(e for e in case["evidence"] if "已缩放" in e["description"])
+    assert int(scaled["content"]["size_bytes"]) < len(big.getvalue())
+    record = next(e for e in case["evidence"] if e["kind"] == "SURVEY_RECORD")
+    assert record["sha256"] == inspection["record_sha256"]
+    (sample_doc,) = case["samples"]
+    assert sample_doc["in_lab"] and sample_doc["custody"][0]["to_holder"] == "lab-js-01"
+    (result,) = sample_doc["results"]
+    assert result["value"] == "88.9" and result["confirmed_by"] == "p-mon-01"

@@ -22,7 +22,6 @@ def one_line_error(output: str) -> None:
 def test_verify_bundle_missing_file_is_exit_3(tmp_path: Path) -> None:
     result = runner.invoke(app, ["casefile", "verify", "--bundle", str(tmp_path / "nope.json")])
     assert result.exit_code == 3, result.output
-    assert "cannot verify" in result.output
     one_line_error(result.output)
 
 

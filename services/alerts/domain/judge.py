@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from alerts.domain.anomalies import (
@@ -220,6 +220,28 @@ class Judge:
             target = int((st.watermark - cfg.grace_s) // HOUR) - 1
             if target > st.closed_through:
                 changes += self._close_through(st, outlet, target, now)
+        elif kind is RecordKind.HOUR:
+            # The logger's own hour record says its hour is complete; an outlet that uploads
+            # only hourly records (water COD/ammonia analysers) would otherwise close hours
+            # only on the wall-clock timeout. Hours before this record's close now; its own
+            # hour closes at the next one (the other factors of the same record follow this
+            # reading) or on the timeout.
+            target = int(ts // HOUR) - 1
+            if target > st.closed_through:
+                changes += self._close_through(st, outlet, target, now)
+        return changes
+
+    def close_hours_of_records(
+        self, last_hours: dict[str, int], now: datetime
+    ) -> list[AlertChange]:
+        """Close each outlet's hours through the hour of its last hour record (outlet id or
+        MN -> hour index): the record says that hour is complete (end of a replay)."""
+        changes: list[AlertChange] = []
+        for key, hour in last_hours.items():
+            outlet = self.registry.outlets.get(key) or self.registry.by_mn.get(key)
+            st = self.states.get(outlet.outlet_id) if outlet is not None else None
+            if outlet is not None and st is not None and hour > st.closed_through:
+                changes += self._close_through(st, outlet, hour, now)
         return changes
 
     def on_parameter(self, report: ParameterReport, now: datetime) -> list[AlertChange]:
@@ -735,18 +757,41 @@ def replay(
 ) -> list[AlertChange]:
     """Judge a recorded sequence without Kafka: processing time is each reading's
     received_at (a parameter report's DataTime), and the wall-clock duties run every
-    `tick_every_s` of it."""
+    `tick_every_s` of it, also through quiet time between readings and after the last one
+    (until its hours are past max_delay), as the worker's clock does: so an outlet that goes
+    quiet has its hours closed by the timeout in a replay too."""
     changes: list[AlertChange] = []
     last_tick: float | None = None
+    last_hour_record: dict[str, int] = {}  # outlet id or MN -> the hour of its last hour record
+
+    def tick_until(ts: float) -> None:
+        nonlocal last_tick, changes
+        if last_tick is None:
+            return
+        while last_tick + tick_every_s < ts:
+            last_tick += tick_every_s
+            changes += judge.on_tick(datetime.fromtimestamp(last_tick, UTC))
+
     for item in readings:
+        when = item.data_time if isinstance(item, ParameterReport) else item.received_at
+        ts = epoch(when)
+        tick_until(ts)
         if isinstance(item, ParameterReport):
-            when = item.data_time
             changes += judge.on_parameter(item, when)
         else:
-            when = item.received_at
             changes += judge.on_reading(item, when)
-        ts = epoch(when)
         if last_tick is None or ts - last_tick >= tick_every_s:
             changes += judge.on_tick(when)
             last_tick = ts
+        if isinstance(item, Reading) and item.kind is RecordKind.HOUR:
+            hour = int(epoch(item.data_time) // HOUR)
+            last_hour_record[item.outlet_id or item.mn] = max(
+                hour, last_hour_record.get(item.outlet_id or item.mn, hour)
+            )
+    if last_tick is not None and last_hour_record:
+        # the capture's last hour records say their hours are complete: close them (no clock
+        # is run past the capture, which would judge hours it does not hold as missing)
+        changes += judge.close_hours_of_records(
+            last_hour_record, datetime.fromtimestamp(last_tick, UTC)
+        )
     return changes

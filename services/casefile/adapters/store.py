@@ -738,8 +738,8 @@ def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str,
 
 
 # audit entries that record no new case document (a clock breach, a refused attempt, a
-# download of evidence)
-UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded")
+# download of evidence, an exported bundle)
+UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded", "BundleExported")
 
 
 class CaseTampered(Exception):

@@ -3,7 +3,6 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -204,39 +203,26 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
     """The signed bundle archive of one case (adapters/bundle_archive), evidence from the
     store LIANDONG_EVIDENCE_STORE names."""
     from casefile.adapters.bundle_archive import bundle_key, write_bundle
-    from casefile.adapters.write_tx import record_text
+    from casefile.adapters.bundle_source import read_bundle_source
     from casefile.entrypoints.evidence_calls import store_from_env
     from casefile.evidence_config import EvidenceConfig, bundle_key_path
 
     engine = make_engine(url)
     try:
-        with Session(engine) as s:
-            row = s.get(CaseFileRow, case_id)
-            if row is None:
-                raise KeyError(case_id)
-            rows = s.exec(
-                select(AuditRow).where(AuditRow.case_id == case_id).order_by(AuditRow.seq)  # type: ignore[arg-type]
-            ).all()
-            entries = [to_entry(r) for r in rows]
-            doc = row.doc
-            record = record_text(
-                row.task_id,
-                json.loads(row.alert_ids_json),
-                json.loads(row.team_json),
-                row.summary,
-                row.opened_by,
-            )
+        # one snapshot (as ExportBundle reads it): a write meanwhile cannot split doc and chain
+        source = read_bundle_source(engine, case_id)
     finally:
         engine.dispose()
-    case = case_from_doc(doc)
+    if source is None:
+        raise KeyError(case_id)
     store = store_from_env(EvidenceConfig.from_env())
     return write_bundle(
         out,
         case_id=case_id,
-        case_doc=doc,
-        record=record,
-        entries=entries,
-        evidence=case.evidence,
+        case_doc=source.doc,
+        record=source.record,
+        entries=source.entries,
+        evidence=source.case.evidence,
         store=store,
         key=bundle_key(bundle_key_path()),
         force=force,
@@ -461,20 +447,59 @@ def export(
         console.print(f"[yellow]evidence {evidence_id}: content not held by the store[/yellow]")
 
 
+# phone API role for each casefile role name (`--for phone`)
+_PHONE_ROLES = {
+    "officer": "ENFORCEMENT",
+    "enforcement_officer": "ENFORCEMENT",
+    "enforcement": "ENFORCEMENT",
+    "monitoring": "MONITORING",
+    "monitoring_staff": "MONITORING",
+    "manager": "DUTY_MANAGER",
+    "duty_manager": "DUTY_MANAGER",
+    "operations": "OPERATIONS",
+}
+
+
 @tokens_app.command("issue")
 def issue(
     sub: Annotated[str, typer.Option(help="subject: person id, or service name")],
     role: Annotated[
-        list[str], typer.Option(help="officer | monitoring | manager | admin | service")
+        list[str],
+        typer.Option(help="officer | monitoring | manager | admin | service (phone: operations)"),
     ],
     jurisdiction: Annotated[
         list[str] | None, typer.Option(help="county code prefix (managers)")
     ] = None,
     hours: Annotated[float, typer.Option(min=0.01, help="lifetime")] = 12.0,
+    for_: Annotated[
+        str,
+        typer.Option(
+            "--for",
+            help="casefile (gRPC; LIANDONG_JWT_KEY or its key file) or phone (dispatch's phone "
+            "API; LIANDONG_DISPATCH_JWT_KEY or its key file). Both carry sub, roles, "
+            "jurisdiction, iss, iat and exp",
+        ),
+    ] = "casefile",
 ) -> None:
-    """Print a bearer token signed with LIANDONG_JWT_KEY or the local key file."""
-    from casefile.config import signing_key
+    """Print a bearer token for casefile or for the phone API."""
     from liandong.tokens.claims import role_of
+
+    if for_ == "phone":
+        from liandong.tokens.phone import issue as issue_phone
+
+        if len(role) != 1 or role[0].lower() not in _PHONE_ROLES:
+            console.print(f"[red]a phone token has one role of {', '.join(_PHONE_ROLES)}[/red]")
+            raise typer.Exit(2)
+        print(
+            issue_phone(
+                sub, _PHONE_ROLES[role[0].lower()], jurisdiction or [], ttl=timedelta(hours=hours)
+            )
+        )
+        return
+    if for_ != "casefile":
+        console.print(f"[red]--for is casefile or phone, not {for_}[/red]")
+        raise typer.Exit(2)
+    from casefile.config import signing_key
     from liandong.tokens.issuing import issue as issue_token
 
     for name in role:

@@ -23,8 +23,14 @@ from dispatch.domain.roster import Person, Role
 from liandong.tokens.phone import Principal, issue
 
 ACCESS_TTL = timedelta(minutes=15)
-# the field app's photo cap: a larger photo is kept scaled, not as its original
-PHOTO_MAX_BYTES = int(os.environ.get("LIANDONG_FIELD_PHOTO_MAX_BYTES", str(20 * 1024 * 1024)))
+
+
+def photo_max_bytes() -> int:
+    """The field app's photo cap (LIANDONG_FIELD_PHOTO_MAX_BYTES, default 20 MiB): a larger
+    photo is kept scaled to 2000 px, not as its original."""
+    return int(os.environ.get("LIANDONG_FIELD_PHOTO_MAX_BYTES", str(20 * 1024 * 1024)))
+
+
 # which of a person's roster roles a sign-in gets when the app names none: field roles first
 _DEFAULT_ROLE_ORDER = (Role.ENFORCEMENT, Role.MONITORING, Role.OPERATIONS, Role.DUTY_MANAGER)
 
@@ -165,7 +171,7 @@ def auth_router(
             name=person.name if person else "",
             role=p.role.value,
             jurisdiction=list(p.jurisdiction),
-            photo_max_bytes=PHOTO_MAX_BYTES,
+            photo_max_bytes=photo_max_bytes(),
         )
 
     return router

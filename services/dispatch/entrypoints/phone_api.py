@@ -137,11 +137,28 @@ class DeclineBody(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-class StatusBody(BaseModel):
-    status: Literal["EN_ROUTE", "ON_SITE", "SAMPLING", "COMPLETED", "CANCELLED"]
-    lat: float | None = Field(None, ge=-90, le=90)
-    lon: float | None = Field(None, ge=-180, le=180)
+class FieldStatusBody(BaseModel):
+    status: Literal["EN_ROUTE", "ON_SITE", "SAMPLING", "COMPLETED"]
+    # strict: a JSON number only (not true/false or "1.5")
+    lat: float | None = Field(None, ge=-90, le=90, strict=True)
+    lon: float | None = Field(None, ge=-180, le=180, strict=True)
     note: str = Field("", max_length=4000, description="what was found or done, for the case")
+
+
+class CancelBody(BaseModel):
+    status: Literal["CANCELLED"]
+    # strict: a JSON number only (not true/false or "1.5")
+    lat: float | None = Field(None, ge=-90, le=90, strict=True)
+    lon: float | None = Field(None, ge=-180, le=180, strict=True)
+    note: str = Field(
+        min_length=1,
+        max_length=4000,
+        pattern=r"\S",
+        description="why the duty manager cancels the task (required)",
+    )
+
+
+StatusBody = Annotated[FieldStatusBody | CancelBody, Field(discriminator="status")]
 
 
 class Health(BaseModel):
@@ -187,21 +204,52 @@ def principal(
         ) from e
 
 
+class ErrorView(BaseModel):
+    detail: Any = Field(description="the reason (a text, or the validation errors)")
+
+
+_ERROR_TEXT = {
+    400: "the body is not JSON",
+    401: "no bearer token, or an invalid one (`WWW-Authenticate` says why)",
+    403: "the caller may not do this",
+    404: "no such task",
+    409: "the task is not in a state for this",
+    422: "invalid parameters or body, with the reason",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for the error statuses an operation answers, each `{detail}`."""
+    # errors are JSON also on the event stream (whose 200 is text/event-stream)
+    return {
+        c: {
+            "model": ErrorView,
+            "description": _ERROR_TEXT[c],
+            "content": {"application/json": {}},
+        }
+        for c in codes
+    }
+
+
 def resume_point(
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    # typed `int` (not `int | None`) so the OpenAPI document declares an integer, not "null"
+    last_event_id: Annotated[
+        int,  # noqa: RUF013
+        Header(
+            alias="Last-Event-ID",
+            ge=0,
+            le=MAX_EVENT_ID,
+            description="resume after this notification id (what the browser's EventSource sends)",
+        ),
+    ] = None,  # type: ignore[assignment]
     after: Annotated[
-        int | None,
+        int,  # noqa: RUF013
         Query(ge=0, le=MAX_EVENT_ID, description="resume after this id (clients without headers)"),
-    ] = None,
+    ] = None,  # type: ignore[assignment]
 ) -> int:
     """Where a reconnecting stream resumes: the Last-Event-ID header wins over `after`."""
-    if last_event_id:
-        text = last_event_id.strip()
-        if not (text.isascii() and text.isdigit()) or int(text) > MAX_EVENT_ID:
-            raise HTTPException(
-                422, f"Last-Event-ID must be a whole number from 0 to {MAX_EVENT_ID}"
-            )
-        return int(text)
+    if last_event_id is not None:
+        return last_event_id
     return after or 0
 
 
@@ -359,6 +407,7 @@ def create_app(
     @app.get(
         "/v1/me/tasks",
         tags=["tasks"],
+        responses=errors(401, 422),
         summary="Tasks I hold or was offered (managers: my jurisdiction)",
     )
     async def my_tasks(
@@ -376,7 +425,7 @@ def create_app(
     @app.get(
         "/v1/tasks/{task_id}",
         tags=["tasks"],
-        responses={401: {}, 403: {}, 404: {}},
+        responses=errors(401, 403, 404),
         summary="Task detail: enterprise, outlet, evidence, coordinates, navigation, team, history",
     )
     async def get_task(task_id: str, p: Caller) -> TaskDetail:
@@ -411,7 +460,7 @@ def create_app(
     @app.post(
         "/v1/tasks/{task_id}/accept",
         tags=["answers"],
-        responses={401: {}, 403: {}, 404: {}, 409: {}},
+        responses=errors(400, 401, 403, 404, 409, 422),
     )
     async def accept(task_id: str, p: Caller) -> TaskDetail:
         visible(p, task_id)
@@ -424,7 +473,7 @@ def create_app(
     @app.post(
         "/v1/tasks/{task_id}/decline",
         tags=["answers"],
-        responses={401: {}, 403: {}, 404: {}, 409: {}},
+        responses=errors(400, 401, 403, 404, 409, 422),
     )
     async def decline(task_id: str, body: DeclineBody, p: Caller) -> TaskSummary:
         task = visible(p, task_id)
@@ -437,7 +486,7 @@ def create_app(
     @app.post(
         "/v1/tasks/{task_id}/status",
         tags=["answers"],
-        responses={401: {}, 403: {}, 404: {}, 409: {}, 422: {}},
+        responses=errors(400, 401, 403, 404, 409, 422),
         summary=(
             "Move the task on; ON_SITE is the caller's own check-in, with a position inside "
             "the outlet's geofence"
@@ -459,7 +508,7 @@ def create_app(
         response_class=EventSourceResponse,
         tags=["push"],
         summary="Live task notifications (server-sent events), resumable with Last-Event-ID",
-        responses={401: {}, 422: {}},
+        responses=errors(401, 422),
     )
     async def events(
         request: Request,

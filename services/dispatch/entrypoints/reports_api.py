@@ -1,5 +1,7 @@
 """The managers' console API: response-time report (stages, time buckets, county ranking),
-overview (also live over SSE), one task's timeline, the map's points, and CSV/XLSX exports.
+overview (also live over SSE), one task's timeline, the map's points, CSV/XLSX exports, and
+the cases with legal clocks due, one case and its signed bundle (read from casefile over gRPC
+acting for the signed-in manager).
 
 Duty managers only (field staff 403). Every answer is scoped to the token's jurisdiction: a
 provincial manager (code 32) sees every county of the province, a county manager (320115)
@@ -18,9 +20,10 @@ from typing import Annotated, Any, Literal
 
 import grpc
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from google.protobuf import json_format
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from dispatch.adapters import exports
 from dispatch.adapters.report_store import GroupAggregate, ReportQueries
@@ -35,8 +38,23 @@ from liandong.v1 import casefile_pb2, dispatch_pb2
 REPORT_WINDOW = timedelta(days=30)
 # times a report may ask for: anything outside is a typo, and near datetime.min/max the
 # default window (until - 30 d) would overflow
-REPORT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-REPORT_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+REPORT_EARLIEST = datetime(1969, 12, 30, tzinfo=UTC)  # 1970 at any offset
+REPORT_LATEST = datetime(9000, 1, 2, tzinfo=UTC)  # 8999 at any offset
+# RFC 3339 date-time (the OpenAPI format) in those years; the parser checks the rest
+REPORT_TIME_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3})-[0-9]{2}-[0-9]{2}[Tt]"
+_DATETIME = TypeAdapter(datetime)
+
+
+def _report_time(name: str, text: str | None) -> datetime | None:
+    """An RFC 3339 date-time with its offset (a number such as 0.5 is not one)."""
+    if text is None:
+        return None
+    try:
+        return _DATETIME.validate_python(text)
+    except ValidationError as err:
+        raise HTTPException(422, f"{name}: not an RFC 3339 date-time: {text!r}") from err
+
+
 SLOWEST_WINDOW = timedelta(days=7)
 # a live overview is recomputed at most this often, however busy dispatch is
 OVERVIEW_MIN_INTERVAL_S = 1.0
@@ -267,26 +285,41 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
     class Window:
         def __init__(
             self,
-            since: Annotated[
-                datetime | None,
+            since_text: Annotated[
+                str | None,
                 Query(
-                    description="alarms raised from (ISO 8601 with offset); default until - 30 d"
+                    alias="since",
+                    pattern=REPORT_TIME_PATTERN,
+                    json_schema_extra={"format": "date-time"},
+                    description="alarms raised from (RFC 3339, years 1970-8999); "
+                    "default until - 30 d",
                 ),
             ] = None,
-            until: Annotated[
-                datetime | None, Query(description="alarms raised before (default now)")
+            until_text: Annotated[
+                str | None,
+                Query(
+                    alias="until",
+                    pattern=REPORT_TIME_PATTERN,
+                    json_schema_extra={"format": "date-time"},
+                    description="alarms raised before (RFC 3339, years 1970-8999); default now",
+                ),
             ] = None,
             county: Annotated[
-                str | None, Query(description="division code prefix, e.g. 3201 or 320106")
-            ] = None,
+                str,
+                Query(
+                    pattern=r"^(|[0-9]{2}|[0-9]{4}|[0-9]{6,})$",
+                    description="division code prefix, e.g. 3201 or 320106 (empty: all)",
+                ),
+            ] = "",
         ) -> None:
+            since, until = _report_time("since", since_text), _report_time("until", until_text)
             _needs_offset("since", since)
             _needs_offset("until", until)
             self.until = until or service.clock()
             self.since = since or self.until - REPORT_WINDOW
-            if self.since >= self.until:
-                raise HTTPException(422, "since must be before until")
-            self.county = county
+            # since >= until is an empty window, in which no alarm was raised: an empty report
+            # (the OpenAPI document cannot say "before", so the request is answered, issue 12)
+            self.county = county or None
 
     Win = Annotated[Window, Depends()]
 
@@ -566,6 +599,54 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
                 detail=verified.detail,
             ),
             bundle_command=f"liandong casefile export {case.case_id}",
+            bundle_url=f"/v1/reports/cases/{case.case_id}/bundle",
+        )
+
+    @router.get(
+        "/v1/reports/cases/{case_id}/bundle",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {"application/x-tar": {}},
+                "description": "the case's signed bundle (liandong casefile verify --bundle)",
+            },
+            404: {},
+            502: {},
+            503: {},
+        },
+        summary="One case's signed bundle as a tar, exported by casefile (audited there)",
+    )
+    async def get_case_bundle(case_id: str, p: Manager) -> StreamingResponse:
+        call = reader().bundle_for_manager(
+            person_id=p.person_id, jurisdiction=p.jurisdiction, case_id=case_id
+        )
+        # the first chunk before the answer starts: casefile's refusal becomes its status
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as e:
+            raise _from_grpc(e) from e
+        if first is grpc.aio.EOF:
+            call.cancel()
+            raise HTTPException(502, "casefile: the bundle stream ended before its first chunk")
+
+        async def body() -> AsyncIterable[bytes]:
+            try:
+                yield first.data
+                # read() throughout: grpc.aio allows no mix of read() and iteration on a call
+                while (chunk := await call.read()) is not grpc.aio.EOF:
+                    yield chunk.data
+            finally:
+                call.cancel()  # a client gone half-way stops casefile's stream too
+
+        name = first.file_name or f"{case_id}.tar"
+        return StreamingResponse(
+            body(),
+            media_type="application/x-tar",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(first.size_bytes),
+                "X-Content-SHA256": first.sha256,
+            },
         )
 
     # ---- exports ---------------------------------------------------------------------------
@@ -672,6 +753,7 @@ class CaseDetailView(CaseRowView):
     records: list[CaseRecordView]
     audit: AuditView
     bundle_command: str = Field(description="how an operator exports the case's bundle")
+    bundle_url: str = Field(description="where the signed-in manager downloads the bundle")
 
 
 def _at(ts: Any) -> datetime | None:

@@ -11,6 +11,7 @@ import asyncio
 from datetime import datetime
 
 from liandong.events import deterministic_id, new_meta, to_timestamp
+from liandong.hj212.redaction import redact_password
 from liandong.renewing_producer import RenewingProducer
 from liandong.settings import Settings
 from liandong.telemetry import trace_headers
@@ -81,7 +82,7 @@ class RecordPublisher:
             meta=new_meta(key=key, event_time=received_at, producer="gateway"),
             reason=reason,
             detail=detail,
-            raw=raw,
+            raw=redact_password(raw),  # a refused frame's password (even a wrong one) too
             peer=peer,
             mn=mn,
             received_at=to_timestamp(received_at),

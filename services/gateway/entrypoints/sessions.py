@@ -82,6 +82,7 @@ class Session:
         self.mns: set[str] = set()
         self.st: dict[str, str] = {}
         self.garbage = 0
+        self.run = GarbageRun()  # skipped bytes since the last frame: one dead letter
         self.auth_failures = 0
         self.closed = False
         self.opened_at = datetime.now(UTC)
@@ -97,3 +98,21 @@ class Session:
 
 
 Reply = Callable[[], Awaitable[None]]
+
+
+class GarbageRun:
+    """Bytes skipped since the last frame: their reason, count and first SAMPLE bytes."""
+
+    SAMPLE = 256
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.count = 0
+        self.sample = bytearray()
+
+    def add(self, reason: str, raw: bytes) -> None:
+        self.reason = reason
+        self.count += len(raw)
+        room = self.SAMPLE - len(self.sample)
+        if room > 0:
+            self.sample += raw[:room]

@@ -46,7 +46,8 @@ from gateway.entrypoints.instruments import (
     sessions_counter,
     tracer,
 )
-from gateway.entrypoints.sessions import GatewayConfig, KnownLogger, Reply, Session
+from gateway.entrypoints.log_budget import LogBudget
+from gateway.entrypoints.sessions import GarbageRun, GatewayConfig, KnownLogger, Reply, Session
 from gateway.entrypoints.split_uploads import HeldSubpacket, SplitUploads
 from liandong.hj212.crc import CrcVariant
 from liandong.hj212.decoding import decode
@@ -56,6 +57,7 @@ from liandong.hj212.records import to_record
 from liandong.hj212.rejects import FrameError, RejectReason
 
 log = logging.getLogger(__name__)
+reject_log = LogBudget(log)  # rejected frames are logged within a budget
 
 REPLY_CNS = frozenset({"9011", "9012", "9013", "9014"})
 ALL_CRCS = frozenset({CrcVariant.MODBUS_MSB, CrcVariant.MODBUS_LSB})
@@ -159,6 +161,7 @@ class Gateway(CommandChannel, SplitUploads):
                     break
             for chunk in session.frames.flush():
                 await self._process(session, [chunk])
+            await (await self._flush_run(session))()
         except (ConnectionError, asyncio.IncompleteReadError):
             sessions_counter.add(1, {"event": "reset"})
         finally:
@@ -219,16 +222,18 @@ class Gateway(CommandChannel, SplitUploads):
                 reason = str(chunk.reason or RejectReason.GARBAGE)
                 bytes_counter.add(len(raw), {"outcome": reason})
                 session.garbage += len(raw)
-                settle.append(
-                    await self._enqueue_reject(reason, "bytes outside a frame", raw, session.peer)
-                )
+                if session.run.reason not in ("", reason):
+                    settle.append(await self._flush_run(session))
+                session.run.add(reason, raw)
             else:
+                settle.append(await self._flush_run(session))
                 reply = await self._on_frame(session, chunk.frame)
                 if reply is not None:
                     settle.append(reply)
             if session.garbage > self.config.garbage_limit:
                 sessions_counter.add(1, {"event": "dropped_flooding"})
                 log.warning("dropping %s: %d bytes of garbage", session.peer, session.garbage)
+                settle.append(await self._flush_run(session))
                 settle.append(
                     await self._enqueue_reject(
                         "FLOOD", f"{session.garbage} bytes that are no frame", b"", session.peer
@@ -240,6 +245,18 @@ class Gateway(CommandChannel, SplitUploads):
                 break
         for reply in settle:
             await reply()
+
+    async def _flush_run(self, session: Session) -> Reply:
+        """One dead letter for the bytes skipped since the last frame (the count, and a
+        bounded sample as raw); nothing to settle when there were none."""
+        run = session.run
+        if not run.count:
+            return _nothing
+        session.run = GarbageRun()
+        detail = f"{run.count} bytes outside a frame"
+        if run.count > len(run.sample):
+            detail += f" (the first {len(run.sample)} kept)"
+        return await self._enqueue_reject(run.reason, detail, bytes(run.sample), session.peer)
 
     async def on_frame(self, frame: bytes, peer: str) -> None:
         """Handle one frame outside a connection (tools and tests); replies are discarded."""
@@ -432,7 +449,7 @@ class Gateway(CommandChannel, SplitUploads):
         self, reason: str, detail: str, raw: bytes, peer: str, mn: str = ""
     ) -> Reply:
         frames_counter.add(1, {"outcome": "rejected", "reason": reason})
-        log.info("rejected %d bytes from %s: %s (%s)", len(raw), peer, reason, detail)
+        reject_log.info("rejected %d bytes from %s: %s (%s)", len(raw), peer, reason, detail)
         try:
             ack = await self.publisher.enqueue_rejected(
                 reason=reason,
@@ -467,6 +484,10 @@ class Gateway(CommandChannel, SplitUploads):
                 await self._expire_commands(now)
             except Exception:
                 log.exception("sweep failed")
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _retrieve(ack: asyncio.Future[object]) -> None:

@@ -15,6 +15,7 @@ canonical: ``encode(decode(frame).packet) == frame``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -81,10 +82,51 @@ def decode(
     if _native_decode_clean is not None:
         result = _from_native(_native_decode_clean(frame, max_segment))
         if result is not None:
-            return result
+            return check_data_area(result, lenient=lenient)
     return decode_python(
         frame, lenient=lenient, accepted_crcs=accepted_crcs, max_segment=max_segment
     )
+
+
+# uploads whose data area must say when the data is from (HJ 212-2017 Table 5)
+UPLOADS_WITH_DATA_TIME = frozenset({"2011", "2051", "2061", "2031"})
+# a factor code: letters, digits and '-' / '_' (no control characters, no CR LF, no spaces)
+_FACTOR_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def check_data_area(result: DecodeResult, *, lenient: bool) -> DecodeResult:
+    """The data area's grammar, checked after either decoder: a factor code must be a code
+    (a line-based splitter's damage, a CR LF or control character inside, is refused); an
+    upload must carry DataTime. Strict mode raises; lenient mode (the gateway's default)
+    drops a malformed factor with a warning (it never reaches a record) and takes an upload
+    without DataTime with a warning."""
+    packet = result.packet
+    warnings = list(result.warnings)
+    bad = [code for code in packet.factors if not _FACTOR_CODE.fullmatch(code)]
+    bad += [
+        f.original_code
+        for f in packet.factors.values()
+        if f.original_code != f.code and not _FACTOR_CODE.fullmatch(f.original_code)
+    ]
+    if bad:
+        detail = f"malformed factor code(s) {', '.join(map(repr, bad))}"
+        if not lenient:
+            raise FrameError(RejectReason.BAD_FIELD, detail)
+        warnings.append(f"{RejectReason.BAD_FIELD}: {detail} (dropped)")
+        kept = {
+            code: f
+            for code, f in packet.factors.items()
+            if _FACTOR_CODE.fullmatch(code) and _FACTOR_CODE.fullmatch(f.original_code)
+        }
+        packet = dataclasses.replace(packet, factors=kept)
+    if packet.cn in UPLOADS_WITH_DATA_TIME and "DataTime" not in packet.fields:
+        detail = f"CN={packet.cn} upload without DataTime"
+        if not lenient:
+            raise FrameError(RejectReason.MISSING_FIELD, detail)
+        warnings.append(f"{RejectReason.MISSING_FIELD}: {detail}")
+    if packet is result.packet and len(warnings) == len(result.warnings):
+        return result
+    return dataclasses.replace(result, packet=packet, warnings=tuple(warnings))
 
 
 def decode_python(
@@ -145,7 +187,7 @@ def decode_python(
     except UnicodeDecodeError as exc:
         raise FrameError(RejectReason.NOT_UTF8, str(exc)) from None
     packet = _parse_segment(text, issues)
-    return DecodeResult(packet, tuple(issues.warnings), variant)
+    return check_data_area(DecodeResult(packet, tuple(issues.warnings), variant), lenient=lenient)
 
 
 def _other_crc(
@@ -418,7 +460,9 @@ def _parse_cp(
 
 
 _NUMBER_CHARS = str.maketrans("", "", "0123456789.-+,")
-_NUMBERS_OK = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:,[-+]?(?:\d+\.?\d*|\.\d+))*").fullmatch
+_NUMBERS_OK = re.compile(
+    r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:,[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))*"
+).fullmatch
 
 
 def _report_numbers(groups: dict[str, dict[str, str]], issues: _Issues) -> None:

@@ -10,6 +10,7 @@ buffer never holds more than ``max_frame`` bytes. CRCs are ``decode``'s business
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from liandong.hj212.rejects import RejectReason
@@ -18,6 +19,8 @@ __all__ = ["FrameChunk", "FrameReader"]
 
 _HEAD = b"##"
 _PREFIX = 6  # "##" + 4-digit length
+# where a frame may start: "##" and its length digits (those that have arrived so far)
+_START = re.compile(rb"##(?:[0-9]{4}|[0-9]{0,3}\Z)")
 _OVERHEAD = 12  # prefix + CRC + CR LF
 
 
@@ -140,11 +143,12 @@ class FrameReader:
         return False
 
     def _resync(self, out: list[FrameChunk], reason: RejectReason) -> None:
-        """Drop the bad "##" and everything up to the next "##" (or all but a trailing '#')."""
+        """Drop the bad "##" and everything up to the next "##" that may start a frame (digits
+        after it, as far as they have arrived), or all but a trailing '#'. A run of '#' is one
+        skipped chunk, not one per byte (a '#' flood used to become a dead letter per byte)."""
         buf = self._buf
-        nxt = buf.find(_HEAD, 1)
-        if nxt < 0:
-            nxt = len(buf) - (1 if buf[-1] == 0x23 else 0)
+        found = _START.search(buf, 1)
+        nxt = found.start() if found is not None else len(buf) - (1 if buf[-1] == 0x23 else 0)
         self._skip(out, nxt, reason)
 
 

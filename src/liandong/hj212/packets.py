@@ -48,7 +48,8 @@ class DataFlag(enum.StrEnum):
     POWER_FAILURE = "P"
 
 
-NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+# ASCII digits only (\d would take full-width or Arabic-Indic digits, which float() reads)
+NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)")
 NUMERIC_SUFFIXES = frozenset(
     {"Rtd", "Min", "Avg", "Max", "Cou", "ZsRtd", "ZsMin", "ZsAvg", "ZsMax", "ZsCou"}
     | {"Data", "DayData", "NightData"}

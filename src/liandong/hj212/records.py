@@ -10,10 +10,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from liandong.events import SCHEMA_VERSION, deterministic_id
 from liandong.hj212.packets import DecodeResult, FactorValue, Packet
+from liandong.hj212.redaction import redact_password
 from liandong.v1 import envelope_pb2, records_pb2
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)").fullmatch
+# ASCII digits only: \d (and float()) would also take full-width ４０.１
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)").fullmatch
 
 _NUMERIC = {
     "Rtd": "rtd",
@@ -87,7 +89,7 @@ def to_record(
         protocol_version=packet.version.value,
         data_time=event_time,
         fields=packet.fields,
-        raw_frame=frame,
+        raw_frame=redact_password(frame),  # the id above is of the frame as sent
         received_at=_timestamp(received_at),
         peer=peer,
         warnings=result.warnings,

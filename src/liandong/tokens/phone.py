@@ -109,6 +109,7 @@ def issue(
     claims = {
         "sub": person_id,
         "role": _role(role).value,
+        "roles": [_role(role).value],  # the list casefile tokens carry: one claim shape for both
         "jurisdiction": codes,
         "iss": ISSUER,
         "iat": issued,

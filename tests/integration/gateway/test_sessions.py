@@ -23,6 +23,7 @@ from gateway.simulator.station import (
     data_frame,
     write_synthetic_registry,
 )
+from liandong.hj212.redaction import redact_password
 from liandong.settings import Settings
 from liandong.topics import GATEWAY_COMMAND_RESULTS, MONITORING_RECORDS, MONITORING_REJECTED
 from liandong.v1 import records_pb2
@@ -93,9 +94,13 @@ async def test_modbus_crc_is_accepted_only_for_the_logger_that_opted_in(
         assert acked(packets) == {qn_in}
         [record] = records(await read_topic(isolated_settings, MONITORING_RECORDS, 1))
         assert (record.qn, record.crc_variant) == (qn_in, "MODBUS_LSB")
-        assert bytes(record.raw_frame) == lsb_in
+        assert bytes(record.raw_frame) == redact_password(lsb_in)
         [dead] = rejected(await read_topic(isolated_settings, MONITORING_REJECTED, 1))
-        assert (dead.reason, dead.mn, bytes(dead.raw)) == ("bad_crc", strict.mn, lsb_out)
+        assert (dead.reason, dead.mn, bytes(dead.raw)) == (
+            "bad_crc",
+            strict.mn,
+            redact_password(lsb_out),
+        )
         assert "modbus-lsb check code, not enabled" in dead.detail
     finally:
         await running.stop()

@@ -15,6 +15,7 @@ from liandong.hj212.decoding import decode
 from liandong.hj212.encoding import build_data_segment, build_frame
 from liandong.hj212.framing import FrameReader
 from liandong.hj212.packets import Packet
+from liandong.hj212.redaction import redact_password
 from liandong.hj212.rejects import FrameError
 from liandong.settings import Settings
 from liandong.topics import (
@@ -96,7 +97,7 @@ async def test_concatenated_and_split_frames_are_all_acked_and_published(
     assert sorted(r.factors[0].avg for r in published) == [20.0, 21.0, 22.0, 23.0]
     assert {r.mn for r in published} == {logger.mn}
     assert {r.outlet_id for r in published} == {"out-sim-00001"}
-    assert {bytes(r.raw_frame) for r in published} == {f for _, f in frames}
+    assert {bytes(r.raw_frame) for r in published} == {redact_password(f) for _, f in frames}
     assert all(r.peer.startswith("127.0.0.1:") for r in published)
 
 
@@ -116,7 +117,7 @@ async def test_garbage_and_a_bad_crc_are_dead_lettered_and_the_next_frame_still_
     dead = rejected(await read_topic(isolated_settings, MONITORING_REJECTED, 2))
     by_reason = {d.reason: d for d in dead}
     assert bytes(by_reason["garbage"].raw) == b"AT+CSQ\r\nmodem noise"
-    assert bytes(by_reason["bad_crc"].raw) == bad
+    assert bytes(by_reason["bad_crc"].raw) == redact_password(bad)
     published = records(await read_topic(isolated_settings, MONITORING_RECORDS, 1))
     assert [r.qn for r in published] == [qn]
 
@@ -190,7 +191,7 @@ async def test_subpackets_out_of_order_are_merged_and_each_acked(
     assert acked(packets) == {"20240501100000001", "20240501100000002"}
     [merged] = records(await read_topic(isolated_settings, MONITORING_RECORDS, 1))
     assert {f.code: f.avg for f in merged.factors} == {"w01018": 21.5, "w21003": 1.25}
-    assert bytes(merged.raw_frame) == one + two
+    assert bytes(merged.raw_frame) == redact_password(one + two)
 
 
 async def test_an_incomplete_split_upload_is_published_with_a_reason(
@@ -209,7 +210,9 @@ async def test_an_incomplete_split_upload_is_published_with_a_reason(
         assert [(f.code, f.avg) for f in partial.factors] == [("w01018", 9.5)]
         assert any("incomplete_subpackets" in w and "PNO 2 of 2" in w for w in partial.warnings)
         dead = rejected(await read_topic(isolated_settings, MONITORING_REJECTED, 1))
-        assert [(d.reason, bytes(d.raw)) for d in dead] == [("incomplete_subpackets", one)]
+        assert [(d.reason, bytes(d.raw)) for d in dead] == [
+            ("incomplete_subpackets", redact_password(one))
+        ]
     finally:
         await running.stop()
 
@@ -298,3 +301,23 @@ async def test_time_calibration_request_gets_9013_then_1012(
     assert system_time is not None
     now = datetime.now(UTC).astimezone(gateway.gateway.config.station_tz).replace(tzinfo=None)
     assert abs((now - system_time).total_seconds()) < 120
+
+
+async def test_a_hash_flood_is_one_dead_letter_with_a_count_and_valid_loggers_are_acked(
+    isolated_settings: Settings, gateway: Running, fleet: list[SimLogger]
+) -> None:
+    """Issue 12, item 8: 32 KiB of '#' (under the garbage budget) is one dead letter with the
+    byte count and a bounded sample, not 32,767 of them; the logger's next frame is acked."""
+    logger = fleet[0]
+    qn, good = data_frame(logger, "2051", T0, {"a21026": 12.5})
+    peer = await Peer.connect(gateway)
+    for _ in range(8):
+        await peer.send(b"#" * 4096)
+    await peer.send(good)
+    packets = await peer.until(lambda ps: qn in acked(ps))
+    peer.close()
+    assert acked(packets) == {qn}
+    dead = rejected(await read_topic(isolated_settings, MONITORING_REJECTED, 50, timeout=5))
+    assert len(dead) == 1, [(d.reason, d.detail) for d in dead]
+    assert dead[0].detail.startswith("32768 bytes outside a frame")
+    assert len(dead[0].raw) <= 256 and set(bytes(dead[0].raw)) == {ord("#")}

@@ -72,3 +72,38 @@ def test_an_invalid_registry_exits_2(tmp_path: Path) -> None:
     bad.write_text("version: 2\n", encoding="utf-8")
     result = runner.invoke(app, ["--registry", str(bad)], input=b"")
     assert result.exit_code == 2
+
+
+def test_hourly_only_water_data_over_its_daily_limit_gets_a_daily_judgement(
+    tmp_path: Path,
+) -> None:
+    """Issue 12, item 13: most water COD analysers upload only hourly records (2061). The
+    replay used to tick only at record times, so the outlet never looked quiet and its hours
+    never closed: no daily judgement. An hour closes when the next hour record arrives, and
+    the replay's clock runs on through quiet time, as the worker's does."""
+    from datetime import timedelta
+
+    from .hj212 import upload_frame
+    from .scenario import COD
+
+    doc = registry_doc()
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    day = T0.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    frames = [
+        upload_frame(
+            "2061",
+            day + timedelta(hours=h),
+            [(f"{COD}-Avg", "80.0"), (f"{COD}-Cou", "8.0"), (f"{COD}-Flag", "N")],
+            mn="MN-WATER-0001",
+        )
+        for h in range(24)
+    ]
+    capture = tmp_path / "hourly.hj212"
+    capture.write_bytes(b"".join(frames))
+    result = runner.invoke(app, ["--registry", str(path), str(capture)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    daily = [c for c in lines if c["kind"] == "exceedance_daily" and c["change"] == "opened"]
+    assert len(daily) == 1, lines
+    assert daily[0]["factor"] == COD

@@ -98,7 +98,8 @@ FOR_STAFF_ALLOWED = {
     A.READ,
 }
 # a service acting for a manager (the console): reads within the manager's jurisdiction only
-FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY}
+# (the case, its verification, its signed bundle)
+FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY, A.EXPORT}
 
 MATRIX = [
     (OFFICER, OFFICER_ALLOWED),

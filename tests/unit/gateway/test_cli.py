@@ -7,10 +7,12 @@ from gateway.entrypoints.hj212_cli import app
 from tests.unit.gateway.reference import frame_with, modbus_crc
 
 MN = "010000A8900016F000169DC0"
-GOOD = frame_with(f"QN=20160801085857223;ST=32;CN=2011;PW=123456;MN={MN};Flag=4;CP=&&a=1&&")
-_UPPER = frame_with(f"QN=20160801085857223;ST=32;CN=2011;PW=123456;MN={MN};Flag=4;CP=&&b=2&&")
+# CN 9014 (a data reply): these frames test framing and CRCs, and carry no DataTime, which
+# an upload (2011) must (issue 12, item 9)
+GOOD = frame_with(f"QN=20160801085857223;ST=32;CN=9014;PW=123456;MN={MN};Flag=4;CP=&&a=1&&")
+_UPPER = frame_with(f"QN=20160801085857223;ST=32;CN=9014;PW=123456;MN={MN};Flag=4;CP=&&b=2&&")
 LOWER = _UPPER[:-6] + _UPPER[-6:-2].lower() + b"\r\n"
-SEG = f"QN=20160801085857223;ST=32;CN=2011;PW=123456;MN={MN};Flag=4;CP=&&c=3&&"
+SEG = f"QN=20160801085857223;ST=32;CN=9014;PW=123456;MN={MN};Flag=4;CP=&&c=3&&"
 MODBUS = frame_with(SEG, f"{modbus_crc(SEG.encode()):04X}")
 
 runner = CliRunner()

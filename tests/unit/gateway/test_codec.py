@@ -217,7 +217,7 @@ def test_flag_bits(flag: int, version: ProtocolVersion, ack: bool, split: bool) 
 
 
 def test_unknown_header_keys_are_kept_and_encoded() -> None:
-    segment = HEAD + "RF=1;CP=&&&&"
+    segment = HEAD + "RF=1;CP=&&DataTime=20160801085800&&"
     result = decode(frame_with(segment))
     assert result.packet.header_extra == {"RF": "1"}
     assert any("unknown header keys RF" in w for w in result.warnings)
@@ -225,11 +225,12 @@ def test_unknown_header_keys_are_kept_and_encoded() -> None:
 
 
 def test_reordered_header_is_accepted_with_a_note() -> None:
-    segment = f"QN=20160801085857223;ST=32;CN=2011;MN={MN};PW=123456;Flag=5;CP=&&&&"
+    cp = "CP=&&DataTime=20160801085800&&"
+    segment = f"QN=20160801085857223;ST=32;CN=2011;MN={MN};PW=123456;Flag=5;{cp}"
     result = decode(frame_with(segment))
     assert result.packet.pw == "123456"
     assert any("Table 3 order" in w for w in result.warnings)
-    assert encode(result.packet) == frame_with(HEAD + "CP=&&&&")
+    assert encode(result.packet) == frame_with(HEAD + cp)
 
 
 def test_build_data_segment_groups_factor_values() -> None:

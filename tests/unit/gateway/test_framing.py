@@ -108,3 +108,21 @@ def test_arbitrary_splits_with_garbage_yield_exactly_the_frames(
     assert [c.frame for c in chunks if c.frame is not None] == frames
     rebuilt = b"".join(c.frame if c.frame is not None else c.garbage or b"" for c in chunks)
     assert rebuilt == stream  # nothing lost or duplicated
+
+
+def test_a_hash_flood_is_one_skipped_run_not_one_per_byte() -> None:
+    """Issue 12, item 8: 64 KiB of '#' used to come back as 65,535 one-byte chunks (each a
+    dead letter and a log line)."""
+    reader = FrameReader()
+    chunks = reader.feed(b"#" * 65536)
+    assert len(chunks) <= 1 and reader.pending() <= 2  # a "##" waits for its digits
+    more = reader.feed(b"#" * 65536 + F1)
+    assert [c.frame for c in more if c.frame is not None] == [F1]
+    assert len(more) <= 2  # the skipped run, then the frame
+
+
+def test_resync_stops_at_a_plausible_frame_start() -> None:
+    reader = FrameReader()
+    chunks = reader.feed(b"##xx####" + F1)
+    assert [c.frame for c in chunks if c.frame is not None] == [F1]
+    assert len([c for c in chunks if c.frame is None]) == 1

@@ -82,7 +82,10 @@ def test_timeout_returns_partial_group() -> None:
 def test_unsplit_packets_pass_through_and_eviction_is_reported() -> None:
     assembler = SubpacketAssembler(timedelta(minutes=5), max_groups=1)
     plain = decode(
-        build_frame(f"QN=20240501100000531;ST=32;CN=2011;PW=123456;MN={MN};Flag=4;CP=&&a=1&&")
+        build_frame(
+            f"QN=20240501100000531;ST=32;CN=2011;PW=123456;MN={MN};Flag=4;"
+            "CP=&&DataTime=20240501100000;a=1&&"
+        )
     ).packet
     assert assembler.add(plain, T0) is plain
     assembler.add(PARTS[0], T0)

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from liandong.hj212.decoding import decode
 from liandong.hj212.records import record_event_id, to_record
+from liandong.hj212.redaction import redact_password
 from tests.unit.gateway.reference import frame_with
 
 MN = "010000A8900016F000169DC0"
@@ -33,7 +34,7 @@ def test_record_carries_typed_values_times_and_evidence() -> None:
     assert record.meta.event_id == record_event_id(MN, frame)
     assert (record.mn, record.qn, record.cn, record.flag) == (MN, "20240501103000123", "2051", 5)
     assert dict(record.fields) == {"DataTime": "20240501103000"}
-    assert bytes(record.raw_frame) == frame
+    assert bytes(record.raw_frame) == redact_password(frame)
     assert (record.peer, record.outlet_id) == ("10.0.0.9:4000", "out-1")
     assert record.crc_variant == "HJ212"
     cod, flow = record.factors

@@ -10,7 +10,7 @@ import { SignIn } from "../shared/signin";
 import { forget } from "./cache";
 import { config } from "./config";
 import { Inbox } from "./inbox";
-import { dismiss, flush, onOutboxChange, pending, refusals, type Action, type Refusal } from "./outbox";
+import { dismiss, flush, onOutboxChange, pending, progressOf, refusals, type Action, type Refusal } from "./outbox";
 import { TaskView } from "./task";
 import type { Me } from "./types";
 import "./style.css";
@@ -137,7 +137,10 @@ function Shell() {
       (e) => {
         setVersion((v) => v + 1);
         const title = NOTIFY[e.event]?.[lang()];
-        if (title) setToast(title);
+        if (title) {
+          setToast(title);
+          setTimeout(() => setToast((t) => (t === title ? "" : t)), 6000);
+        }
         announce(e);
       },
       setLive,
@@ -187,7 +190,18 @@ function Shell() {
       {queue.length > 0 && (
         <details class="queue">
           <summary>{t("outbox")} ({queue.length})</summary>
-          <ul class="plain">{queue.map((a) => <li key={a.request_id}>{a.label}</li>)}</ul>
+          <ul class="plain">
+            {queue.map((a) => {
+              const p = progressOf(a.request_id);
+              return (
+                <li key={a.request_id}>
+                  {a.label}
+                  {p !== undefined && <progress max={1} value={p} aria-label={t("uploading")} />}
+                  {p !== undefined && ` ${t("uploading")} ${Math.round(p * 100)}%`}
+                </li>
+              );
+            })}
+          </ul>
         </details>
       )}
       <main>{taskId ? <TaskView taskId={taskId} version={version} /> : <Inbox version={version} />}</main>

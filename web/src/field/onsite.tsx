@@ -342,7 +342,11 @@ export function OnSite({ task, me, role }: { task: TaskDetail; me: string; role:
         if (!(e instanceof NetworkError)) setDoc(null);
       });
   }, [task.task_id, tick, task.state]);
-  const refresh = () => setTick((x) => x + 1);
+  // read again now and a moment later: a record can reach the case a little after its answer
+  const refresh = () => {
+    setTick((x) => x + 1);
+    setTimeout(() => setTick((x) => x + 1), 1500);
+  };
   return (
     <section class="onsite">
       <h2>{t("onSite")}</h2>

@@ -3,7 +3,7 @@
 // resend after a lost answer is deduplicated by casefile (and dispatch's check-in answers as
 // the first did). Refusals are kept and shown until the person dismisses them.
 import { openDB, type IDBPDatabase } from "idb";
-import { ApiError, NetworkError, post } from "../shared/api";
+import { ApiError, authFetch, failure, NetworkError, post } from "../shared/api";
 
 export type Action = {
   request_id: string;
@@ -100,30 +100,84 @@ async function run(): Promise<Map<string, unknown>> {
   return answers;
 }
 
+// upload progress of queued files (request id -> fraction sent), for the outbox panel
+const progress = new Map<string, number>();
+export function progressOf(requestId: string): number | undefined {
+  return progress.get(requestId);
+}
+
+const CHUNK = 256 * 1024; // small pieces: a dropped 2G link loses little
+
+/** The original bytes through dispatch's resumable upload (create, PATCH pieces, complete);
+ * casefile records the evidence with them. Asking to create again resumes the same upload. */
+async function upload(a: Action): Promise<unknown> {
+  const file = a.file!;
+  const b = a.body;
+  const created = await authFetch(`/v1/tasks/${a.task_id}/evidence/uploads`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      evidence_id: b.evidence_id,
+      kind: b.kind,
+      sha256: b.sha256,
+      size: file.size,
+      media_type: b.media_type,
+      captured_at: b.captured_at,
+      description: b.description,
+      lat: b.lat,
+      lon: b.lon,
+    }),
+  });
+  if (!created.ok) throw await failure(created);
+  const u = (await created.json()) as { upload_id: string; offset: number; completed: boolean };
+  let offset = u.offset;
+  while (!u.completed && offset < file.size) {
+    progress.set(a.request_id, offset / file.size);
+    changed();
+    const r = await authFetch(`/v1/uploads/${u.upload_id}`, {
+      method: "PATCH",
+      headers: { "upload-offset": String(offset), "content-type": "application/offset+octet-stream" },
+      body: file.slice(offset, offset + CHUNK),
+    });
+    const at = Number(r.headers.get("upload-offset"));
+    if (r.status === 409 && Number.isFinite(at)) offset = at; // the server's offset wins
+    else if (!r.ok) throw await failure(r);
+    else offset = at;
+  }
+  progress.set(a.request_id, 1);
+  changed();
+  const done = await authFetch(`/v1/uploads/${u.upload_id}/complete`, { method: "POST" });
+  if (!done.ok) throw await failure(done);
+  return done.json();
+}
+
 /** false: the network or server is down, stop the pass. */
 async function send(a: Action, answers: Map<string, unknown>): Promise<boolean> {
-  {
-    try {
-      const answer = await post(a.path, { ...a.body, request_id: a.request_id });
-      answers.set(a.request_id, answer);
-      await (await db()).delete("outbox", a.request_id);
-    } catch (e) {
-      if (e instanceof NetworkError) return false;
-      if (e instanceof ApiError && (e.status >= 500 || e.status === 401)) return false; // later
-      const status = e instanceof ApiError ? e.status : 0;
-      const t = (await db()).transaction(["outbox", "refused"], "readwrite");
-      await t.objectStore("refused").put({
-        ...a,
-        status,
-        reason: (e as Error).message,
-        detail: e instanceof ApiError ? e.detail : null,
-        refused_at: new Date().toISOString(),
-      });
-      await t.objectStore("outbox").delete(a.request_id);
-      await t.done;
-    }
-    changed();
+  try {
+    const answer =
+      a.file && a.path.endsWith("/evidence")
+        ? await upload(a)
+        : await post(a.path, { ...a.body, request_id: a.request_id });
+    progress.delete(a.request_id);
+    answers.set(a.request_id, answer);
+    await (await db()).delete("outbox", a.request_id);
+  } catch (e) {
+    if (e instanceof NetworkError) return false;
+    if (e instanceof ApiError && (e.status >= 500 || e.status === 401)) return false; // later
+    progress.delete(a.request_id);
+    const status = e instanceof ApiError ? e.status : 0;
+    const t = (await db()).transaction(["outbox", "refused"], "readwrite");
+    await t.objectStore("refused").put({
+      ...a,
+      status,
+      reason: (e as Error).message,
+      detail: e instanceof ApiError ? e.detail : null,
+      refused_at: new Date().toISOString(),
+    });
+    await t.objectStore("outbox").delete(a.request_id);
+    await t.done;
   }
+  changed();
   return true;
 }
 

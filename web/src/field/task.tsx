@@ -27,10 +27,12 @@ export function explainAlarm(ev: Record<string, unknown>): string[] {
   const details = (ev.details ?? {}) as Record<string, unknown>;
   const value = num(ev.value);
   const limit = num(ev.limit);
-  const measured = num(details.mean_measured);
-  const o2 = num(details.mean_o2);
-  const refO2 = num(details.reference_o2);
-  const corrected = num(details.corrected);
+  // the alerts service puts the judged hour's values in details as "value.<name>"
+  const d = (name: string) => num(details[`value.${name}`] ?? details[name]);
+  const measured = d("mean_measured");
+  const o2 = d("mean_o2");
+  const refO2 = d("reference_o2");
+  const corrected = d("corrected");
   const hours = num(ev.hours_over);
   const lines: string[] = [];
   const kind = word(String(ev.kind ?? ""));
@@ -93,7 +95,7 @@ function Clocks({ task }: { task: TaskDetail }) {
         return (
           <li key={c.clock} class={left < 0 ? "late" : c.stopped_at ? "met" : ""} data-clock={c.clock}>
             <span>{word(c.clock)}</span>
-            <span>{c.stopped_at ? `✓ ${beijing(c.stopped_at)}` : countdown(left)}</span>
+            <span>{c.stopped_at ? `✓ ${beijing(c.stopped_at).slice(11)}` : countdown(left)}</span>
             <small>{beijing(c.due_at)}</small>
           </li>
         );

@@ -49,3 +49,25 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
 export function post<T>(path: string, body: unknown): Promise<T> {
   return api<T>(path, { method: "POST", body: JSON.stringify(body) });
 }
+
+/** A raw request with the bearer token (one refresh-and-retry on 401), for byte uploads. */
+export async function authFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
+    const token = await accessToken(attempt > 0);
+    const headers = new Headers(init.headers);
+    if (token) headers.set("authorization", `Bearer ${token}`);
+    let r: Response;
+    try {
+      r = await fetch(path, { ...init, headers });
+    } catch (e) {
+      throw new NetworkError(String(e));
+    }
+    if (r.status === 401 && attempt === 0 && token) continue;
+    return r;
+  }
+}
+
+export async function failure(r: Response): Promise<ApiError> {
+  const body = await r.json().catch(() => ({}));
+  return new ApiError(r.status, (body as { detail?: unknown }).detail ?? body);
+}

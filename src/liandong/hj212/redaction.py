@@ -1,0 +1,32 @@
+"""Logger passwords out of what consumers can read (issue 12, item 4).
+
+A frame's header carries the logger's password (`PW=123456;`). Records on monitoring.records
+and dead letters on monitoring.rejected are read by every consumer, so the gateway publishes
+the frame with the password's characters replaced by '*', keeping its length and every other
+byte. The frame keeps its evidence value: whoever holds the password (the source registry)
+puts it back in place of the asterisks and gets the frame the logger sent, whose CRC is the
+frame's own and whose record id (uuid5 of MN and frame bytes) is the record's event id."""
+
+from __future__ import annotations
+
+import re
+
+# PW=... in a header field list (after ';', or first after the 4-digit length)
+_PASSWORD = re.compile(rb"(?:(?<=;)|(?<=##[0-9]{4}))PW=([^;&\r\n]*)")
+
+
+def redact_password(frame: bytes) -> bytes:
+    """`frame` with every header password's characters replaced by '*' (same length)."""
+    return _PASSWORD.sub(lambda m: b"PW=" + b"*" * len(m.group(1)), frame)
+
+
+def restore_password(redacted: bytes, password: str) -> bytes:
+    """The frame as sent, from the redacted one and the logger's password (for review)."""
+    secret = password.encode("ascii")
+
+    def put_back(m: re.Match[bytes]) -> bytes:
+        if len(m.group(1)) != len(secret):
+            raise ValueError("the password's length differs from the redacted one")
+        return b"PW=" + secret
+
+    return _PASSWORD.sub(put_back, redacted)
