@@ -102,11 +102,12 @@ test: install browser ## ruff, import contracts, mypy, unit, integration and bro
 # two runs: Playwright's sync API keeps an event loop in the main thread for the session, which
 # the asyncio tests after it cannot share
 
-bench: install ## benchmarks -> bench/results.json and a table
-	@started=0; started_s3=0; $(KAFKA) status >/dev/null 2>&1 || started=1; \
+bench: install ## benchmarks -> bench/results.json and a table (Kafka, PostgreSQL, S3 started here)
+	@started=0; started_pg=0; started_s3=0; $(KAFKA) status >/dev/null 2>&1 || started=1; \
+	$(PG) status >/dev/null 2>&1 || started_pg=1; \
 	$(S3) status >/dev/null 2>&1 || started_s3=1; \
-	trap 'if [ $$started = 1 ]; then $(KAFKA) down; fi; if [ $$started_s3 = 1 ]; then $(S3) down; fi' EXIT; \
-	$(KAFKA) up && $(S3) up && $(PY) -m bench.run
+	trap 'if [ $$started = 1 ]; then $(KAFKA) down; fi; if [ $$started_pg = 1 ]; then $(PG) down; fi; if [ $$started_s3 = 1 ]; then $(S3) down; fi' EXIT; \
+	$(KAFKA) up && $(PG) up && $(S3) up && $(PY) -m bench.run
 
 pg-up: ## start the local PostgreSQL server (Debian's), idempotent
 	@$(PG) up

@@ -107,6 +107,11 @@ async def serve(
         asyncio.create_task(service.run_casefile_calls(stop), name="casefile-calls"),
         asyncio.create_task(server.serve(), name="phone-api"),
     ]
+    if store.shared:  # replicas may share the database: hear their push wake-ups too
+        from dispatch.adapters.push_listener import DatabaseWakeups
+
+        wakeups = DatabaseWakeups(store.engine, service.hub)
+        tasks.append(asyncio.create_task(wakeups.run(stop), name="push-wakeups"))
     log.info(
         "dispatch: policy %s, phone API on %s:%s",
         policy.version,

@@ -11,6 +11,8 @@ import io
 import os
 import shutil
 import subprocess
+import sys
+import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -22,6 +24,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import BrowserContext, Page, expect
 
+from casefile.adapters.evidence_store import open_store
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.adapters.credentials import CredentialStore
 from dispatch.entrypoints.phone_api import create_app
@@ -32,6 +35,7 @@ from liandong.v1 import casefile_pb2_grpc
 from tests.browser.conftest import LiveServer
 from tests.integration.casefile.conftest import KEY as CASEFILE_KEY
 from tests.integration.casefile.conftest import running_server
+from tests.integration.casefile.test_evidence_upload import config as evidence_config
 from tests.integration.dispatch import test_console_cases as cases
 from tests.unit.dispatch import report_seed
 from tests.unit.dispatch.harness import Harness, alert_event
@@ -245,16 +249,24 @@ def test_the_monthly_report_prints_to_pdf(
 
 
 @pytest.fixture
-def casefile_address(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A real casefile gRPC server (tokens required, dispatch's own key) on its own thread and
-    loop, holding the cases of tests/integration/dispatch/test_console_cases.py."""
+def casefile_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A real casefile gRPC server (tokens required, dispatch's own key, an evidence store,
+    its bundle key under tmp_path) on its own thread and loop, holding the cases of
+    tests/integration/dispatch/test_console_cases.py."""
     ready: list[str] = []
     started, stop = threading.Event(), threading.Event()
     config = AuthConfig(required=True, hs_key=CASEFILE_KEY,
                         service_keys={"dispatch": DISPATCH_KEY.public_key()})  # fmt: skip
+    monkeypatch.setenv("LIANDONG_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("LIANDONG_CASEFILE_BUNDLE_KEY", str(tmp_path / "bundle.key"))
+    evidence_url = str(tmp_path / "evidence")
+    evidence = (open_store(evidence_url, tmp_path), evidence_config(evidence_url))
 
     async def serve() -> None:
-        async with running_server(f"sqlite:///{tmp_path / 'casefile.db'}", config) as server:
+        db = f"sqlite:///{tmp_path / 'casefile.db'}"
+        async with running_server(db, config, evidence=evidence) as server:
             server.clock.at = cases.NOW
             ready.append(server.address)
             started.set()
@@ -283,6 +295,7 @@ def test_cases_with_legal_deadlines_and_a_case_page(
     console: LiveServer,
     seeded: tuple[Harness, dict[str, str]],
     casefile_address: tuple[str, dict[str, str]],
+    tmp_path: Path,
 ) -> None:
     address, ids = casefile_address
 
@@ -305,6 +318,23 @@ def test_cases_with_legal_deadlines_and_a_case_page(
     expect(page.locator("[data-audit=ok]")).to_contain_text("审计链完整")
     assert "FILING" in page.locator("[data-table=clocks]").inner_text()
     assert "C1 SO2 over limit" in page.locator("[data-table=records]").inner_text()
-    assert ids["C1"] in (page.locator("[data-bundle]").text_content() or "")
+    # the case's signed bundle, exported by casefile for this manager
+    button = page.locator("[data-bundle-download]")
+    expect(button).to_have_text("下载案卷包（签名 tar）")
+    with page.expect_download() as got:
+        button.click()
+    assert got.value.suggested_filename == f"{ids['C1']}.tar"
+    bundle = tmp_path / "bundle.tar"
+    got.value.save_as(bundle)
+    with tarfile.open(bundle) as tar:
+        members = set(tar.getnames())
+    assert {f"{ids['C1']}/SHA256SUMS", f"{ids['C1']}/case.json"} <= members
+    checked = subprocess.run(
+        [str(Path(sys.executable).with_name("liandong")), "casefile", "verify", "--bundle",
+         str(bundle)],
+        env={**os.environ, "LIANDONG_CASEFILE_BUNDLE_KEY": str(tmp_path / "bundle.key")},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     page.goto(f"{console.url}/console/#/case/{ids['C3']}")
     expect(page.locator(".problem")).to_contain_text("无权查看")

@@ -4,9 +4,10 @@ One write = the new case document, its hash-chained audit entries, its outbox ev
 (case_events, published later by the relay), any clock breach it caused and the idempotency
 record of the request, all in one transaction. Writes are grouped (group commit): the writes
 that arrive while a transaction runs share the next one (`run_batch`), which is buffered and
-sent once per table (`write_tx`). Writers are serialised: a process lock plus the audit head
-row (SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite), because the global
-audit chain has exactly one head; the chain order is the commit order. The schema comes from
+sent once per table (`write_tx`). Writers are serialised: a process lock plus, across
+processes (replicas), a transaction-level advisory lock and the audit head row (SELECT ... FOR
+UPDATE) on PostgreSQL, BEGIN IMMEDIATE on SQLite, because the global audit chain has exactly
+one head; the chain order is the commit order. The schema comes from
 Alembic (`migrations`), never from create_all in production paths.
 """
 
@@ -737,8 +738,8 @@ def _trace_headers(traceparent: str | None, tracestate: str | None) -> dict[str,
 
 
 # audit entries that record no new case document (a clock breach, a refused attempt, a
-# download of evidence)
-UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded")
+# download of evidence, an exported bundle)
+UNVOUCHING_KINDS = ("ClockBreached", "AccessDenied", "EvidenceDownloaded", "BundleExported")
 
 
 class CaseTampered(Exception):

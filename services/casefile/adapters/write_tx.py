@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from casefile.adapters import case_events
@@ -49,6 +49,9 @@ EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 BREACHES = BreachRow.__table__  # type: ignore[attr-defined]
 
 CACHED_CASES = 4096
+# PostgreSQL advisory lock key held by every write transaction (any constant unique to it)
+WRITE_LOCK = 0x6C64_6366_7772_6974  # "ldcfwrit"
+_TAKE_WRITE_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=WRITE_LOCK)
 # columns a write changes on an existing case row
 _UPDATED = ("state", "version", "event_seq", "doc", "doc_sha256", "next_due_at", "team_json")
 _CASE_UPDATE = (
@@ -211,6 +214,11 @@ class WriteTx:
     def __init__(self, conn: Connection, cache: WriteCache, *, lock_head: bool) -> None:
         self.conn = conn
         self.cache = cache
+        if lock_head:
+            # Writers of every replica queue here until the holder commits, also on a fresh
+            # database where there is no head row yet for FOR UPDATE to lock (two first
+            # writes would both start the chain at seq 1 and one would fail).
+            conn.execute(_TAKE_WRITE_LOCK)
         query = select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)
         found = conn.execute(query.with_for_update() if lock_head else query).first()
         self.head_exists = found is not None

@@ -160,7 +160,7 @@ FIELD_RECORDS = frozenset(
 # (monitoring staff see samples and results only) and fetching the evidence they may see
 ACTED_FOR = FIELD_RECORDS | {Action.READ, Action.DOWNLOAD_EVIDENCE}
 # what a trusted service may read for a manager it acts for (a console): never a write
-MANAGER_READS = frozenset({Action.READ, Action.LIST, Action.VERIFY})
+MANAGER_READS = frozenset({Action.READ, Action.LIST, Action.VERIFY, Action.EXPORT})
 
 
 def in_jurisdiction(principal: Principal, county_code: str) -> bool:

@@ -3,7 +3,6 @@ and `liandong tokens service-key`."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -204,39 +203,26 @@ def export_archive(url: str, case_id: str, out: Path, *, force: bool = False) ->
     """The signed bundle archive of one case (adapters/bundle_archive), evidence from the
     store LIANDONG_EVIDENCE_STORE names."""
     from casefile.adapters.bundle_archive import bundle_key, write_bundle
-    from casefile.adapters.write_tx import record_text
+    from casefile.adapters.bundle_source import read_bundle_source
     from casefile.entrypoints.evidence_calls import store_from_env
     from casefile.evidence_config import EvidenceConfig, bundle_key_path
 
     engine = make_engine(url)
     try:
-        with Session(engine) as s:
-            row = s.get(CaseFileRow, case_id)
-            if row is None:
-                raise KeyError(case_id)
-            rows = s.exec(
-                select(AuditRow).where(AuditRow.case_id == case_id).order_by(AuditRow.seq)  # type: ignore[arg-type]
-            ).all()
-            entries = [to_entry(r) for r in rows]
-            doc = row.doc
-            record = record_text(
-                row.task_id,
-                json.loads(row.alert_ids_json),
-                json.loads(row.team_json),
-                row.summary,
-                row.opened_by,
-            )
+        # one snapshot (as ExportBundle reads it): a write meanwhile cannot split doc and chain
+        source = read_bundle_source(engine, case_id)
     finally:
         engine.dispose()
-    case = case_from_doc(doc)
+    if source is None:
+        raise KeyError(case_id)
     store = store_from_env(EvidenceConfig.from_env())
     return write_bundle(
         out,
         case_id=case_id,
-        case_doc=doc,
-        record=record,
-        entries=entries,
-        evidence=case.evidence,
+        case_doc=source.doc,
+        record=source.record,
+        entries=source.entries,
+        evidence=source.case.evidence,
         store=store,
         key=bundle_key(bundle_key_path()),
         force=force,

@@ -40,6 +40,7 @@ from casefile.domain.clocks import LegalClock, clocks
 from casefile.domain.errors import IllegalTransition, InvalidCommand
 from casefile.domain.requests import fingerprint
 from casefile.entrypoints import reflection
+from casefile.entrypoints.bundle_calls import export_bundle
 from casefile.entrypoints.evidence_calls import EvidenceCalls
 from casefile.evidence_config import EvidenceConfig
 from liandong.events import deterministic_id
@@ -577,6 +578,15 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no evidence store configured")
         assert self.evidence is not None
         async for chunk in self.evidence.download(request, context):
+            yield chunk
+
+    async def ExportBundle(
+        self, request: casefile_pb2.ExportBundleRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[casefile_pb2.BundleChunk]:
+        if self.evidence is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no evidence store configured")
+        assert self.evidence is not None
+        async for chunk in export_bundle(self, self.evidence.store, request, context):
             yield chunk
 
 

@@ -10,9 +10,9 @@ names that person and the role the phone API authenticated them in (`act: {sub, 
 casefile accepts it only if that person is on the case team in that role, and its audit
 chain keeps both identities. Dispatch never signs a token in an officer's own name, and its
 key cannot sign one casefile would take as a person's or a manager's. The managers' console
-reads cases acting for the signed-in manager (`act: {sub, roles: [manager], jurisdiction}`),
-which casefile allows for reads only, within that jurisdiction, and for passing on that
-manager's cancellation of a task (RecordTaskCancelled).
+reads and exports cases acting for the signed-in manager (`act: {sub, roles: [manager],
+jurisdiction}`), which casefile allows for reads only, within that jurisdiction, and for
+passing on that manager's cancellation of a task (RecordTaskCancelled).
 """
 
 from __future__ import annotations
@@ -276,6 +276,17 @@ class CaseFileClient:
         case = await self._stub.GetCase(request, timeout=self.timeout_s, metadata=metadata)
         verified = await self._stub.VerifyCase(request, timeout=self.timeout_s, metadata=metadata)
         return case, verified
+
+    def bundle_for_manager(
+        self, *, person_id: str, jurisdiction: Sequence[str], case_id: str
+    ) -> Any:
+        """The stream of BundleChunks of the case's signed bundle (a grpc.aio call: iterate
+        it, cancel() to stop), exported as casefile lets this manager read the case."""
+        return self._stub.ExportBundle(
+            casefile_pb2.ExportBundleRequest(case_id=case_id),
+            metadata=self._for_manager(person_id, jurisdiction),
+            timeout=max(self.timeout_s, 600),  # a bundle carries every evidence file
+        )
 
     async def upload_evidence(
         self,

@@ -35,3 +35,8 @@ class PushHub:
 
     def listeners(self, person_id: str) -> int:
         return len(self._waiters.get(person_id, ()))
+
+    def wake_all(self) -> None:
+        for waiting in self._waiters.values():
+            for flag in waiting:
+                flag.set()

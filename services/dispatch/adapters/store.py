@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, Text, event, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Column, LargeBinary, Text, event, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
 from dispatch.adapters import state_codec as codec
@@ -198,6 +198,32 @@ class Changes:
         )
 
 
+# PostgreSQL advisory lock key every dispatcher step holds (any constant unique to it)
+STEP_LOCK = 0x6C64_6470_7374_6570  # "ldpdstep"
+VERSION = "state_version"  # dispatch_meta row: bumped by every step a replica commits
+
+
+WAKE_CHANNEL = "liandong_dispatch_wake"  # LISTEN/NOTIFY channel of the push wake-ups
+WAKE_ALL = "*"
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+def wake_payload(listeners: Iterable[str]) -> str:
+    """The NOTIFY payload naming whom to wake (everyone when the list is too long for
+    PostgreSQL's 8000-byte payload: a spurious wake-up costs one re-read)."""
+    text_ = json.dumps(sorted(set(listeners)), ensure_ascii=False)
+    return text_ if len(text_.encode()) < 7000 else WAKE_ALL
+
+
+@dataclass
+class StepLock:
+    """Held from before a step decides until after its commit (PostgreSQL only): the
+    replicas' steps run one at a time, each on the state the previous one stored."""
+
+    conn: Connection
+    version: int  # the stored state's version when the lock was taken
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -237,6 +263,35 @@ class DispatchStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         SQLModel.metadata.create_all(engine, tables=TABLES + REPORT_TABLES)
+        # several processes may share a PostgreSQL database (replicas); a SQLite file has one
+        self.shared = engine.dialect.name == "postgresql"
+
+    # ---- replicas ---------------------------------------------------------------------
+    def lock_step(self) -> StepLock:
+        """Waits for the other replicas' running step, then holds the lock (see StepLock)."""
+        conn = self.engine.connect()
+        try:
+            conn.begin()
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STEP_LOCK})
+            return StepLock(conn, self.version(conn))
+        except BaseException:
+            conn.close()
+            raise
+
+    @staticmethod
+    def unlock_step(lock: StepLock) -> None:
+        lock.conn.rollback()  # ends the transaction, and with it the advisory lock
+        lock.conn.close()
+
+    def version(self, conn: Connection | None = None) -> int:
+        """The stored state's version (0 before any step was committed)."""
+        query = select(MetaRow.body).where(MetaRow.name == VERSION)
+        if conn is None:
+            with Session(self.engine) as s:
+                body = s.exec(query).first()
+        else:
+            body = conn.execute(query).scalar()
+        return int(body) if body else 0
 
     # ---- loading ----------------------------------------------------------------------
     def load(self) -> tuple[DispatchState, dict[str, TaskMeta]]:
@@ -284,9 +339,19 @@ class DispatchStore:
 
     # ---- one dispatcher step ------------------------------------------------------------
     def commit(
-        self, state: DispatchState, metas: dict[str, TaskMeta], changes: Changes, now: datetime
+        self,
+        state: DispatchState,
+        metas: dict[str, TaskMeta],
+        changes: Changes,
+        now: datetime,
+        version: int | None = None,
+        wake: Iterable[str] = (),
     ) -> None:
+        """`version`: the state's new version (a step under `lock_step`), stored with it.
+        `wake`: listeners (people) to wake in every replica once the step is committed."""
         with Session(self.engine) as s:
+            if version is not None:
+                s.merge(MetaRow(name=VERSION, body=str(version)))
             for task_id in sorted(changes.tasks):
                 self._put_task(s, state, metas[task_id], task_id, now)
             for event_id in changes.processed:
@@ -324,6 +389,11 @@ class DispatchStore:
                     )
                 )
                 s.merge(MetaRow(name="loads", body=codec.dump(codec.LOADS, state.loads)))
+            if self.shared and wake:
+                # delivered by PostgreSQL at the commit, to every replica's push listener
+                s.connection().execute(
+                    _NOTIFY, {"channel": WAKE_CHANNEL, "payload": wake_payload(wake)}
+                )
             s.commit()
 
     def _put_task(

@@ -7,6 +7,9 @@ fails the in-memory state is reloaded from the database, so memory never runs ah
 was stored. Casefile and Kafka calls happen after the commit, from what was stored with the
 step: unpublished outbox rows (retried on every tick) and the casefile call queue (made by
 `run_casefile_calls` as soon as they are due, with backoff after a failure, and by the tick).
+Replicas on one PostgreSQL database take turns step by step (`_in_turn`: an advisory lock held
+until the commit, and a reload when another replica stored a step since), so every replica
+may tick: the second tick finds the first one's reminders and escalations already stored.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -41,7 +44,7 @@ from dispatch.domain.casefile_calls import (
     outcome_of_status,
     same_team,
 )
-from dispatch.domain.dispatcher import Dispatcher, UnknownTask
+from dispatch.domain.dispatcher import Dispatcher, DispatchState, UnknownTask
 from dispatch.domain.effects import DecisionRecorded, Effect
 from dispatch.domain.policy import DispatchPolicy
 from dispatch.domain.tasks import Task, TaskError, TaskState
@@ -152,6 +155,8 @@ class DispatchService:
         self.clock = clock
         self.lock = asyncio.Lock()
         self.relay = None if sink is None else OutboxRelay(store, sink, clock)
+        # read before the state: a step stored in between makes the first step reload
+        self._version = store.version() if store.shared else 0
         state, self.metas = store.load()
         self.dispatcher = Dispatcher(policy, reference.roster(), state)
         self.dispatcher.set_marks(reference.marks())
@@ -190,9 +195,53 @@ class DispatchService:
             self._reference_version = self.reference.version
 
     def _reload(self) -> None:
-        state, self.metas = self.store.load()
+        self._install(*self.store.load())
+
+    def _install(self, state: DispatchState, metas: dict[str, TaskMeta]) -> None:
+        self.metas = metas
         state.marks = self.dispatcher.state.marks
         self.dispatcher.state = state
+
+    async def refresh(self) -> None:
+        """Reads (phone and console requests) see what the other replicas stored: one
+        version query, and a reload when it moved (no-op on a SQLite file)."""
+        if not self.store.shared:
+            return
+        version = await asyncio.to_thread(self.store.version)
+        if version == self._version:
+            return
+        async with self.lock:  # never swap the state under a running step
+            if version != self._version:
+                self._install(*await asyncio.to_thread(self.store.load))
+                # the state read is at least this version: a later one reloads again
+                self._version = max(self._version, version) if self._version >= 0 else version
+
+    @contextlib.asynccontextmanager
+    async def _in_turn(self) -> AsyncIterator[int | None]:
+        """Replicas on one PostgreSQL database take turns (store.lock_step) and each step
+        starts from the state the last one stored, so no timer, reminder or escalation fires
+        twice and no decision is made on another replica's stale copy. Yields the version
+        the step commits (None: a SQLite file, one process)."""
+        if not self.store.shared:
+            yield None
+            return
+        taking = asyncio.ensure_future(asyncio.to_thread(self.store.lock_step))
+        try:
+            lock = await asyncio.shield(taking)
+        except asyncio.CancelledError:  # the thread still takes it: let it go once taken
+            taking.add_done_callback(
+                lambda t: (
+                    None if t.cancelled() or t.exception() else self.store.unlock_step(t.result())
+                )
+            )
+            raise
+        try:
+            if lock.version != self._version:
+                self._install(*await asyncio.to_thread(self.store.load))
+                self._version = lock.version
+            yield lock.version + 1
+        finally:
+            await asyncio.to_thread(self.store.unlock_step, lock)
 
     async def _step(
         self,
@@ -203,7 +252,7 @@ class DispatchService:
         calls: Sequence[CasefileCall] = (),
         alarms: Sequence[Alarm] = (),
     ) -> StepResult:
-        async with self.lock:
+        async with self.lock, self._in_turn() as version:
             self._sync_reference()
             now = self.clock()
             effects = run(now)
@@ -214,22 +263,33 @@ class DispatchService:
             changes.tasks.update(touched)
             changes.calls[:0] = calls
             changes.alarms.extend(alarms)
-            if changes:
-                try:
-                    await asyncio.to_thread(
-                        self.store.commit, self.dispatcher.state, self.metas, changes, now
-                    )
-                except Exception:
-                    self._reload()
-                    raise
+            await self._commit(changes, now, version)
             # after the commit only: a step that was not stored is not counted
             self.response_metrics.record(effects, self.dispatcher.state, self.metas)
-        self.hub.wake(n.person_id for n in changes.notifications)
-        if changes.tasks or changes.alarms:
-            self.hub.wake([REPORTS_LISTENER])  # managers' live overviews
+        self.hub.wake(_woken(changes))
         if any(c.status is CallStatus.PENDING and c.attempts == 0 for c in changes.calls):
             self._casefile_wake.set()  # new calls: the call loop makes them at once
         return StepResult(effects, changes)
+
+    async def _commit(self, changes: Changes, now: datetime, version: int | None) -> None:
+        if not changes:
+            return
+        try:
+            await asyncio.to_thread(
+                self.store.commit,
+                self.dispatcher.state,
+                self.metas,
+                changes,
+                now,
+                version,
+                _woken(changes),
+            )
+        except Exception:
+            self._reload()
+            self._version = -1  # unknown: the next step reloads under the lock
+            raise
+        if version is not None:
+            self._version = version
 
     # ---- alerts ---------------------------------------------------------------------------
     async def on_alert_event(self, alert: alerts_pb2.AlertEvent) -> StepResult | None:
@@ -268,8 +328,8 @@ class DispatchService:
         """Simultaneous alerts in one step and one transaction (they share one assigner, so
         the load spreads); used for bursts and by the benchmark. Cases and Kafka follow
         from the stored state on the next tick or flush."""
-        fresh = [s for s in signals if s.event_id not in self.dispatcher.state.seen_events]
-        async with self.lock:
+        async with self.lock, self._in_turn() as version:
+            fresh = [s for s in signals if s.event_id not in self.dispatcher.state.seen_events]
             self._sync_reference()
             now = self.clock()
             builder = EventBuilder(self.dispatcher.state, self.metas, self.dispatcher.roster)
@@ -296,18 +356,9 @@ class DispatchService:
                         )
                     )
                 assigner_effects += effects
-            if changes:
-                try:
-                    await asyncio.to_thread(
-                        self.store.commit, self.dispatcher.state, self.metas, changes, now
-                    )
-                except Exception:
-                    self._reload()
-                    raise
+            await self._commit(changes, now, version)
             self.response_metrics.record(effects_all, self.dispatcher.state, self.metas)
-        self.hub.wake(n.person_id for n in changes.notifications)
-        if changes.tasks or changes.alarms:
-            self.hub.wake([REPORTS_LISTENER])
+        self.hub.wake(_woken(changes))
         if changes.calls:
             self._casefile_wake.set()
         return StepResult(assigner_effects, changes)
@@ -667,6 +718,15 @@ class DispatchService:
             lambda now: self.dispatcher.on_status(task_id, person_id, status, position, now, note),
             touched=[task_id],
         )
+
+
+def _woken(changes: Changes) -> list[str]:
+    """Whom a step's commit wakes: the people notified, and the managers' live overviews
+    when tasks or alarms changed."""
+    woken = [n.person_id for n in changes.notifications]
+    if changes.tasks or changes.alarms:
+        woken.append(REPORTS_LISTENER)
+    return woken
 
 
 def _split_by_signal(

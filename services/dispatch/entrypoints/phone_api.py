@@ -324,6 +324,13 @@ def create_app(
     )
     app.state.signing_key = signing_key
 
+    @app.middleware("http")
+    async def fresh_state(request: Request, call_next: Any) -> Any:
+        # another replica may have stored steps this one has not seen (issue 13, item 10)
+        if request.url.path.startswith("/v1/"):
+            await service.refresh()
+        return await call_next(request)
+
     def may_see(p: Principal, task: Task) -> bool:
         acc = service.dispatcher.state.acceptance[task.task_id]
         if p.person_id in acc.members():

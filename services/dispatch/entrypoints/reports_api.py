@@ -1,5 +1,7 @@
 """The managers' console API: response-time report (stages, time buckets, county ranking),
-overview (also live over SSE), one task's timeline, the map's points, and CSV/XLSX exports.
+overview (also live over SSE), one task's timeline, the map's points, CSV/XLSX exports, and
+the cases with legal clocks due, one case and its signed bundle (read from casefile over gRPC
+acting for the signed-in manager).
 
 Duty managers only (field staff 403). Every answer is scoped to the token's jurisdiction: a
 provincial manager (code 32) sees every county of the province, a county manager (320115)
@@ -18,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 import grpc
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from google.protobuf import json_format
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -605,6 +608,54 @@ def reports_router(service: DispatchService, principal: Callable[..., Principal]
                 detail=verified.detail,
             ),
             bundle_command=f"liandong casefile export {case.case_id}",
+            bundle_url=f"/v1/reports/cases/{case.case_id}/bundle",
+        )
+
+    @router.get(
+        "/v1/reports/cases/{case_id}/bundle",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {"application/x-tar": {}},
+                "description": "the case's signed bundle (liandong casefile verify --bundle)",
+            },
+            404: {},
+            502: {},
+            503: {},
+        },
+        summary="One case's signed bundle as a tar, exported by casefile (audited there)",
+    )
+    async def get_case_bundle(case_id: str, p: Manager) -> StreamingResponse:
+        call = reader().bundle_for_manager(
+            person_id=p.person_id, jurisdiction=p.jurisdiction, case_id=case_id
+        )
+        # the first chunk before the answer starts: casefile's refusal becomes its status
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as e:
+            raise _from_grpc(e) from e
+        if first is grpc.aio.EOF:
+            call.cancel()
+            raise HTTPException(502, "casefile: the bundle stream ended before its first chunk")
+
+        async def body() -> AsyncIterable[bytes]:
+            try:
+                yield first.data
+                # read() throughout: grpc.aio allows no mix of read() and iteration on a call
+                while (chunk := await call.read()) is not grpc.aio.EOF:
+                    yield chunk.data
+            finally:
+                call.cancel()  # a client gone half-way stops casefile's stream too
+
+        name = first.file_name or f"{case_id}.tar"
+        return StreamingResponse(
+            body(),
+            media_type="application/x-tar",
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Content-Length": str(first.size_bytes),
+                "X-Content-SHA256": first.sha256,
+            },
         )
 
     # ---- exports ---------------------------------------------------------------------------
@@ -711,6 +762,7 @@ class CaseDetailView(CaseRowView):
     records: list[CaseRecordView]
     audit: AuditView
     bundle_command: str = Field(description="how an operator exports the case's bundle")
+    bundle_url: str = Field(description="where the signed-in manager downloads the bundle")
 
 
 def _at(ts: Any) -> datetime | None:

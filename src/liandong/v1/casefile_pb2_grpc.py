@@ -194,6 +194,11 @@ class CaseFileStub:
                 request_serializer=liandong_dot_v1_dot_casefile__pb2.DownloadEvidenceRequest.SerializeToString,
                 response_deserializer=liandong_dot_v1_dot_casefile__pb2.EvidenceChunk.FromString,
                 _registered_method=True)
+        self.ExportBundle = channel.unary_stream(
+                '/liandong.v1.CaseFile/ExportBundle',
+                request_serializer=liandong_dot_v1_dot_casefile__pb2.ExportBundleRequest.SerializeToString,
+                response_deserializer=liandong_dot_v1_dot_casefile__pb2.BundleChunk.FromString,
+                _registered_method=True)
 
 
 class CaseFileServicer:
@@ -401,6 +406,16 @@ class CaseFileServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportBundle(self, request, context):
+        """The case's signed bundle (a tar: case document, record, audit chain, every evidence file,
+        SHA256SUMS and its signature, README, verify_bundle.py), as `liandong casefile export`
+        writes it; the case's read rules (a manager within jurisdiction, or a service acting for
+        one); audited (BundleExported). DATA_LOSS when an evidence object in the store is damaged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CaseFileServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -558,6 +573,11 @@ def add_CaseFileServicer_to_server(servicer, server):
                     servicer.DownloadEvidence,
                     request_deserializer=liandong_dot_v1_dot_casefile__pb2.DownloadEvidenceRequest.FromString,
                     response_serializer=liandong_dot_v1_dot_casefile__pb2.EvidenceChunk.SerializeToString,
+            ),
+            'ExportBundle': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportBundle,
+                    request_deserializer=liandong_dot_v1_dot_casefile__pb2.ExportBundleRequest.FromString,
+                    response_serializer=liandong_dot_v1_dot_casefile__pb2.BundleChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1402,6 +1422,33 @@ class CaseFile:
             '/liandong.v1.CaseFile/DownloadEvidence',
             liandong_dot_v1_dot_casefile__pb2.DownloadEvidenceRequest.SerializeToString,
             liandong_dot_v1_dot_casefile__pb2.EvidenceChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportBundle(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/liandong.v1.CaseFile/ExportBundle',
+            liandong_dot_v1_dot_casefile__pb2.ExportBundleRequest.SerializeToString,
+            liandong_dot_v1_dot_casefile__pb2.BundleChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,12 @@ class CaseFileStub:
     """
     DownloadEvidence: _grpc.UnaryStreamMultiCallable[_casefile_pb2.DownloadEvidenceRequest, _casefile_pb2.EvidenceChunk]
     """The stored bytes of one evidence item (or its preview), from an offset; audited."""
+    ExportBundle: _grpc.UnaryStreamMultiCallable[_casefile_pb2.ExportBundleRequest, _casefile_pb2.BundleChunk]
+    """The case's signed bundle (a tar: case document, record, audit chain, every evidence file,
+    SHA256SUMS and its signature, README, verify_bundle.py), as `liandong casefile export`
+    writes it; the case's read rules (a manager within jurisdiction, or a service acting for
+    one); audited (BundleExported). DATA_LOSS when an evidence object in the store is damaged.
+    """
 
 @_typing.type_check_only
 class CaseFileAsyncStub(CaseFileStub):
@@ -135,6 +141,12 @@ class CaseFileAsyncStub(CaseFileStub):
     """
     DownloadEvidence: _aio.UnaryStreamMultiCallable[_casefile_pb2.DownloadEvidenceRequest, _casefile_pb2.EvidenceChunk]  # type: ignore[assignment]
     """The stored bytes of one evidence item (or its preview), from an offset; audited."""
+    ExportBundle: _aio.UnaryStreamMultiCallable[_casefile_pb2.ExportBundleRequest, _casefile_pb2.BundleChunk]  # type: ignore[assignment]
+    """The case's signed bundle (a tar: case document, record, audit chain, every evidence file,
+    SHA256SUMS and its signature, README, verify_bundle.py), as `liandong casefile export`
+    writes it; the case's read rules (a manager within jurisdiction, or a service acting for
+    one); audited (BundleExported). DATA_LOSS when an evidence object in the store is damaged.
+    """
 
 class CaseFileServicer(metaclass=_abc_1.ABCMeta):
     """Case files that stand as evidence (docs/casefile.md). Every write carries a request_id: a
@@ -372,5 +384,17 @@ class CaseFileServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_casefile_pb2.EvidenceChunk], _abc.AsyncIterator[_casefile_pb2.EvidenceChunk]]:
         """The stored bytes of one evidence item (or its preview), from an offset; audited."""
+
+    @_abc_1.abstractmethod
+    def ExportBundle(
+        self,
+        request: _casefile_pb2.ExportBundleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_casefile_pb2.BundleChunk], _abc.AsyncIterator[_casefile_pb2.BundleChunk]]:
+        """The case's signed bundle (a tar: case document, record, audit chain, every evidence file,
+        SHA256SUMS and its signature, README, verify_bundle.py), as `liandong casefile export`
+        writes it; the case's read rules (a manager within jurisdiction, or a service acting for
+        one); audited (BundleExported). DATA_LOSS when an evidence object in the store is damaged.
+        """
 
 def add_CaseFileServicer_to_server(servicer: CaseFileServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

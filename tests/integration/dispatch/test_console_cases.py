@@ -18,6 +18,8 @@ import grpc
 import httpx
 import pytest
 
+from casefile.adapters.bundle_archive import bundle_key, public_pem, verify_bundle_file
+from casefile.adapters.evidence_store import open_store
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.domain.report_facts import CST
 from dispatch.entrypoints.phone_api import create_app
@@ -27,6 +29,7 @@ from liandong.tokens.keys import new_private_key
 from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.integration.casefile.conftest import KEY, running_server
+from tests.integration.casefile.test_evidence_upload import config as evidence_config
 from tests.unit.dispatch.harness import build
 from tests.unit.dispatch.test_phone_api import KEY as DISPATCH_JWT_KEY
 from tests.unit.dispatch.test_phone_api import auth
@@ -54,11 +57,18 @@ def open_request(name: str, county: str, discovered: datetime) -> casefile_pb2.O
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], str]]:
+async def env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], str]]:
     config = AuthConfig(
         required=True, hs_key=KEY, service_keys={"dispatch": DISPATCH_KEY.public_key()}
     )
-    async with running_server(f"sqlite:///{tmp_path / 'casefile.db'}", config) as server:
+    monkeypatch.setenv("LIANDONG_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("LIANDONG_CASEFILE_BUNDLE_KEY", str(tmp_path / "bundle.key"))
+    evidence_url = str(tmp_path / "evidence")
+    evidence = (open_store(evidence_url, tmp_path), evidence_config(evidence_url))
+    db = f"sqlite:///{tmp_path / 'casefile.db'}"
+    async with running_server(db, config, evidence=evidence) as server:
         server.clock.at = NOW
         ids: dict[str, str] = {}
         service = (("authorization", f"Bearer {issue_service(DISPATCH_KEY, service='dispatch')}"),)
@@ -132,6 +142,32 @@ async def test_a_case_page_with_records_and_audit_verification(env) -> None:
     r = await c.get(f"/v1/reports/cases/{ids['C3']}", headers=gulou)
     assert r.status_code == 403 and "outside" in r.json()["detail"]
     assert (await c.get("/v1/reports/cases/nope", headers=gulou)).status_code == 404
+
+
+async def test_the_case_bundle_downloads_as_a_signed_tar_for_the_manager(
+    env, tmp_path: Path
+) -> None:
+    c, ids, _ = env
+    gulou = auth("gl", "DUTY_MANAGER", "320106")
+    case = (await c.get(f"/v1/reports/cases/{ids['C1']}", headers=gulou)).json()
+    assert case["bundle_url"] == f"/v1/reports/cases/{ids['C1']}/bundle"
+    r = await c.get(case["bundle_url"], headers=gulou)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/x-tar"
+    disposition = r.headers["content-disposition"]
+    assert disposition == f'attachment; filename="{ids["C1"]}.tar"'
+    assert int(r.headers["content-length"]) == len(r.content)
+    out = tmp_path / "C1.tar"
+    out.write_bytes(r.content)
+    assert verify_bundle_file(out, public_pem(bundle_key(tmp_path / "bundle.key"))) == []
+    # casefile's refusals: another county's case 403, an unknown case 404; field staff 403,
+    # nobody signed in 401
+    r = await c.get(f"/v1/reports/cases/{ids['C3']}/bundle", headers=gulou)
+    assert r.status_code == 403 and "outside" in r.json()["detail"]
+    assert (await c.get("/v1/reports/cases/nope/bundle", headers=gulou)).status_code == 404
+    field = auth("e1", "ENFORCEMENT")
+    assert (await c.get(case["bundle_url"], headers=field)).status_code == 403
+    assert (await c.get(case["bundle_url"])).status_code == 401
 
 
 async def test_a_token_acting_for_a_manager_reads_but_never_writes(env) -> None:

@@ -97,9 +97,10 @@ FOR_STAFF_ALLOWED = {
     A.CONFIRM_RESULT,
     A.READ,
 }
-# a service acting for a manager: reads within the manager's jurisdiction (the console) and
-# passing on their cancellation of the case's task (dispatch), never a legal act
-FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY, A.RECORD_TASK_CANCELLED}
+# a service acting for a manager: reads within the manager's jurisdiction (the console: the
+# case, its verification, its signed bundle) and passing on their cancellation of the case's
+# task (dispatch), never a legal act
+FOR_MANAGER_ALLOWED = {A.READ, A.VERIFY, A.EXPORT, A.RECORD_TASK_CANCELLED}
 
 MATRIX = [
     (OFFICER, OFFICER_ALLOWED),

@@ -318,7 +318,12 @@ async def test_openapi_documents_every_endpoint(env) -> None:
         "/v1/reports/export/{name}.{fmt}",
         "/v1/reports/cases",
         "/v1/reports/cases/{case_id}",
+        "/v1/reports/cases/{case_id}/bundle",
     }
+    # the bundle download says what it streams and which refusals it answers
+    bundle = paths["/v1/reports/cases/{case_id}/bundle"]["get"]["responses"]
+    assert set(bundle) == {"200", "401", "403", "404", "422", "502", "503"}
+    assert "application/x-tar" in bundle["200"]["content"]
     # the on-site records answer casefile's refusals as HTTP codes, and say so
     for path in ("/v1/tasks/{task_id}/inspection", "/v1/tasks/{task_id}/samples"):
         codes = set(paths[path]["post"]["responses"])

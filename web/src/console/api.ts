@@ -34,8 +34,17 @@ export async function get<T>(path: string, query: Record<string, string | undefi
 export async function download(path: string, query: Record<string, string | undefined>): Promise<void> {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v) q.set(k, v);
-  const r = await fetch(`${path}?${q}`, { headers: await headers() });
-  if (!r.ok) throw new ApiError(r.status, r.statusText);
+  const r = await fetch(q.toString() ? `${path}?${q}` : path, { headers: await headers() });
+  if (!r.ok) {
+    let detail = r.statusText;
+    try {
+      const body = await r.json();
+      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(r.status, detail);
+  }
   const name = /filename="([^"]+)"/.exec(r.headers.get("content-disposition") ?? "")?.[1] ?? "export";
   const url = URL.createObjectURL(await r.blob());
   const a = document.createElement("a");

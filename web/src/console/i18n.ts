@@ -82,7 +82,10 @@ const zh = {
   audit: "审计校验",
   auditOk: "审计链完整",
   auditBad: "审计链异常",
-  bundle: "导出案卷（运维命令）",
+  bundle: "案卷包",
+  bundleDownload: "下载案卷包（签名 tar）",
+  bundleBusy: "正在导出…",
+  bundleHint: "含案卷、审计链、全部证据、SHA256SUMS 及签名；可用 verify_bundle.py 或 liandong casefile verify --bundle 校验",
   kinds: {
     EXCEEDANCE: "超标", PREWARNING: "预警", DEVICE_FAULT: "设备故障", OFFLINE: "离线",
     OVER_RANGE: "超量程", CONSTANT_VALUE: "恒值", ZERO_VALUE: "零值", DILUTION: "稀释",
@@ -184,7 +187,10 @@ const en: Dict = {
   audit: "Audit check",
   auditOk: "Audit chain intact",
   auditBad: "Audit chain broken",
-  bundle: "Case bundle export (operator command)",
+  bundle: "Case bundle",
+  bundleDownload: "Download the case bundle (signed tar)",
+  bundleBusy: "Exporting…",
+  bundleHint: "case document, audit chain, every evidence file, SHA256SUMS and its signature; check it with verify_bundle.py or liandong casefile verify --bundle",
   kinds: {
     EXCEEDANCE: "Exceedance", PREWARNING: "Pre-warning", DEVICE_FAULT: "Device fault",
     OFFLINE: "Offline", OVER_RANGE: "Over range", CONSTANT_VALUE: "Constant value",

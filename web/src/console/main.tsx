@@ -421,7 +421,35 @@ type CaseDetail = CaseRow & {
   records: { kind: string; at: string; actor: string; summary: string }[];
   audit: { ok: boolean; checked: number; problem: string; detail: string };
   bundle_command: string;
+  bundle_url: string;
 };
+
+/** The case's signed bundle, exported by casefile for this manager (the token goes in a
+ * header, so a button that fetches it rather than a plain link). */
+function BundleDownload({ url }: { url: string }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<Error | null>(null);
+  const start = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await download(url, {});
+    } catch (e) {
+      setError(e as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="bundle no-print" data-bundle>
+      <button type="button" data-bundle-download disabled={busy} onClick={start}>
+        {busy ? t().bundleBusy : t().bundleDownload}
+      </button>
+      <p class="note">{t().bundleHint}</p>
+      {error && <Problem error={error} />}
+    </div>
+  );
+}
 
 function CasesPage() {
   const [days, setDays] = useState(hashQuery().get("days") ?? "7");
@@ -464,7 +492,8 @@ function CasePage({ id }: { id: string }) {
       <p class={data.audit.ok ? "audit ok" : "audit bad"} data-audit={data.audit.ok ? "ok" : "bad"}>
         {t().audit}: {data.audit.ok ? t().auditOk : t().auditBad} ({data.audit.checked}) {data.audit.problem} {data.audit.detail}
       </p>
-      <p class="note" data-bundle>{t().bundle}: <code>{data.bundle_command}</code></p>
+      <h3>{t().bundle}</h3>
+      <BundleDownload url={data.bundle_url} />
       <h3>{t().clock}</h3>
       <table class="grid" data-table="clocks">
         <tbody>{data.clocks.map((c) => <tr><th>{c.name}</th><td>{c.state}</td><td>{c.due_date}</td></tr>)}</tbody>
