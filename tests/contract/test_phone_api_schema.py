@@ -56,6 +56,7 @@ ROUTES = frozenset(
         "GET /v1/reports/map",
         "GET /v1/reports/cases",
         "GET /v1/reports/cases/{case_id}",
+        "GET /v1/reports/cases/{case_id}/bundle",
         "GET /v1/reports/export/{name}.{fmt}",
     }
 )
