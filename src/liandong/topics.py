@@ -113,8 +113,10 @@ def ensure_topics(settings: Settings) -> list[EnsureOutcome]:
             try:
                 admin.create_topics([new])
                 outcomes.append(EnsureOutcome(new.name, "created"))
-            except TopicAlreadyExistsError:  # created concurrently by another process
-                outcomes.append(EnsureOutcome(new.name, "exists"))
+            except TopicAlreadyExistsError:
+                # created concurrently, or the broker that listed topics had not yet heard of
+                # it: check it like any existing topic (its copies included)
+                existing.add(new.name)
         present = [n for n in wanted if n in existing]
         if present:
             described = {t["name"]: t for t in admin.describe_topics(present)}
