@@ -289,7 +289,7 @@ def test_joint_inspection_from_three_phones(
     li.context.set_offline(False)
     expect(li.get_by_test_id("outbox")).to_have_text("待发送 0", timeout=30_000)
     refusal = li.locator("[data-refused]")
-    expect(refusal).to_contain_text("被拒绝 (422)")  # shown to the person, not dropped
+    expect(refusal).to_contain_text("被拒绝 (409)")  # shown to the person, not dropped
     expect(refusal).to_contain_text("already exists")
     refusal.get_by_role("button", name="知道了").click()
     expect(refusal).to_have_count(0)

@@ -19,12 +19,13 @@ from casefile.adapters.store import make_engine as casefile_engine
 from casefile.entrypoints.grpc_server import serve
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.adapters.upload_spool import UploadSpool
-from dispatch.domain.tasks import task_id_for
+from dispatch.domain.tasks import TaskState, task_id_for
 from dispatch.entrypoints.phone_api import create_app
 from liandong.tokens.keys import new_private_key
 from liandong.tokens.verifying import AuthConfig
+from tests.contract.schemathesis_hooks import OPEN_ALERT
 from tests.integration.casefile.test_evidence_upload import config
-from tests.unit.dispatch.harness import alert_event, build
+from tests.unit.dispatch.harness import alert_event, build, entities
 
 CASEFILE_KEY = "contract-test-casefile-key-0123456789abcdef"
 
@@ -51,9 +52,19 @@ async def main(port: int, folder: Path, key: str) -> None:
     address = f"127.0.0.1:{await asyncio.wait_for(bound, 30)}"
     harness = build(folder)
     harness.service.casefile = CaseFileClient(address, CasefileTokens(dispatch_key), timeout_s=10)
-    await harness.service.on_alert_event(alert_event("A1"))  # opens its case in casefile
+    await harness.service.on_alert_event(alert_event(OPEN_ALERT))  # opens its case in casefile
+    task_id = task_id_for(OPEN_ALERT)
     for person in ("e1", "e2", "m1"):
-        await harness.service.accept(task_id_for("A1"), person)
+        await harness.service.accept(task_id, person)
+    # on site at the outlet, so the on-site routes (inspection record, samples, custody, lab
+    # results) reach casefile's rules and are not all refused for the case's state
+    outlet = entities()["outlet"]["O1"]
+    here = (outlet["lat"], outlet["lon"])
+    await harness.service.update_status(task_id, "e1", TaskState.EN_ROUTE, here)
+    # the arrival needs two officers checked in (执法人员不得少于两人)
+    for officer in ("e1", "e2"):
+        await harness.service.update_status(task_id, officer, TaskState.ON_SITE, here)
+    await harness.service.call_casefile(wait=True)
     uploads = UploadSpool(folder / "uploads", max_bytes=8 * 2**20, quota_bytes=64 * 2**20)
     app = create_app(harness.service, key, uploads=uploads)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

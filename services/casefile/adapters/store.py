@@ -89,7 +89,7 @@ class CaseNotFound(Exception):
 
 
 class RequestConflict(Exception):
-    """Request id reused with a different payload (the domain answers INVALID_ARGUMENT)."""
+    """Request id reused with a different payload (answered ALREADY_EXISTS)."""
 
 
 class Denied(Exception):

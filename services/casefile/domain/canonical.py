@@ -36,7 +36,10 @@ def format_instant(at: datetime) -> str:
     """UTC ISO-8601 with microseconds; refuses naive datetimes (their instant is unknown)."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"naive datetime {at!r}: an instant needs a timezone")
-    return at.astimezone(UTC).strftime(_INSTANT_FORMAT)
+    utc = at.astimezone(UTC)
+    # the year by hand: glibc's %Y does not pad years before 1000 to four digits, and
+    # "415-04-14T..." is no ISO-8601 that the case document could be read back from
+    return f"{utc.year:04d}" + utc.strftime(_INSTANT_FORMAT[2:])
 
 
 def parse_instant(text: str) -> datetime:

@@ -70,7 +70,13 @@ from casefile.domain.custody import (
     new_sample,
 )
 from casefile.domain.deadlines import decision_due, filing_due, hearing_request_due
-from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.errors import (
+    AlreadyRecorded,
+    ConflictsWithRecord,
+    IllegalTransition,
+    InvalidCommand,
+    NotOnRecord,
+)
 from casefile.domain.kinds import (
     ClockName,
     Disposition,
@@ -208,7 +214,7 @@ def _reported(at: datetime, field: str, now: datetime, not_before: datetime | No
     if at > now + CLOCK_SKEW:
         raise InvalidCommand(f"{field} {at.isoformat()} is in the future (now {now.isoformat()})")
     if not_before is not None and at < not_before:
-        raise InvalidCommand(f"{field} {at.isoformat()} precedes {not_before.isoformat()}")
+        raise ConflictsWithRecord(f"{field} {at.isoformat()} precedes {not_before.isoformat()}")
 
 
 def _required(text: str | None, field: str) -> None:
@@ -283,7 +289,7 @@ def _arrival(case: Case, c: RecordArrival, actor: str, now: datetime, cal: WorkC
     present = set(c.officers_present)
     strangers = present - set(case.officers)
     if strangers:
-        raise InvalidCommand(f"not on the case team: {', '.join(sorted(strangers))}")
+        raise ConflictsWithRecord(f"not on the case team: {', '.join(sorted(strangers))}")
     if len(present) < 2:
         raise InvalidCommand("at least two enforcement officers must be present on site")
     arrival = Arrival(c.arrived_at, c.officers_present, c.position)
@@ -296,6 +302,16 @@ def _inspection(
     _required(c.record_id, "record_id")
     if not is_sha256_hex(c.record_sha256):
         raise InvalidCommand("record_sha256 must be 64 lowercase hex digits")
+    assert case.arrival is not None  # ON_SITE implies an arrival
+    # who signs is checked against the case first: a stranger's signature is a conflict with
+    # the record (FAILED_PRECONDITION) whatever else the request gets wrong
+    for s in c.signatures:
+        if s.signer not in case.officers:
+            raise ConflictsWithRecord(
+                f"signer {s.signer} is not an enforcement officer on the case"
+            )
+        if s.signer not in case.arrival.officers_present:
+            raise ConflictsWithRecord(f"signer {s.signer} was not recorded as present on site")
     signers = [s.signer for s in c.signatures]
     if len(set(signers)) < 2:
         raise InvalidCommand(
@@ -304,12 +320,7 @@ def _inspection(
         )
     if len(set(signers)) != len(signers):
         raise InvalidCommand("each officer signs the inspection record once")
-    assert case.arrival is not None  # ON_SITE implies an arrival
     for s in c.signatures:
-        if s.signer not in case.officers:
-            raise InvalidCommand(f"signer {s.signer} is not an enforcement officer on the case")
-        if s.signer not in case.arrival.officers_present:
-            raise InvalidCommand(f"signer {s.signer} was not recorded as present on site")
         _required(s.certificate_no, f"certificate_no of {s.signer}")
         _reported(s.signed_at, f"signature time of {s.signer}", now, case.arrival.arrived_at)
     party = (c.party_signed_by or "").strip()
@@ -329,7 +340,7 @@ def _evidence(case: Case, c: AddEvidence, actor: str, now: datetime, cal: WorkCa
     _required(c.captured_by, "captured_by")
     _required(c.description, "description")
     if any(e.evidence_id == c.evidence_id for e in case.evidence):
-        raise InvalidCommand(f"evidence {c.evidence_id} already exists")
+        raise AlreadyRecorded(f"evidence {c.evidence_id} already exists")
     if not is_sha256_hex(c.sha256):
         raise InvalidCommand("evidence sha256 must be 64 lowercase hex digits")
     _reported(c.captured_at, "captured_at", now, None)
@@ -351,11 +362,11 @@ def _evidence(case: Case, c: AddEvidence, actor: str, now: datetime, cal: WorkCa
 
 def _sample(case: Case, c: RecordSample, actor: str, now: datetime, cal: WorkCalendar) -> Case:
     if case.sample(c.sample_id) is not None:
-        raise InvalidCommand(f"sample {c.sample_id} already exists")
+        raise AlreadyRecorded(f"sample {c.sample_id} already exists")
     assert case.arrival is not None
     _reported(c.collected_at, "collected_at", now, case.arrival.arrived_at)
     if c.collected_by not in case.monitoring_staff:
-        raise InvalidCommand(f"collector {c.collected_by} is not monitoring staff on the case")
+        raise ConflictsWithRecord(f"collector {c.collected_by} is not monitoring staff on the case")
     sample = new_sample(
         sample_id=c.sample_id,
         point=c.point,
@@ -377,7 +388,7 @@ def _sample(case: Case, c: RecordSample, actor: str, now: datetime, cal: WorkCal
 def _existing_sample(case: Case, sample_id: str) -> Sample:
     sample = case.sample(sample_id)
     if sample is None:
-        raise InvalidCommand(f"no sample {sample_id} in case {case.case_id}")
+        raise NotOnRecord(f"no sample {sample_id} in case {case.case_id}")
     return sample
 
 
@@ -421,7 +432,7 @@ def _lab_result(
 def _confirm(case: Case, c: ConfirmResult, actor: str, now: datetime, cal: WorkCalendar) -> Case:
     sample = _existing_sample(case, c.sample_id)
     if actor not in case.monitoring_staff:
-        raise InvalidCommand(f"{actor} is not monitoring staff on the case; cannot confirm")
+        raise ConflictsWithRecord(f"{actor} is not monitoring staff on the case; cannot confirm")
     samples = _replace_sample(case, confirm_result(sample, c.parameter, actor, now))
     return replace(case, samples=samples, state=_sampling_state(samples))
 
@@ -430,12 +441,12 @@ def _finding(case: Case, c: RecordFinding, actor: str, now: datetime, cal: WorkC
     _required(c.finding_id, "finding_id")
     _required(c.facts, "facts")
     if any(f.finding_id == c.finding_id for f in case.findings):
-        raise InvalidCommand(f"finding {c.finding_id} already exists")
+        raise AlreadyRecorded(f"finding {c.finding_id} already exists")
     known = {e.evidence_id: e for e in case.evidence}
     missing = [e for e in c.evidence_ids if e not in known]
     missing += [s for s in c.sample_ids if case.sample(s) is None]
     if missing:
-        raise InvalidCommand(f"finding cites unknown evidence or samples: {', '.join(missing)}")
+        raise NotOnRecord(f"finding cites unknown evidence or samples: {', '.join(missing)}")
     if c.violation_ended_at is not None:
         _reported(c.violation_ended_at, "violation_ended_at", now, None)
     if c.violation:
@@ -447,7 +458,7 @@ def _finding(case: Case, c: RecordFinding, actor: str, now: datetime, cal: WorkC
             s = _existing_sample(case, sid)
             if s.compromised:
                 flags = ", ".join(f.flag.value for f in s.flags)
-                raise InvalidCommand(
+                raise ConflictsWithRecord(
                     f"sample {sid} is compromised ({flags}); it cannot ground a violation finding"
                 )
         # MEE 2016 reply (domain.md §1.7): online data prove facts together with other evidence.
@@ -455,7 +466,7 @@ def _finding(case: Case, c: RecordFinding, actor: str, now: datetime, cal: WorkC
             known[e].kind is EvidenceKind.ONLINE_MONITORING_DATA for e in c.evidence_ids
         )
         if only_online:
-            raise InvalidCommand(
+            raise ConflictsWithRecord(
                 "online monitoring data must form an evidence chain with other evidence "
                 "(inspection photos, lab results, records); cite at least one"
             )
@@ -544,7 +555,7 @@ def _schedule_hearing(
     assert case.hearing is not None
     _required(c.host, "host")
     if c.host in case.officers:
-        raise InvalidCommand("the hearing host must not be an investigator of this case")
+        raise ConflictsWithRecord("the hearing host must not be an investigator of this case")
     _reported(c.notified_at, "notified_at", now, case.hearing.requested_at)
     _aware(c.hearing_at, "hearing_at")
     earliest = cal.add_working_days(local_date(c.notified_at), periods.HEARING_NOTICE.days)
@@ -569,7 +580,7 @@ def _hold_hearing(
 ) -> Case:
     assert case.hearing is not None and case.hearing.hearing_at is not None
     if c.host in case.officers:
-        raise InvalidCommand("the hearing host must not be an investigator of this case")
+        raise ConflictsWithRecord("the hearing host must not be an investigator of this case")
     if not is_sha256_hex(c.record_sha256):
         raise InvalidCommand("record_sha256 must be 64 lowercase hex digits")
     _reported(c.held_at, "held_at", now, case.hearing.notified_at)
@@ -780,12 +791,12 @@ def _update_team(case: Case, c: UpdateTeam, actor: str, now: datetime, cal: Work
         gone = set(case.arrival.officers_present) - set(c.officers)
         if gone:
             names = ", ".join(sorted(gone))
-            raise InvalidCommand(
+            raise ConflictsWithRecord(
                 f"officers recorded present on site cannot leave the team: {names}"
             )
     collectors = {s.collected_by for s in case.samples} - set(c.monitoring_staff)
     if collectors:
-        raise InvalidCommand(
+        raise ConflictsWithRecord(
             f"staff who collected samples cannot leave the team: {', '.join(sorted(collectors))}"
         )
     return replace(case, officers=c.officers, monitoring_staff=c.monitoring_staff)
@@ -795,7 +806,7 @@ def _site_note(case: Case, c: RecordSiteNote, actor: str, now: datetime, cal: Wo
     _required(c.text, "text")
     _required(c.by, "by")
     if c.by not in case.officers and c.by not in case.monitoring_staff:
-        raise InvalidCommand(f"not on the case team: {c.by}")
+        raise ConflictsWithRecord(f"not on the case team: {c.by}")
     # a note taken on the way may precede the arrival, never the discovery
     _reported(c.at, "at", now, case.discovered_at)
     note = SiteNote(c.at, c.text, c.by, c.position, now, actor)
@@ -809,7 +820,7 @@ def _task_cancelled(
     for the file, no change of state (closing the case stays a legal act of its own)."""
     _required(c.reason, "reason")
     if c.task_id != case.source_ref:
-        raise InvalidCommand(f"task {c.task_id!r} is not this case's task ({case.source_ref})")
+        raise ConflictsWithRecord(f"task {c.task_id!r} is not this case's task ({case.source_ref})")
     if any(t.task_id == c.task_id for t in case.task_cancellations):
         raise IllegalTransition(
             case.state.value, "record the task's cancellation again", "a task not yet cancelled"

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.errors import ConflictsWithRecord, IllegalTransition, InvalidCommand
 
 # Parameter name or HJ 212 code -> holding time from collection to analysis.
 HOLDING_TIMES: dict[str, timedelta] = {
@@ -200,13 +200,15 @@ def hand_off(
         raise IllegalTransition(
             state, f"hand off from {from_holder}", f"the current holder {sample.holder}"
         )
-    if not to_holder.strip() or to_holder == from_holder:
-        raise InvalidCommand("to_holder must be a different, named holder")
+    if not to_holder.strip():
+        raise InvalidCommand("to_holder must be a named holder")
+    if to_holder == from_holder:
+        raise ConflictsWithRecord(f"to_holder: {to_holder} holds the sample already")
     if sample.in_lab and not to_lab:
         raise IllegalTransition(state, "move the sample out of lab custody", "it stays in a lab")
     last_at = sample.custody[-1].at if sample.custody else sample.collected_at
     if at < last_at:
-        raise InvalidCommand(f"hand-off at {at.isoformat()} precedes {last_at.isoformat()}")
+        raise ConflictsWithRecord(f"hand-off at {at.isoformat()} precedes {last_at.isoformat()}")
     if not seal_intact and not condition_note.strip():
         raise InvalidCommand("a broken seal needs a condition note describing it")
     handoff = Handoff(
@@ -247,7 +249,7 @@ def attach_result(sample: Sample, result: LabResult) -> Sample:
     if not sample.in_lab:
         raise IllegalTransition(state, "attach a lab result", "the sample in lab custody")
     if result.parameter not in sample.parameters:
-        raise InvalidCommand(
+        raise ConflictsWithRecord(
             f"sample {sample.sample_id} was not taken for {result.parameter!r} "
             f"(parameters: {', '.join(sample.parameters)})"
         )
@@ -266,7 +268,7 @@ def attach_result(sample: Sample, result: LabResult) -> Sample:
         raise InvalidCommand("lab result: value must be finite")
     received = sample.lab_received_at
     if received is not None and result.analysed_at < received:
-        raise InvalidCommand("lab result: analysed before the lab received the sample")
+        raise ConflictsWithRecord("lab result: analysed before the lab received the sample")
     flags = sample.flags
     if result.analysed_at > sample.holding_due:
         flags = (

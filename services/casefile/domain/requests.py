@@ -44,7 +44,7 @@ class IdempotencyRecord:
 class Outcome(StrEnum):
     FRESH = "FRESH"  # execute the request and store its result
     REPLAY = "REPLAY"  # return the stored result, do nothing
-    CONFLICT = "CONFLICT"  # same key, different payload -> INVALID_ARGUMENT
+    CONFLICT = "CONFLICT"  # same key, different payload -> ALREADY_EXISTS
 
 
 @dataclass(frozen=True)

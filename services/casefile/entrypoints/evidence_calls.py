@@ -6,7 +6,7 @@ oversize or mislabelled stream stops early. Status codes: INVALID_ARGUMENT (no h
 missing fields, a byte count other than the declared size, content of no accepted media
 type), RESOURCE_EXHAUSTED (over the media type's size limit), DATA_LOSS (the bytes hash to
 something other than the declared sha256), then AddEvidence's own (NOT_FOUND,
-PERMISSION_DENIED, FAILED_PRECONDITION, INVALID_ARGUMENT for a reused request id).
+PERMISSION_DENIED, FAILED_PRECONDITION, ALREADY_EXISTS for a reused request id or evidence id).
 
 Download: the case's read rules (officers on the team, managers of its county, operators,
 services; not monitoring staff, who see samples only), OUT_OF_RANGE past the end, NOT_FOUND

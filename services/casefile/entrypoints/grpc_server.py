@@ -1,9 +1,10 @@
 """The casefile gRPC server: CaseFile service plus gRPC health checking and reflection.
 
 Status codes: missing/invalid token UNAUTHENTICATED; a role or team that may not act
-PERMISSION_DENIED (and the attempt is audited); malformed input or a request id reused with
-another payload INVALID_ARGUMENT; unknown case NOT_FOUND; an illegal transition
-FAILED_PRECONDITION with the domain's reason.
+PERMISSION_DENIED (and the attempt is audited); malformed input INVALID_ARGUMENT; a request
+id reused with another payload, or an evidence/sample/finding id already on the case,
+ALREADY_EXISTS; unknown case NOT_FOUND; an illegal transition FAILED_PRECONDITION with the
+domain's reason.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ from casefile.adapters.store import (
 from casefile.domain import commands, kinds
 from casefile.domain.access import Action, Scope, authorize
 from casefile.domain.clocks import LegalClock, clocks
-from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.errors import (
+    AlreadyRecorded,
+    ConflictsWithRecord,
+    IllegalTransition,
+    InvalidCommand,
+    NotOnRecord,
+)
 from casefile.domain.requests import fingerprint
 from casefile.entrypoints import reflection
 from casefile.entrypoints.bundle_calls import export_bundle
@@ -220,9 +227,14 @@ class CaseFileService(casefile_pb2_grpc.CaseFileServicer):
             code, detail = grpc.StatusCode.NOT_FOUND, str(err)
         except Denied as err:
             code, detail = grpc.StatusCode.PERMISSION_DENIED, err.reason
-        except IllegalTransition as err:
+        except (IllegalTransition, ConflictsWithRecord) as err:
             code, detail = grpc.StatusCode.FAILED_PRECONDITION, str(err)
-        except (InvalidCommand, RequestConflict, ValueError) as err:
+        except NotOnRecord as err:
+            code, detail = grpc.StatusCode.NOT_FOUND, str(err)
+        except (AlreadyRecorded, RequestConflict) as err:
+            # a conflict with what is on record, not a malformed request: the phone API's 409
+            code, detail = grpc.StatusCode.ALREADY_EXISTS, str(err)
+        except (InvalidCommand, ValueError) as err:
             code, detail = grpc.StatusCode.INVALID_ARGUMENT, str(err)
         await context.abort(code, detail)
 

@@ -38,7 +38,14 @@ class Outcome(StrEnum):
 # gRPC status names that say the request can never succeed as it is. UNAUTHENTICATED is not
 # among them: a key or clock mistake is fixed by operators, and the call then goes through.
 REFUSING_STATUSES = frozenset(
-    {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "PERMISSION_DENIED", "NOT_FOUND", "OUT_OF_RANGE"}
+    {
+        "INVALID_ARGUMENT",
+        "ALREADY_EXISTS",
+        "FAILED_PRECONDITION",
+        "PERMISSION_DENIED",
+        "NOT_FOUND",
+        "OUT_OF_RANGE",
+    }
 )
 
 

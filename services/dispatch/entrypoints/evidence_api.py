@@ -86,6 +86,7 @@ _GRPC_HTTP = {
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.NOT_FOUND: 404,
     grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
     grpc.StatusCode.OUT_OF_RANGE: 416,
 }
 
@@ -303,7 +304,12 @@ def evidence_router(
             401: {},
             403: {"description": "casefile refused the person"},
             404: {},
-            409: {"description": "not all bytes have arrived", "headers": OFFSET_HEADER},
+            409: {
+                "description": "not all bytes have arrived (Upload-Offset says how many), or "
+                "casefile refused for the case's records: the evidence id is taken, the case "
+                "is not in a state to take evidence (reason)",
+                "headers": OFFSET_HEADER,
+            },
             413: {"description": "over casefile's size limit for the media type"},
             422: {
                 "description": "the bytes do not hash to the declared sha256 (dropped: start "

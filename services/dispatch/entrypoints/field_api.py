@@ -15,6 +15,7 @@ FAILED_PRECONDITION/ALREADY_EXISTS 409, PERMISSION_DENIED 403, INVALID_ARGUMENT/
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
@@ -22,7 +23,7 @@ from typing import Annotated, Any, Literal, Protocol
 import grpc
 from fastapi import APIRouter, Depends, HTTPException
 from google.protobuf.json_format import MessageToDict
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dispatch.adapters.field_files import FieldFiles
 from dispatch.domain.tasks import Task
@@ -51,6 +52,28 @@ RequestId = Annotated[str, Field(min_length=8, max_length=200, description="the 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Text = Annotated[str, Field(max_length=4000)]
 Short = Annotated[str, Field(max_length=200)]
+# Whitespace spelled out: JSON Schema's \s (ECMA), pydantic's (Rust) and Python's differ at
+# the edges (U+001C-U+001F, U+0085, U+FEFF), and the document and the check must agree.
+_BLANK_CHARS = (
+    "\\u0009-\\u000d\\u001c-\\u001f\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+    "\\u202f\\u205f\\u3000\\ufeff"
+)
+_NON_BLANK = f"[^{_BLANK_CHARS}]"
+_BLANK = f"^[{_BLANK_CHARS}]*$"
+
+
+def _is_blank(text: str) -> bool:
+    return re.search(_NON_BLANK, text) is None
+
+
+def _distinct(items: list[str]) -> list[str]:
+    if len(set(items)) != len(items):
+        raise ValueError("each parameter once")
+    return items
+
+
+# what casefile requires to be there: at least one character that is not whitespace
+NonBlank = Annotated[str, Field(min_length=1, max_length=200, pattern=_NON_BLANK)]
 # what casefile reads as a finite decimal (its refusal of other text would be a 422 the
 # document did not announce)
 DecimalText = Annotated[
@@ -88,10 +111,28 @@ _HTTP = {
 }
 
 
+# (0, 0) is how an empty position arrives from a phone that had no fix; casefile refuses it
+# as no place (it is in the Gulf of Guinea), so the document says so too
+_NOT_NULL_ISLAND: dict[str, Any] = {
+    "not": {
+        "required": ["lat", "lon"],
+        "properties": {"lat": {"const": 0}, "lon": {"const": 0}},
+    }
+}
+
+
 class Position(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_NOT_NULL_ISLAND)
+
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
     accuracy_m: float | None = Field(None, ge=0, description="as the phone reported it")
+
+    @model_validator(mode="after")
+    def _a_real_place(self) -> "Position":
+        if self.lat == 0 and self.lon == 0:
+            raise ValueError("a position of 0, 0 is no reading (the phone had no fix)")
+        return self
 
 
 class InspectionText(BaseModel):
@@ -103,24 +144,72 @@ class InspectionText(BaseModel):
 
 
 class SignatureIn(BaseModel):
-    person_id: Short
     image_png: PngBase64
     signed_at: Aware
 
 
+# The enterprise's representative signs (a name and the signature image), or refuses, and
+# the refusal is recorded with a witness: exactly one of the two, as casefile requires.
+_SIGNED_OR_REFUSED: dict[str, Any] = {
+    "oneOf": [
+        {
+            "title": "the representative signs",
+            "required": ["party_signed_by", "party_signature_png"],
+            "properties": {
+                "party_signed_by": {"pattern": _NON_BLANK},
+                "party_signature_png": {"type": "string"},
+                "party_refusal_witness": {"pattern": _BLANK},
+            },
+        },
+        {
+            "title": "the representative refuses; a witness is named",
+            "required": ["party_refusal_witness"],
+            "properties": {
+                "party_refusal_witness": {"pattern": _NON_BLANK},
+                "party_signed_by": {"pattern": _BLANK},
+                "party_signature_png": {"type": "null"},
+            },
+        },
+    ]
+}
+
+
 class InspectionBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_SIGNED_OR_REFUSED)
+
     request_id: RequestId
-    record_id: Short = Field(min_length=1)
+    record_id: NonBlank
     record: InspectionText
-    signatures: list[SignatureIn] = Field(min_length=1, max_length=6)
-    party_signed_by: Short = ""
+    # keyed by the officer's person id, so that no one signs twice
+    signatures: dict[NonBlank, SignatureIn] = Field(
+        min_length=2,
+        max_length=6,
+        description="each signing officer's signature, by person id: two officers on site at "
+        "least (执法人员不得少于两人)",
+    )
+    party_signed_by: Short = Field("", description="the representative who signs")
     party_signature_png: PngBase64 | None = None
-    party_refusal_witness: Short = ""
+    party_refusal_witness: Short = Field(
+        "", description="when the representative refuses to sign: who witnessed the refusal"
+    )
+
+    @model_validator(mode="after")
+    def _signed_or_refused(self) -> "InspectionBody":
+        signed = not _is_blank(self.party_signed_by)
+        refused = not _is_blank(self.party_refusal_witness)
+        if signed == refused:
+            raise ValueError(
+                "either the representative signs (party_signed_by with party_signature_png) "
+                "or the refusal is recorded with a witness (party_refusal_witness)"
+            )
+        if signed != (self.party_signature_png is not None):
+            raise ValueError("party_signature_png goes with party_signed_by, and only with it")
+        return self
 
 
 class EvidenceBody(Position):
     request_id: RequestId
-    evidence_id: Short = Field(min_length=1)
+    evidence_id: NonBlank
     kind: Literal[
         "PHOTO",
         "VIDEO",
@@ -136,7 +225,7 @@ class EvidenceBody(Position):
     media_type: Short = "application/octet-stream"
     size_bytes: int | None = Field(None, ge=0)
     captured_at: Aware
-    description: Text = Field(min_length=1)
+    description: Annotated[Text, Field(min_length=1, pattern=_NON_BLANK)]
 
 
 class SampleBody(Position):
@@ -144,40 +233,62 @@ class SampleBody(Position):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     request_id: RequestId
-    sample_id: Short = Field(min_length=1)
-    point: Short = Field(min_length=1)
-    container: Short = ""
-    preservative: Short = ""
-    seal_number: Short = ""
-    parameters: list[Short] = Field(default_factory=list, max_length=50)
-    collected_by: Short = Field(min_length=1)
-    witnessed_by: Short = ""
+    sample_id: NonBlank
+    point: NonBlank
+    container: NonBlank
+    preservative: NonBlank = Field(description="无 when none is added")
+    seal_number: NonBlank
+    parameters: Annotated[
+        list[NonBlank],
+        Field(min_length=1, max_length=50, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_distinct),
+    ]
+    collected_by: NonBlank
+    witnessed_by: NonBlank = Field(description="someone other than the collector")
     collected_at: Aware
     holding_hours: float | None = Field(
         None, gt=0, le=8760, description="unset: casefile's holding time for the parameters"
     )
 
 
+# a broken seal is described (casefile requires the note)
+_BROKEN_SEAL_DESCRIBED: dict[str, Any] = {
+    "if": {"required": ["seal_intact"], "properties": {"seal_intact": {"const": False}}},
+    "then": {
+        "required": ["condition_note"],
+        "properties": {"condition_note": {"pattern": _NON_BLANK}},
+    },
+}
+
+
 class CustodyBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_BROKEN_SEAL_DESCRIBED)
+
     request_id: RequestId
-    to_holder: Short = Field(min_length=1)
+    to_holder: NonBlank
     to_lab: bool = False
     at: Aware
     seal_intact: bool = True
     seal_number_observed: Short = ""
     condition_note: Text = ""
 
+    @model_validator(mode="after")
+    def _broken_seal_described(self) -> "CustodyBody":
+        if not self.seal_intact and _is_blank(self.condition_note):
+            raise ValueError("a broken seal needs a condition_note describing it")
+        return self
+
 
 class LabResultBody(BaseModel):
     request_id: RequestId
-    parameter: Short = Field(min_length=1)
+    parameter: NonBlank
     value: DecimalText = Field(description="decimal text")
     unit: Short = ""
-    method: Short = ""
-    lab_id: Short = ""
-    cma_no: Short = ""
+    method: NonBlank
+    lab_id: NonBlank
+    cma_no: NonBlank = Field(description="the lab's CMA accreditation number")
     analysed_at: Aware
-    report_sha256: Sha256 | None = None
+    report_sha256: Sha256 = Field(description="of the lab's report")
 
 
 class ConfirmBody(BaseModel):
@@ -340,10 +451,11 @@ def field_router(
         roster = service.dispatcher.roster
         now = service.clock()
         task = service.task(task_id)
-        images = [(s, _png(s.image_png)) for s in body.signatures]
+        images = [(pid, s, _png(s.image_png)) for pid, s in body.signatures.items()]
         party_png = _png(body.party_signature_png) if body.party_signature_png else None
-        if body.party_signed_by and party_png is None:
-            raise HTTPException(422, "the representative's signature image is missing")
+        # blank by the document's definition is sent as empty (casefile strips Python's way)
+        party = "" if _is_blank(body.party_signed_by) else body.party_signed_by
+        witness = "" if _is_blank(body.party_refusal_witness) else body.party_refusal_witness
         document = {
             "form": "现场检查笔录",
             "record_id": body.record_id,
@@ -352,9 +464,9 @@ def field_router(
             "enterprise_id": task.enterprise_id,
             "outlet_id": task.outlet_id,
             **body.record.model_dump(),
-            "officers": [s.person_id for s in body.signatures],
-            "party_signed_by": body.party_signed_by,
-            "party_refusal_witness": body.party_refusal_witness,
+            "officers": list(body.signatures),
+            "party_signed_by": party,
+            "party_refusal_witness": witness,
         }
         content = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
         record_sha = files.put(content, "application/json", case_id)
@@ -375,10 +487,10 @@ def field_router(
             )
         ]
         signed: list[tuple[str, bytes, datetime]] = [
-            (s.person_id, png, s.signed_at) for s, png in images
+            (pid, png, s.signed_at) for pid, s, png in images
         ]
         if party_png is not None:
-            signed.append((body.party_signed_by, party_png, now))
+            signed.append((party, party_png, now))
         for signer, png, at in signed:
             digest = files.put(png, "image/png", case_id)
             evidence.append(
@@ -400,12 +512,12 @@ def field_router(
         for _, request in evidence:
             await call("AddEvidence", request, p, role)
         signatures = []
-        for s in body.signatures:
-            person = roster.get(s.person_id)
+        for pid, s in body.signatures.items():
+            person = roster.get(pid)
             certificate = next((c.number for c in (person.certificates if person else ())), "")
             signatures.append(
                 casefile_pb2.Signature(
-                    signer=s.person_id,
+                    signer=pid,
                     certificate_no=certificate,
                     signed_at=to_timestamp(s.signed_at),
                 )
@@ -418,8 +530,8 @@ def field_router(
                 record_id=body.record_id,
                 record_sha256=record_sha,
                 signatures=signatures,
-                party_signed_by=body.party_signed_by,
-                party_refusal_witness=body.party_refusal_witness,
+                party_signed_by=party,
+                party_refusal_witness=witness,
             ),
             p,
             role,

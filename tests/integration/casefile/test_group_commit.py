@@ -93,7 +93,7 @@ async def test_concurrent_writes_each_get_their_own_answer(
         by_kind.setdefault(kind, Counter())[code] += 1
     # "dup" races its own "ok" E2 write: whichever commits second is the duplicate
     assert by_kind["ok"]["OK"] + by_kind["dup"]["OK"] == 40
-    assert by_kind["ok"]["INVALID_ARGUMENT"] + by_kind["dup"]["INVALID_ARGUMENT"] == 4
+    assert by_kind["ok"]["ALREADY_EXISTS"] + by_kind["dup"]["ALREADY_EXISTS"] == 4
     assert by_kind["retry"] == Counter({"OK": 4})
     assert sum(by_kind["reuse"].values()) == 4
     assert by_kind["out"] == Counter({"PERMISSION_DENIED": 4})

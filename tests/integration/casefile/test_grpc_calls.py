@@ -84,7 +84,7 @@ async def test_idempotent_retry_returns_first_result(
     other = request_for(ARRIVE, CASE, "arrive-1")
     other.officers_present.append("o3")
     code, detail = await code_of(stub.RecordArrival(other, metadata=auth("o1")))
-    assert code is grpc.StatusCode.INVALID_ARGUMENT and "different payload" in detail
+    assert code is grpc.StatusCode.ALREADY_EXISTS and "different payload" in detail
 
 
 async def test_status_codes(server: Server, channel: grpc.aio.Channel) -> None:

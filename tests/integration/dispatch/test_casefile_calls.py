@@ -95,7 +95,12 @@ async def test_the_retry_loop_opens_the_case_without_any_tick(harness: Build) ->
 
 
 @pytest.mark.parametrize(
-    "code", [grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT]
+    "code",
+    [
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.ALREADY_EXISTS,  # a request id casefile holds with another payload
+    ],
 )
 async def test_a_refused_open_case_is_dead_lettered_not_retried(
     harness: Build, code: grpc.StatusCode

@@ -23,7 +23,13 @@ from casefile.domain.commands import (
     ServeNotice,
     TransferCase,
 )
-from casefile.domain.errors import IllegalTransition, InvalidCommand
+from casefile.domain.errors import (
+    AlreadyRecorded,
+    ConflictsWithRecord,
+    IllegalTransition,
+    InvalidCommand,
+    NotOnRecord,
+)
 from casefile.domain.kinds import (
     ClockName,
     Disposition,
@@ -277,7 +283,7 @@ def test_arrival_needs_two_team_officers() -> None:
     case = run(MAIN_PATH[:1])
     with pytest.raises(InvalidCommand, match="at least two enforcement officers"):
         apply(case, replace(ARRIVE, officers_present=("o1",)), "o1", utc(2026, 3, 2, 3, 1))
-    with pytest.raises(InvalidCommand, match="not on the case team: x9"):
+    with pytest.raises(ConflictsWithRecord, match="not on the case team: x9"):
         apply(case, replace(ARRIVE, officers_present=("o1", "x9")), "o1", utc(2026, 3, 2, 3, 1))
     with pytest.raises(InvalidCommand, match="in the future"):
         apply(case, ARRIVE, "o1", utc(2026, 3, 2, 2, 50))
@@ -298,11 +304,38 @@ def test_sample_invalid(command: RecordSample, message: str) -> None:
         apply(_on_site(), command, "m1", utc(2026, 3, 2, 3, 31))
 
 
+@pytest.mark.parametrize(
+    ("command", "refusal", "message"),
+    [
+        # wrong whatever the case holds: INVALID_ARGUMENT (422)
+        (replace(SAMPLE, seal_number=""), InvalidCommand, "a seal number is required"),
+        # at odds with the case's records: FAILED_PRECONDITION, NOT_FOUND, ALREADY_EXISTS (409,
+        # 404, 409 at the phone API), which no request schema can rule out
+        (replace(SAMPLE, collected_by="o1"), ConflictsWithRecord, "not monitoring staff"),
+    ],
+)
+def test_refusals_say_whether_the_request_or_the_record_is_at_fault(
+    command: RecordSample, refusal: type[Exception], message: str
+) -> None:
+    with pytest.raises(refusal, match=message) as raised:
+        apply(_on_site(), command, "m1", utc(2026, 3, 2, 3, 31))
+    assert refusal is not InvalidCommand or type(raised.value) is InvalidCommand
+
+
+def test_a_record_the_case_lacks_or_holds_already() -> None:
+    sampled = upto(RecordSample)
+    with pytest.raises(AlreadyRecorded, match="sample S1 already exists"):
+        apply(sampled, SAMPLE, "m1", utc(2026, 3, 2, 5))
+    cites_nothing = replace(FIND, finding_id="F9", evidence_ids=("nope",), sample_ids=())
+    with pytest.raises(NotOnRecord, match="unknown evidence or samples: nope"):
+        apply(upto(ConfirmResult), cites_nothing, "o1", utc(2026, 3, 3))
+
+
 def test_evidence_hash_and_duplicates() -> None:
     case = _on_site()
     with pytest.raises(InvalidCommand, match="64 lowercase hex"):
         apply(case, replace(PHOTO, evidence_id="E2", sha256="XYZ"), "o1", utc(2026, 3, 2, 4))
-    with pytest.raises(InvalidCommand, match="evidence E1 already exists"):
+    with pytest.raises(AlreadyRecorded, match="evidence E1 already exists"):
         apply(case, PHOTO, "o1", utc(2026, 3, 2, 4))
 
 

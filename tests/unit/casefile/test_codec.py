@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from casefile.adapters.codec import case_from_doc, case_to_doc, fill_message, from_message
+from casefile.domain.canonical import format_instant, parse_instant
 from casefile.domain.commands import CloseCase, PauseClock, RecordEnforcement, RecordSample
 from casefile.domain.errors import InvalidCommand
 from casefile.domain.kinds import ClockName, Disposition, EnforcementKind, PauseReason
@@ -20,6 +24,21 @@ def test_case_document_round_trip_keeps_decimals_and_times() -> None:
     back = case_from_doc(case_to_doc(case))
     assert back == case
     assert back.decision is not None and str(back.decision.fine) == "150000"
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_every_instant_reads_back_as_written(at: datetime) -> None:
+    # a phone's capture time of year 415 was written as "415-04-14T..." (glibc's %Y), and the
+    # case could no longer be read: GetCase failed for everyone
+    text = format_instant(at)
+    assert text[4] == "-" and parse_instant(text) == at
+
+
+def test_a_case_with_an_early_capture_time_reads_back() -> None:
+    case = run(MAIN_PATH)
+    early = replace(case.evidence[0], captured_at=datetime(415, 4, 14, 6, 56, tzinfo=UTC))
+    case = replace(case, evidence=(early, *case.evidence[1:]))
+    assert case_from_doc(case_to_doc(case)) == case
 
 
 def test_request_to_command() -> None:

@@ -106,7 +106,7 @@ function Inspection({ task, me, onSent }: { task: TaskDetail; me: string; onSent
       {
         record_id: `rec-${newRequestId()}`,
         record: { present, production_status: production, facility_status: facility, equipment_status: equipment, findings },
-        signatures: officers.map((o) => ({ person_id: o.person_id, image_png: sigs[o.person_id], signed_at: now })),
+        signatures: Object.fromEntries(officers.map((o) => [o.person_id, { image_png: sigs[o.person_id], signed_at: now }])),
         party_signed_by: party && partySig ? party : "",
         party_signature_png: party && partySig ? partySig : null,
         party_refusal_witness: party && partySig ? "" : witness,
