@@ -65,8 +65,10 @@ def free_port() -> int:
 class LiveServer:
     """A uvicorn server in a thread on a real port; stopped without waiting for SSE streams."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        # a port chosen before the app exists, when something else must know it first (the
+        # OpenID provider registers the callback URL)
+        self.port = port or free_port()
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
