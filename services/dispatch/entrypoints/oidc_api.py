@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Cookie, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -132,11 +132,14 @@ def oidc_router(
                 "headers": {"Location": {"schema": {"type": "string"}}},
             },
             400: _html(
-                "no sign-in of this browser with this state (missing, expired, already used), "
                 "the provider answered an error or refused the code, or its ID token does not "
                 "check out (signature, issuer, audience, expiry, nonce)"
             ),
-            403: _html("the person is not on the roster, or lacks the app's role"),
+            403: _html(
+                "this browser started no sign-in with this state (no or another state cookie, "
+                "expired, already finished), or the person is not on the roster or lacks the "
+                "app's role"
+            ),
             422: {"description": "a parameter too long"},
             502: _html("the provider cannot be reached or answered something unusable"),
         },
@@ -148,13 +151,16 @@ def oidc_router(
         error: Annotated[str | None, Query(max_length=200)] = None,
         error_description: Annotated[str | None, Query(max_length=2000)] = None,
         iss: Annotated[str | None, Query(max_length=2000)] = None,
+        cookie: Annotated[
+            str | None,
+            Cookie(alias=COOKIE, max_length=200, description="set by /v1/auth/oidc/start"),
+        ] = None,
     ) -> RedirectResponse | HTMLResponse:
-        cookie = request.cookies.get(COOKIE, "")
         # the state must be the one this browser was given at start: a callback URL planted by
         # someone else (login CSRF) carries theirs
         if not state or not cookie or not secrets.compare_digest(state, cookie):
             return refusal(
-                400,
+                403,
                 "这次登录不是从本浏览器发起的，或已过期。请重新登录。",
                 "no sign-in started in this browser matches (state); start again",
                 spent=False,
@@ -162,7 +168,7 @@ def oidc_router(
         pending = await asyncio.to_thread(credentials.take_pending, state)
         if pending is None:
             return refusal(
-                400, "登录已过期或已完成，请重新登录。", "sign-in expired or already finished"
+                403, "登录已过期或已完成，请重新登录。", "sign-in expired or already finished"
             )
         back = APPS.get(pending.app, APPS["field"])[0]
         if error:

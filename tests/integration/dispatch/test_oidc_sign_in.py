@@ -169,13 +169,13 @@ def test_a_wrong_or_missing_state_is_refused(site: Site, agent: httpx.Client) ->
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
     base = f"{site.url}{url.path}"
     forged = agent.get(base, params={**query, "state": "someone-elses-state"})
-    assert forged.status_code == 400 and "state" in forged.text
-    # the right state from another agent (no cookie): a planted callback URL
+    assert forged.status_code == 403 and "state" in forged.text
+    # the right state from another browser (no cookie): a planted callback URL
     with httpx.Client(timeout=20) as other:
-        assert other.get(base, params=query).status_code == 400
+        assert other.get(base, params=query).status_code == 403
     # no parameters at all, and a provider's error answer for an unknown state
-    assert agent.get(base).status_code == 400
-    assert agent.get(base, params={"error": "access_denied"}).status_code == 400
+    assert agent.get(base).status_code == 403
+    assert agent.get(base, params={"error": "access_denied"}).status_code == 403
     # the genuine answer still works: refusals did not spend the sign-in
     handoff(agent.get(base, params=query))
 
@@ -196,7 +196,7 @@ def test_a_replayed_callback_or_code_is_refused(site: Site, agent: httpx.Client)
     # the same callback again (the state is spent and its cookie gone)
     state = parse_qs(urlsplit(first_callback).query)["state"][0]
     agent.cookies.set("liandong_oidc_state", state, domain="127.0.0.1", path="/v1/auth/oidc")
-    assert agent.get(first_callback).status_code == 400
+    assert agent.get(first_callback).status_code == 403
     # the old code under a fresh sign-in of the same agent: the provider refuses to redeem
     # it twice (and the new sign-in's verifier does not match its challenge anyway)
     fresh_state = parse_qs(urlsplit(start(agent, site)).query)["state"][0]
