@@ -101,8 +101,8 @@ class LiveServer:
 def live_server() -> Iterator[Callable[[FastAPI], LiveServer]]:
     started: list[LiveServer] = []
 
-    def start(app: FastAPI) -> LiveServer:
-        server = LiveServer(app).__enter__()
+    def start(app: FastAPI, port: int | None = None) -> LiveServer:
+        server = LiveServer(app, port).__enter__()
         started.append(server)
         return server
 
