@@ -257,7 +257,7 @@ class OidcClient:
         if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self.config.client_id:
             raise SignInRefused("the ID token was issued to another client (azp)")
         got = claims.get("nonce")
-        if not isinstance(got, str) or not secrets.compare_digest(got, nonce):
+        if not isinstance(got, str) or not secrets.compare_digest(got.encode(), nonce.encode()):
             raise SignInRefused("the ID token's nonce is not the one this sign-in sent")
         return claims
 

@@ -158,7 +158,8 @@ def oidc_router(
     ) -> RedirectResponse | HTMLResponse:
         # the state must be the one this browser was given at start: a callback URL planted by
         # someone else (login CSRF) carries theirs
-        if not state or not cookie or not secrets.compare_digest(state, cookie):
+        # (as bytes: compare_digest refuses str with non-ASCII characters)
+        if not state or not cookie or not secrets.compare_digest(state.encode(), cookie.encode()):
             return refusal(
                 403,
                 "这次登录不是从本浏览器发起的，或已过期。请重新登录。",

@@ -170,6 +170,7 @@ def test_a_wrong_or_missing_state_is_refused(site: Site, agent: httpx.Client) ->
     base = f"{site.url}{url.path}"
     forged = agent.get(base, params={**query, "state": "someone-elses-state"})
     assert forged.status_code == 403 and "state" in forged.text
+    assert agent.get(base, params={**query, "state": "状态"}).status_code == 403
     # the right state from another browser (no cookie): a planted callback URL
     with httpx.Client(timeout=20) as other:
         assert other.get(base, params=query).status_code == 403

@@ -96,6 +96,7 @@ async def test_a_good_id_token_passes(provider: FakeProvider) -> None:
         ({"exp": int(time.time()) - 3600}, "expired"),
         ({"nonce": "another"}, "nonce"),
         ({"nonce": None}, "nonce"),
+        ({"nonce": "随机数"}, "nonce"),  # non-ASCII: refused, not a TypeError
         ({"iat": None}, "iat"),
         ({"aud": ["liandong", "other"]}, "azp"),
     ],
