@@ -6,6 +6,7 @@ roster person; then the app refreshes its short-lived access token and stays sig
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ from tests.oidc_provider import Provider, running_provider
 from tests.unit.dispatch.harness import Harness, alert_event, build
 
 KEY = secrets.token_urlsafe(32)
+# LIANDONG_DOC_SCREENSHOTS=DIR keeps the sign-in screen and the provider's page
+DOC_SHOTS = os.environ.get("LIANDONG_DOC_SCREENSHOTS", "")
 PASSWORD = secrets.token_urlsafe(12)
 
 
@@ -74,11 +77,15 @@ def test_an_officer_signs_in_through_the_provider_and_stays_signed_in(
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("button", name="Sign in with 测试认证")).to_be_visible()
     page.get_by_role("button", name="中文").click()
+    if DOC_SHOTS:
+        page.screenshot(path=str(Path(DOC_SHOTS) / "field-oidc-sign-in.png"))
 
     button.click()
     page.wait_for_url(f"{provider.issuer}/interaction/**")
     page.fill("input[name=login]", "e1")
     page.fill("input[name=password]", PASSWORD)
+    if DOC_SHOTS:
+        page.screenshot(path=str(Path(DOC_SHOTS) / "oidc-provider-login.png"))
     page.get_by_role("button", name="登录 / Sign in").click()
     page.get_by_role("button", name="同意 / Allow").click()  # the provider's consent page
 
@@ -89,6 +96,8 @@ def test_an_officer_signs_in_through_the_provider_and_stays_signed_in(
     first = page.evaluate("JSON.parse(localStorage.getItem('liandong.session'))")
     assert first["person"]["person_id"] == "e1" and first["person"]["role"] == "ENFORCEMENT"
     assert "#" not in page.url
+    if DOC_SHOTS:
+        page.screenshot(path=str(Path(DOC_SHOTS) / "field-oidc-inbox.png"))
 
     # the access token runs out: the app spends its refresh token for a new pair on reload
     page.evaluate(
