@@ -9,14 +9,19 @@ import hashlib
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
+from dispatch.adapters.credentials import PENDING_TTL, CredentialStore, PendingSignIn
+from dispatch.adapters.credentials import TABLES as CREDENTIAL_TABLES
 from dispatch.adapters.oidc import OidcClient, OidcConfig
+from dispatch.adapters.store import make_engine
 from dispatch.entrypoints.phone_api import create_app
 from liandong.tokens.phone import verify
 from tests.browser.conftest import LiveServer
@@ -294,3 +299,24 @@ def test_the_configuration_comes_from_the_environment() -> None:
     assert c.client_secret is None and not c.keep_password
     with pytest.raises(ValueError):
         OidcConfig.from_env({"LIANDONG_OIDC_ISSUER": "https://id.example.gov.cn"})
+
+
+def test_a_pending_sign_in_and_a_handoff_code_are_spent_once(db_url: str) -> None:
+    """On SQLite and PostgreSQL: the delete decides, so a state or a code works once."""
+    engine = make_engine(db_url)
+    try:
+        store = CredentialStore(engine)
+        pending = PendingSignIn("nonce", "verifier", "console", "DUTY_MANAGER")
+        store.keep_pending("the-state", pending)
+        assert store.take_pending("the-state") == pending
+        assert store.take_pending("the-state") is None
+        later = datetime.now(UTC) + PENDING_TTL + timedelta(seconds=1)
+        store.keep_pending("old-state", pending)
+        assert store.take_pending("old-state", now=later) is None  # expired
+        code = store.issue_handoff("e1", "ENFORCEMENT")
+        assert store.take_handoff(code) == ("e1", "ENFORCEMENT")
+        assert store.take_handoff(code) is None
+        assert store.take_handoff("never-issued") is None
+    finally:
+        SQLModel.metadata.drop_all(engine, tables=CREDENTIAL_TABLES)
+        engine.dispose()
