@@ -13,7 +13,8 @@ export KAFKA_NODES ?= 1
 export LIANDONG_KAFKA_BOOTSTRAP ?= $(shell KAFKA_NODES=$(KAFKA_NODES) bash $(KAFKA) bootstrap)
 
 .PHONY: help install proto proto-check kafka-up kafka-down kafka-status topics registry \
-        up down demo test lint typecheck unit integration bench pg-up pg-down s3-up s3-down clean web browser
+        up down demo test lint typecheck unit integration bench pg-up pg-down s3-up s3-down clean web browser \
+        oidc-provider
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,6 +36,15 @@ $(WEB_STAMP): web/package-lock.json
 
 web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
 	cd web && npm run --silent build
+
+# the tests' OpenID Connect provider (panva/oidc-provider, pinned by its lockfile)
+OIDC_STAMP := tests/oidc_provider/node_modules/.installed
+
+$(OIDC_STAMP): tests/oidc_provider/package-lock.json
+	cd tests/oidc_provider && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+oidc-provider: $(OIDC_STAMP) ## the OpenID Connect provider the OIDC sign-in tests run (npm ci)
 
 web: web/dist/index.html ## build the front ends (web/dist), served by dispatch
 
@@ -88,7 +98,7 @@ typecheck: $(STAMP) ## mypy
 unit: $(STAMP) ## pure tests, no broker
 	$(VENV)/bin/pytest -q -m "not integration"
 
-test: install browser ## ruff, import contracts, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
+test: install browser $(OIDC_STAMP) ## ruff, import contracts, mypy, unit, integration and browser tests (real Kafka, PostgreSQL, Chromium)
 	@$(MAKE) --no-print-directory lint typecheck
 	@started_kafka=0; started_pg=0; started_s3=0; \
 	$(KAFKA) status >/dev/null 2>&1 || started_kafka=1; \

@@ -13,6 +13,7 @@ import uvicorn
 
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.adapters.kafka_out import KafkaSink
+from dispatch.adapters.oidc import OidcClient
 from dispatch.adapters.policy_file import load_policy
 from dispatch.adapters.push import PushHub
 from dispatch.adapters.registry import Reference
@@ -84,7 +85,13 @@ async def serve(
         max_bytes=config.upload_max_bytes,
         quota_bytes=config.upload_quota_bytes,
     )
-    app = create_app(service, config.jwt_key, web_dist=config.web_dist, uploads=uploads)
+    app = create_app(
+        service,
+        config.jwt_key,
+        web_dist=config.web_dist,
+        uploads=uploads,
+        oidc=OidcClient(config.oidc) if config.oidc else None,
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,

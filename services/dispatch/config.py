@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dispatch.adapters.oidc import OidcConfig
 from dispatch.adapters.policy_file import DEFAULT_POLICY_FILE
 from liandong.tokens.phone import signing_key
 
@@ -50,3 +51,5 @@ class DispatchConfig:
     web_dist: Path = field(
         default_factory=lambda: Path(_env("LIANDONG_WEB_DIST", str(DEFAULT_WEB_DIST)))
     )
+    # sign-in through an OpenID Connect provider (LIANDONG_OIDC_*); None: embedded passwords
+    oidc: OidcConfig | None = field(default_factory=OidcConfig.from_env)

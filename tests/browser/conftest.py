@@ -65,8 +65,10 @@ def free_port() -> int:
 class LiveServer:
     """A uvicorn server in a thread on a real port; stopped without waiting for SSE streams."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        # a port chosen before the app exists, when something else must know it first (the
+        # OpenID provider registers the callback URL)
+        self.port = port or free_port()
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -99,8 +101,8 @@ class LiveServer:
 def live_server() -> Iterator[Callable[[FastAPI], LiveServer]]:
     started: list[LiveServer] = []
 
-    def start(app: FastAPI) -> LiveServer:
-        server = LiveServer(app).__enter__()
+    def start(app: FastAPI, port: int | None = None) -> LiveServer:
+        server = LiveServer(app, port).__enter__()
         started.append(server)
         return server
 

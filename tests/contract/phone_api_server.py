@@ -2,7 +2,8 @@
 PORT DIR KEY`. A dispatch service over SQLite in DIR with one open joint inspection (the
 dispatch test harness: the roster and registry of tests/unit/dispatch), its case in a real
 casefile gRPC server (SQLite and a file evidence store in DIR), an upload spool for the
-evidence routes, served by uvicorn: every route the phone API has in production."""
+evidence routes, served by uvicorn: every route the phone API has in production, the OpenID
+Connect sign-in included when LIANDONG_OIDC_ISSUER and LIANDONG_OIDC_CLIENT_ID are set."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from casefile.adapters.store import CaseStore
 from casefile.adapters.store import make_engine as casefile_engine
 from casefile.entrypoints.grpc_server import serve
 from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
+from dispatch.adapters.oidc import OidcClient, OidcConfig
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.tasks import TaskState, task_id_for
 from dispatch.entrypoints.phone_api import create_app
@@ -66,7 +68,8 @@ async def main(port: int, folder: Path, key: str) -> None:
         await harness.service.update_status(task_id, officer, TaskState.ON_SITE, here)
     await harness.service.call_casefile(wait=True)
     uploads = UploadSpool(folder / "uploads", max_bytes=8 * 2**20, quota_bytes=64 * 2**20)
-    app = create_app(harness.service, key, uploads=uploads)
+    oidc = OidcConfig.from_env()
+    app = create_app(harness.service, key, uploads=uploads, oidc=OidcClient(oidc) if oidc else None)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     await server.serve()
     casefile.cancel()

@@ -10,7 +10,6 @@ allows fails the run."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from liandong.tokens.phone import issue
+from tests.oidc_provider import Provider, free_port, running_provider
 
 pytestmark = pytest.mark.integration
 KEY = "contract-test-signing-key-0123456789abcdef"
@@ -35,6 +35,10 @@ ROUTES = frozenset(
         "POST /v1/auth/token",
         "POST /v1/auth/refresh",
         "POST /v1/auth/revoke",
+        "GET /v1/auth/methods",
+        "GET /v1/auth/oidc/start",
+        "GET /v1/auth/oidc/callback",
+        "POST /v1/auth/oidc/exchange",
         "GET /v1/me",
         "GET /v1/me/tasks",
         "GET /v1/events",
@@ -75,14 +79,33 @@ ROLES = {
 
 
 @pytest.fixture(scope="module")
-def phone_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def oidc_provider() -> Iterator[tuple[Provider, int]]:
+    """A real OpenID provider, so the OIDC routes are served and /start really redirects."""
+    port = free_port()
+    client = {
+        "client_id": "liandong",
+        "redirect_uris": [f"http://127.0.0.1:{port}/v1/auth/oidc/callback"],
+    }
+    with running_provider([client], {}) as provider:
+        yield provider, port
+
+
+@pytest.fixture(scope="module")
+def phone_api(
+    tmp_path_factory: pytest.TempPathFactory, oidc_provider: tuple[Provider, int]
+) -> Iterator[str]:
+    provider, port = oidc_provider
     folder = tmp_path_factory.mktemp("phone-api")
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.contract.phone_api_server", str(port), str(folder), KEY],
         cwd=ROOT,
+        env={
+            **os.environ,
+            "LIANDONG_OIDC_ISSUER": provider.issuer,
+            "LIANDONG_OIDC_CLIENT_ID": "liandong",
+            # the password routes stay in the run with their usual answers
+            "LIANDONG_OIDC_KEEP_PASSWORD": "1",
+        },
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -9,10 +9,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import update
+from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -39,11 +40,52 @@ class RefreshTokenRow(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
-TABLES = [CredentialRow.__table__, RefreshTokenRow.__table__]  # type: ignore[attr-defined]
+class OidcPendingRow(SQLModel, table=True):
+    """A sign-in sent to the OpenID provider and not yet back (kept here, not in a cookie, so
+    the PKCE verifier never leaves the server and any replica can finish it)."""
+
+    __tablename__ = "dispatch_oidc_pending"
+
+    state_sha256: str = Field(primary_key=True)
+    nonce: str
+    verifier: str
+    app: str
+    role: str | None = None
+    expires_at: datetime = Field(index=True)
+
+
+class OidcHandoffRow(SQLModel, table=True):
+    """A one-time code that hands a finished OIDC sign-in to the app, which exchanges it for
+    the token pair by POST (tokens never travel in a URL)."""
+
+    __tablename__ = "dispatch_oidc_handoffs"
+
+    code_sha256: str = Field(primary_key=True)
+    person_id: str
+    role: str
+    expires_at: datetime = Field(index=True)
+
+
+TABLES = [
+    CredentialRow.__table__,  # type: ignore[attr-defined]
+    RefreshTokenRow.__table__,  # type: ignore[attr-defined]
+    OidcPendingRow.__table__,  # type: ignore[attr-defined]
+    OidcHandoffRow.__table__,  # type: ignore[attr-defined]
+]
+PENDING_TTL = timedelta(minutes=10)  # time to sign in at the provider
+HANDOFF_TTL = timedelta(minutes=1)  # the app exchanges the code as soon as it loads
 
 
 class RefreshRefused(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    nonce: str
+    verifier: str
+    app: str
+    role: str | None
 
 
 @dataclass(frozen=True)
@@ -148,6 +190,86 @@ class CredentialStore:
                 row.revoked_at = now or datetime.now(UTC)
                 s.add(row)
                 s.commit()
+
+    def keep_pending(
+        self,
+        state: str,
+        sign_in: PendingSignIn,
+        now: datetime | None = None,
+    ) -> None:
+        now = now or datetime.now(UTC)
+        with Session(self.engine) as s:
+            # started sign-ins nobody finished pile up otherwise
+            s.exec(
+                delete(OidcPendingRow).where(OidcPendingRow.expires_at < now)  # type: ignore[arg-type]
+            )
+            s.add(
+                OidcPendingRow(
+                    state_sha256=_digest(state),
+                    nonce=sign_in.nonce,
+                    verifier=sign_in.verifier,
+                    app=sign_in.app,
+                    role=sign_in.role,
+                    expires_at=now + PENDING_TTL,
+                )
+            )
+            s.commit()
+
+    def take_pending(self, state: str, now: datetime | None = None) -> PendingSignIn | None:
+        """The sign-in started with `state`, once: it is deleted as it is read."""
+        now = now or datetime.now(UTC)
+        with Session(self.engine) as s:
+            row = s.get(OidcPendingRow, _digest(state))
+            if row is None:
+                return None
+            found = PendingSignIn(row.nonce, row.verifier, row.app, row.role)
+            expires_at = row.expires_at
+            # the delete decides, not the read: of two requests racing with one value, only
+            # the one whose delete removed the row goes on
+            gone: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                delete(OidcPendingRow).where(OidcPendingRow.state_sha256 == row.state_sha256)  # type: ignore[arg-type]
+            )
+            s.commit()
+            if gone.rowcount != 1 or _aware(expires_at) <= now:
+                return None
+            return found
+
+    def issue_handoff(self, person_id: str, role: str, now: datetime | None = None) -> str:
+        now = now or datetime.now(UTC)
+        code = secrets.token_urlsafe(32)
+        with Session(self.engine) as s:
+            s.exec(
+                delete(OidcHandoffRow).where(OidcHandoffRow.expires_at < now)  # type: ignore[arg-type]
+            )
+            s.add(
+                OidcHandoffRow(
+                    code_sha256=_digest(code),
+                    person_id=person_id,
+                    role=role,
+                    expires_at=now + HANDOFF_TTL,
+                )
+            )
+            s.commit()
+        return code
+
+    def take_handoff(self, code: str, now: datetime | None = None) -> tuple[str, str] | None:
+        """(person id, role) for a one-time code, once; None when unknown, spent or expired."""
+        now = now or datetime.now(UTC)
+        with Session(self.engine) as s:
+            row = s.get(OidcHandoffRow, _digest(code))
+            if row is None:
+                return None
+            found = (row.person_id, row.role)
+            expires_at = row.expires_at
+            # the delete decides, not the read: of two requests racing with one value, only
+            # the one whose delete removed the row goes on
+            gone: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                delete(OidcHandoffRow).where(OidcHandoffRow.code_sha256 == row.code_sha256)  # type: ignore[arg-type]
+            )
+            s.commit()
+            if gone.rowcount != 1 or _aware(expires_at) <= now:
+                return None
+            return found
 
     def has_password(self, person_id: str) -> bool:
         with Session(self.engine) as s:

@@ -4,7 +4,8 @@ POST /v1/auth/token exchanges a roster person's id and password (argon2 hash set
 `liandong people set-password ID`) for a short-lived access token (the phone API's bearer
 JWT, 15 minutes) and a refresh token (30 days, rotated on every use). POST /v1/auth/refresh
 spends a refresh token for a new pair; POST /v1/auth/revoke signs out. GET /v1/me says who
-the token is for and the app's settings for them."""
+the token is for and the app's settings for them. GET /v1/auth/methods tells the apps whether
+an OpenID Connect provider signs people in instead (entrypoints/oidc_api)."""
 
 # no `from __future__ import annotations`: the routes' caller dependency is a local type
 # FastAPI must see evaluated
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from dispatch.adapters.credentials import CredentialStore, RefreshRefused
+from dispatch.adapters.oidc import OidcConfig
 from dispatch.domain.roster import Person, Role
 from liandong.tokens.phone import Principal, issue
 
@@ -66,7 +68,17 @@ class MeView(PersonView):
     photo_max_bytes: int = Field(description="larger photos are scaled before they are kept")
 
 
-def _role_for(person: Person, wanted: str | None) -> Role:
+class OidcMethod(BaseModel):
+    name: str = Field(description="the provider's name for the button (may be empty)")
+    start: str = Field(description="where the browser goes to sign in (a redirect)")
+
+
+class SignInMethods(BaseModel):
+    password: bool = Field(description="the person id + password form is on")
+    oidc: OidcMethod | None = Field(description="the OpenID Connect provider, when configured")
+
+
+def role_for(person: Person, wanted: str | None) -> Role:
     if wanted:
         name = wanted.strip().upper()
         role = Role.DUTY_MANAGER if name == "MANAGER" else Role(name)
@@ -79,32 +91,48 @@ def _role_for(person: Person, wanted: str | None) -> Role:
     raise HTTPException(403, f"{person.id} holds no role")
 
 
+def token_answer(person: Person, role: Role, refresh_token: str, key: str | None) -> TokenAnswer:
+    """The pair every sign-in ends with (password or OpenID Connect): a 15-minute access token
+    and the refresh token that renews it."""
+    token = issue(person.id, role.value, list(person.jurisdiction), key=key, ttl=ACCESS_TTL)
+    return TokenAnswer(
+        access_token=token,
+        expires_in=int(ACCESS_TTL.total_seconds()),
+        refresh_token=refresh_token,
+        person=PersonView(
+            person_id=person.id,
+            name=person.name,
+            role=role.value,
+            jurisdiction=list(person.jurisdiction),
+        ),
+    )
+
+
 def auth_router(
     credentials: CredentialStore,
     roster_person: Callable[[str], Person | None],
     signing_key: Callable[[], str | None],
     caller: Callable[..., Principal],
+    oidc: OidcConfig | None = None,
 ) -> APIRouter:
+    """`oidc`: the OpenID provider when one is configured; then password sign-in answers 403
+    unless the configuration keeps it."""
     router = APIRouter(tags=["sign-in"])
+    password_on = oidc is None or oidc.keep_password
 
     def answer(person: Person, role: Role, refresh_token: str) -> TokenAnswer:
-        token = issue(
-            person.id,
-            role.value,
-            list(person.jurisdiction),
-            key=signing_key(),
-            ttl=ACCESS_TTL,
-        )
-        return TokenAnswer(
-            access_token=token,
-            expires_in=int(ACCESS_TTL.total_seconds()),
-            refresh_token=refresh_token,
-            person=PersonView(
-                person_id=person.id,
-                name=person.name,
-                role=role.value,
-                jurisdiction=list(person.jurisdiction),
-            ),
+        return token_answer(person, role, refresh_token, signing_key())
+
+    @router.get(
+        "/v1/auth/methods",
+        summary="How to sign in here: password, an OpenID Connect provider, or both",
+    )
+    async def methods() -> SignInMethods:
+        if oidc is None:
+            return SignInMethods(password=True, oidc=None)
+        return SignInMethods(
+            password=oidc.keep_password,
+            oidc=OidcMethod(name=oidc.display_name, start="/v1/auth/oidc/start"),
         )
 
     @router.post(
@@ -112,11 +140,16 @@ def auth_router(
         summary="Sign in with a person id and password",
         responses={
             401: {"description": "wrong person id or password"},
-            403: {"description": "not on the roster, or the role asked for is not theirs"},
+            403: {
+                "description": "not on the roster, the role asked for is not theirs, or "
+                "password sign-in is off (an OpenID Connect provider signs people in)"
+            },
             422: {"description": "malformed body or unknown role name"},
         },
     )
     async def sign_in(body: SignInBody) -> TokenAnswer:
+        if not password_on:
+            raise HTTPException(403, "password sign-in is off: sign in through OpenID Connect")
         ok = await asyncio.to_thread(credentials.check_password, body.person_id, body.password)
         if not ok:
             raise HTTPException(401, "wrong person id or password")
@@ -124,7 +157,7 @@ def auth_router(
         if person is None:
             raise HTTPException(403, f"{body.person_id} is not on the roster")
         try:
-            role = _role_for(person, body.role)
+            role = role_for(person, body.role)
         except ValueError as e:
             raise HTTPException(422, f"unknown role {body.role!r}") from e
         refresh = await asyncio.to_thread(credentials.issue_refresh, person.id, role.value)
@@ -148,7 +181,7 @@ def auth_router(
         if person is None:
             await asyncio.to_thread(credentials.revoke, grant.token)
             raise HTTPException(403, f"{grant.person_id} is no longer on the roster")
-        return answer(person, _role_for(person, grant.role), grant.token)
+        return answer(person, role_for(person, grant.role), grant.token)
 
     @router.post(
         "/v1/auth/revoke",

@@ -35,6 +35,7 @@ from starlette.routing import Match
 
 from dispatch.adapters.credentials import CredentialStore
 from dispatch.adapters.field_files import FieldFiles
+from dispatch.adapters.oidc import OidcClient
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.acceptance import NotOffered
 from dispatch.domain.dispatcher import NotOnTeam, TooFewOfficersPresent, UnknownTask
@@ -45,6 +46,7 @@ from dispatch.entrypoints.auth_api import auth_router
 from dispatch.entrypoints.dispatch_service import DispatchService, NotAnswerable
 from dispatch.entrypoints.evidence_api import evidence_router
 from dispatch.entrypoints.field_api import FieldCaseFile, field_router
+from dispatch.entrypoints.oidc_api import oidc_router
 from liandong.tokens.phone import InvalidToken, Principal, verify
 
 # A stream re-reads the log at least this often even without a wake-up (belt and braces).
@@ -313,10 +315,12 @@ def create_app(
     credentials: CredentialStore | None = None,
     casefile: FieldCaseFile | None = None,
     uploads: UploadSpool | None = None,
+    oidc: OidcClient | None = None,
 ) -> FastAPI:
     """`credentials` default to dispatch's own database; `casefile` (for the on-site records)
     to the service's casefile client when it can pass them on; `uploads`: where partial
-    evidence uploads are kept (the evidence routes need it)."""
+    evidence uploads are kept (the evidence routes need it); `oidc`: the OpenID Connect
+    provider people sign in through, when one is configured."""
     app = FastAPI(
         title="Liandong dispatch phone API",
         version="1.0.0",
@@ -581,14 +585,25 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), REREAD_S)
 
+    credentials = credentials or CredentialStore(service.store.engine)
     app.include_router(
         auth_router(
-            credentials or CredentialStore(service.store.engine),
+            credentials,
             lambda person_id: service.dispatcher.roster.get(person_id),
             lambda: app.state.signing_key,
             principal,
+            oidc.config if oidc else None,
         )
     )
+    if oidc is not None:
+        app.include_router(
+            oidc_router(
+                oidc,
+                credentials,
+                lambda person_id: service.dispatcher.roster.get(person_id),
+                lambda: app.state.signing_key,
+            )
+        )
     field_casefile = casefile
     if field_casefile is None and hasattr(service.casefile, "field_call"):
         field_casefile = service.casefile  # type: ignore[assignment]

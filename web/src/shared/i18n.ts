@@ -38,6 +38,10 @@ export const dict = {
   personId: { zh: "人员编号", en: "Person ID" },
   password: { zh: "密码", en: "Password" },
   signInFailed: { zh: "登录失败", en: "Sign-in failed" },
+  // {name}: the OpenID Connect provider's name (LIANDONG_OIDC_NAME), "single sign-on" without
+  oidcSignIn: { zh: "使用统一身份认证登录", en: "Sign in with {name}" },
+  oidcDefaultName: { zh: "统一身份认证", en: "single sign-on" },
+  orPassword: { zh: "或使用人员编号和密码", en: "or with your person ID and password" },
   signedInAs: { zh: "当前用户", en: "Signed in as" },
   inbox: { zh: "任务", en: "Tasks" },
   noTasks: { zh: "暂无任务", en: "No tasks" },

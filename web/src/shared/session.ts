@@ -79,6 +79,50 @@ export async function signIn(personId: string, password: string, role?: string):
   return s;
 }
 
+export type SignInMethods = {
+  password: boolean;
+  oidc: { name: string; start: string } | null;
+};
+
+/** How this server signs people in (password form, an OpenID Connect provider, or both). */
+export async function signInMethods(): Promise<SignInMethods> {
+  try {
+    const r = await fetch("/v1/auth/methods");
+    if (r.ok) return (await r.json()) as SignInMethods;
+  } catch {
+    // offline: show the password form, which says why it fails when sent
+  }
+  return { password: true, oidc: null };
+}
+
+/** To the OpenID Connect provider; it sends the browser back to `app` with a one-time code. */
+export function startOidc(start: string, app: "field" | "console"): void {
+  location.assign(`${start}?app=${app}`);
+}
+
+const HANDOFF = /^#oidc=([\w-]+)$/;
+
+/** After an OpenID Connect sign-in the page opens with `#oidc=<one-time code>`: the code is
+ * exchanged (by POST, so no token is ever in a URL) for the same pair a password gives. */
+export async function finishOidc(): Promise<Session | null> {
+  const m = HANDOFF.exec(location.hash);
+  if (!m) return null;
+  // the code works once: off the address bar and history before anything else
+  history.replaceState(null, "", location.pathname + location.search);
+  const r = await fetch("/v1/auth/oidc/exchange", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ code: m[1] }),
+  });
+  if (!r.ok) {
+    const body = await r.json().catch(() => ({}));
+    throw new SignInError(typeof body.detail === "string" ? body.detail : `HTTP ${r.status}`);
+  }
+  const s = fromAnswer((await r.json()) as TokenAnswer);
+  store(s);
+  return s;
+}
+
 async function refresh(): Promise<Session | null> {
   const s = session;
   if (!s) return null;
