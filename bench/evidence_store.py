@@ -106,7 +106,10 @@ async def _serve_stack(store_url: str, folder: Path, ready: Any, stop: Any) -> N
     for pid in ("e1", "e2", "m1"):
         await h.service.accept(tid, pid)
     app = create_app(h.service, PHONE_KEY, uploads=UploadSpool(folder / "uploads"))
-    sock = socket.socket()
+    # proto IPPROTO_TCP, as the socket uvicorn makes from host and port: asyncio sets
+    # TCP_NODELAY on accepted connections only then (with proto 0 the JSON answer of
+    # complete, headers and body in two writes, waited ~40 ms for a delayed ACK)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     http = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(http.serve(sockets=[sock]))
