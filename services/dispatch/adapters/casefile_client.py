@@ -304,7 +304,7 @@ class CaseFileClient:
         description: str,
         position: tuple[float, float] | None,
         path: Path,
-        chunk_bytes: int = 4 << 20,
+        chunk_bytes: int = 512 << 10,
     ) -> casefile_pb2.UploadEvidenceResponse:
         """Streams the file at `path` to casefile's UploadEvidence acting for `captured_by`."""
         header = casefile_pb2.EvidenceUpload(
