@@ -2,13 +2,16 @@
 
 Upload (issue 14 target: at least 0.5 of each baseline). A stack in a separate process:
 casefile's gRPC server with its evidence store (local disk, then the local S3 server from
-deploy/s3/s3.sh) and dispatch's phone API on uvicorn with its real casefile client. This
-process uploads a 20 MB video as a phone would: create, PATCH in 4 MiB pieces at their
-offsets, complete (dispatch re-hashes and streams it to casefile, which re-hashes, sniffs,
-stores with fsync and records it). Timed from create to the completed answer; the median of
-three different 20 MB files (the same bytes would be stored once). Baselines in the same run
-on the same machine: `cp` of the same file (page cache, no fsync), and a plain boto3
-put_object of it to the same S3 server. Ratio = baseline time / upload time.
+deploy/s3/s3.sh) and dispatch's phone API on uvicorn with its real casefile client, both on
+one event loop (in production they are two processes, often two hosts). This process uploads
+a 20 MB video as a phone would: create, PATCH in 4 MiB pieces at their offsets, complete.
+At complete, dispatch streams the spooled file to casefile (512 KiB gRPC messages);
+casefile re-hashes, sniffs, stores with fsync and records it (docs/casefile.md, "Where an upload's time goes"). Timed from create to the completed
+answer; the median of three different 20 MB files (the same bytes would be stored once).
+Baselines in the same run on the same machine: `cp` of the same file (page cache, **no
+fsync**: the issue's figure), `cp` then `sync FILE` (the copy fsync'd, as the store does
+before it answers: the fairer figure, reported beside it), and a plain boto3 put_object of
+it to the same S3 server. Ratio = baseline time / upload time.
 
 Bundle verification (target >= 200 MB/s): 1 GiB of evidence (8 videos of 128 MiB) uploaded
 through casefile's gRPC API, exported as a signed bundle, then `verify --bundle`'s check
