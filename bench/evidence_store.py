@@ -7,7 +7,8 @@ one event loop (in production they are two processes, often two hosts). This pro
 a 20 MB video as a phone would: create, PATCH in 4 MiB pieces at their offsets, complete.
 At complete, dispatch streams the spooled file to casefile (512 KiB gRPC messages);
 casefile re-hashes, sniffs, stores with fsync and records it (docs/casefile.md, "Where an
-upload's time goes"). Timed from create to the completed answer; the median of three different 20 MB files (the same bytes would be stored once).
+upload's time goes"). Timed from create to the completed answer; the median of three
+different 20 MB files (the same bytes would be stored once).
 Baselines in the same run on the same machine: `cp` of the same file (page cache, **no
 fsync**: the issue's figure), `cp` then `sync FILE` (the copy fsync'd, as the store does
 before it answers: the fairer figure, reported beside it), and a plain boto3 put_object of
