@@ -27,7 +27,7 @@ from .stations import gas_minutes, produce, publish_registry, registry_doc, star
 from .test_worker_kafka import stop, wait_ready
 
 OUTLETS = 30
-MINUTES_PER_LOAD = 300  # 9,000 records a load, spread over the partitions by MN
+MINUTES_PER_LOAD = 1000  # 30,000 records a load (the size that froze 2 of 4 runs), spread by MN
 KILLS = 2
 # A restarted worker waits for the killed member's session to expire (faust: 60 s) before it
 # is given the partitions; then it judges the backlog, and a lost record is read again after
