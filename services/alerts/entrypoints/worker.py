@@ -304,9 +304,10 @@ class AlertsRuntime:
             return
         now = time.monotonic()
         holes: dict[int, tuple[int, float]] = {}
-        for tp in consumer.assignment():
-            if tp.topic != self.records_topic:
-                continue
+        # The partitions the assignor gave this worker: asking the consumer for its
+        # assignment raises before it has started.
+        for partition in sorted(self.owned_partitions()):
+            tp = TP(self.records_topic, partition)
             at = consumer.hole_at(tp)
             if at is None:
                 continue
