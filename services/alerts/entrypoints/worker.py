@@ -89,9 +89,76 @@ class _PromptFetchThread(AIOKafkaConsumerThread):
         return consumer
 
 
+# How long records a partition's committed offset waits on may stay unacked, while later
+# records of the partition are acked, before they count as lost and are read again (see
+# _PromptFetchConsumer). Records are acked at a checkpoint, at most PERSIST_MAX_S apart.
+HOLE_REPAIR_S = float(os.environ.get("LIANDONG_ALERTS_HOLE_REPAIR_S", "30"))
+
+
 class _PromptFetchConsumer(AIOKafkaDriverConsumer):
+    """faust's consumer with two repairs to its acked-offset tracking (issue 13, item 3).
+
+    faust commits a partition only up to the first offset not acked (`_new_offset`: the
+    first run of consecutive acked offsets after the committed one). Observed on the real
+    broker with a worker restarted on a backlog (tests/integration/alerts/
+    test_worker_offsets.py; docs/alerts.md): records of the first fetch after the
+    assignment are delivered twice or not at all (87 per partition right after the first
+    batch in one run). Then
+    - an offset never delivered is never acked, so the committed offset stops there for
+      the life of the worker, and every restart re-reads from it;
+    - an offset delivered twice can be acked twice (a second copy acked while a commit is
+      in flight passes faust's duplicate check), and a duplicate in `_acked` cuts the runs
+      of consecutive offsets to two: the commit then advances one offset per commit.
+    """
+
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _PromptFetchThread(self, loop=self.loop, beacon=self.beacon)
+
+    # partition -> first offset of a hole being read again (see reread_from)
+    _rereading: dict[TP, int]
+
+    def _new_offset(self, tp: TP) -> int | None:
+        committed = self._committed_offset[tp]
+        rereading = getattr(self, "_rereading", {})
+        if tp in rereading:
+            if committed is not None and committed > rereading[tp]:
+                del rereading[tp]  # the hole is acked and committed
+            else:
+                # Records fetched before the seek and delivered after it make faust note
+                # the offsets between as a gap, which counts as acked: the hole would be
+                # committed before its records are judged again.
+                self._gap.pop(tp, None)
+        # Duplicates and offsets already committed carry no information: drop them before
+        # faust looks for the run of consecutive offsets.
+        acked = self._acked[tp]
+        if acked:
+            unique = sorted({o for o in acked if committed is None or o >= committed})
+            acked[:] = unique
+            self._acked_index[tp] = set(unique)
+        return super()._new_offset(tp)  # type: ignore[no-any-return]
+
+    def hole_at(self, tp: TP) -> int | None:
+        """The committed offset of `tp` when the records from it were not acked although
+        later ones were (faust's own slack of one offset aside), else None."""
+        acked = self._acked.get(tp)
+        committed = self._committed_offset.get(tp)
+        if not acked or committed is None or min(acked) - committed <= 1:
+            return None
+        return int(committed)
+
+    async def reread_from(self, tp: TP, offset: int) -> None:
+        """Read `tp` again from `offset` (not below the log start: records removed by
+        retention cannot come back)."""
+        earliest = (await self.earliest_offsets(tp)).get(tp)
+        if earliest is not None and earliest > offset:
+            offset = int(earliest)
+        if not hasattr(self, "_rereading"):
+            self._rereading = {}
+        self._rereading[tp] = offset
+        # Gap intervals faust noted while the records beyond the hole arrived would count
+        # the hole as acked once read again; the records of the hole must be acked for real.
+        self._gap.pop(tp, None)
+        await self.seek(tp, offset)  # also resets faust's read offset, so none is dropped
 
 
 class _PromptFetchTransport(AIOKafkaTransport):
@@ -144,6 +211,7 @@ class AlertsRuntime:
         self.last_checkpoint = time.monotonic()
         self.persist_interval = PERSIST_EVERY_S
         self._committing: asyncio.Future[bool] | None = None
+        self._holes: dict[int, tuple[int, float]] = {}  # partition -> (offset, since)
 
     # ---- registry --------------------------------------------------------------------
 
@@ -224,6 +292,40 @@ class AlertsRuntime:
         committed = getattr(self.app.consumer, "_committed_offset", {})
         offset = committed.get(TP(self.records_topic, partition))
         return int(offset) if offset is not None else None
+
+    async def repair_holes(self) -> None:
+        """Read a partition again from its committed offset when the records there stayed
+        unacked for HOLE_REPAIR_S while later ones were acked: they never reached the agent
+        (see _PromptFetchConsumer), and the commit would wait for them for ever. Read again,
+        they are judged (later ones again too: duplicates to the judge) and acked, and the
+        commit moves on."""
+        consumer = self.app.consumer
+        if not isinstance(consumer, _PromptFetchConsumer):
+            return
+        now = time.monotonic()
+        holes: dict[int, tuple[int, float]] = {}
+        # The partitions the assignor gave this worker: asking the consumer for its
+        # assignment raises before it has started.
+        for partition in sorted(self.owned_partitions()):
+            tp = TP(self.records_topic, partition)
+            at = consumer.hole_at(tp)
+            if at is None:
+                continue
+            seen = self._holes.get(tp.partition)
+            since = seen[1] if seen is not None and seen[0] == at else now
+            if now - since < HOLE_REPAIR_S:
+                holes[tp.partition] = (at, since)
+                continue
+            log.warning(
+                "records from %s[%s]@%s were never acked while later ones were "
+                "(lost between fetch and agent); reading them again",
+                tp.topic,
+                tp.partition,
+                at,
+            )
+            self.backlog.forget([tp.partition])
+            await consumer.reread_from(tp, at)
+        self._holes = holes
 
     def _forget_revoked(self) -> None:
         if self._revoked and self.pj is not None:
@@ -334,6 +436,7 @@ class AlertsRuntime:
     async def tick(self) -> None:
         if self.pj is None or not self.ready.is_set() or self.app.rebalancing:
             return
+        await self.repair_holes()
         # Outside the lock: asking the broker must not hold up judging.
         close_hours = await self.backlog.caught_up(self.owned_partitions())
         now = datetime.now(UTC)
