@@ -843,12 +843,12 @@ def _run(
                 _log(console, "load ends")
             finally:
                 # also when the script failed: the loader must not outlive the run
+                load_ended = time.monotonic()  # no new frame from here; in-flight ones finish
                 stop_flag.set()
                 await asyncio.to_thread(loader.join, ACK_TIMEOUT_S * 4 + 30)
                 if loader.is_alive():
                     loader.terminate()
                     loader.join(10)
-            load_ended = time.monotonic()
             drained = None
             lag_end: int | None = None
             while time.monotonic() - load_ended < 90:
@@ -860,7 +860,7 @@ def _run(
                         break
                 await asyncio.sleep(1)
             supervisor.cancel()
-            _log(console, f"lag {lag_end} after the load (drained in {drained} s)")
+            _log(console, f"lag {lag_end} after the load (0 after {_round(drained)} s)")
             return {
                 "faults": run.faults,
                 "unplanned": run.unplanned,
