@@ -76,8 +76,9 @@ class _Connection(asyncio.Protocol):
             self.waiting[1].set_exception(ConnectionError("closed"))
 
 
-async def _frames(logger: Any, scenario: str, start: datetime) -> Any:
-    """(qn, frame) from `start` on, minute by minute, never ahead of the clock."""
+async def _frames(logger: Any, scenario: str, start: datetime, stop: asyncio.Event) -> Any:
+    """(qn, frame) from `start` on, minute by minute, never ahead of the clock (the wait for
+    a minute to end gives way to `stop`, so the loggers end when the run does)."""
     from gateway.simulator.hourly import summarise_hour
     from gateway.simulator.station import data_frame, minute_record, period_frame, scenario_values
 
@@ -87,7 +88,11 @@ async def _frames(logger: Any, scenario: str, start: datetime) -> Any:
         at = start + timedelta(minutes=minute)
         wait = (at + timedelta(minutes=1) - station_now()).total_seconds()
         if wait > 0:
-            await asyncio.sleep(wait + random.random())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait + random.random()):
+                    await stop.wait()
+            if stop.is_set():
+                return
         values = scenario_values(logger, scenario, minute)
         yield data_frame(logger, "2011", at, values)
         record = minute_record(values)
@@ -160,7 +165,7 @@ class _Logger:
         from liandong.hj212.records import record_event_id
 
         next_at = time.monotonic() + random.random() * self.interval
-        async for qn, frame in _frames(self.logger, self.scenario, start):
+        async for qn, frame in _frames(self.logger, self.scenario, start, stop):
             delay = next_at - time.monotonic()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):

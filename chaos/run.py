@@ -726,7 +726,11 @@ def main(
         postgres("up")
         kafka("up")
         create_databases(["chaos_dispatch", "chaos_casefile"])
-        result.update(_run(console, loggers, fast, over_share, replicas, static_alerts))
+        try:
+            result.update(_run(console, loggers, fast, over_share, replicas, static_alerts))
+        except Exception as err:  # reported as a failed run, with the logs kept
+            console.print_exception()
+            result["error"] = f"{type(err).__name__}: {err}"[:500]
     finally:
         for r in replicas.values():
             r.stop()
@@ -851,8 +855,10 @@ def _run(
                     loader.join(10)
             drained = None
             lag_end: int | None = None
+            lag_samples: list[tuple[float, int | None, int | None]] = []
             while time.monotonic() - load_ended < 90:
                 lags = [await groups.lag(*run.group_of(s)) for s in ("alerts", "dispatch")]
+                lag_samples.append((round(time.monotonic() - load_ended, 1), *lags))
                 if None not in lags:
                     lag_end = sum(x for x in lags if x is not None)
                     if lag_end == 0:
@@ -867,6 +873,7 @@ def _run(
                 "unplanned_exits": len(run.unplanned),
                 "lag_end": lag_end,
                 "lag_drained_s": _round(drained),
+                "lag_samples_after_load": lag_samples,  # (s, alerts lag, dispatch lag)
                 "probe_ids": probes[1].acked_ids + probes[2].acked_ids,
                 "tally_file": str(tally_file),
             }

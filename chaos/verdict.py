@@ -90,6 +90,10 @@ def recovery_ok(fault: Mapping[str, Any], static_alerts: bool = False) -> bool:
 
 def checks(result: Mapping[str, Any]) -> list[Check]:
     """Every target of the run, with the measured value."""
+    if result.get("error"):
+        # the run broke off (a replica never came up, the loggers' tally is missing): that
+        # is a failed run, reported with its reason, never a pass on missing numbers
+        return [Check("run completed", result["error"], "no error", False)]
     out = [
         Check("acked frames lost", result["lost"], "0", result["lost"] == 0),
         Check(

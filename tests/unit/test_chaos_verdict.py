@@ -73,3 +73,9 @@ def test_lag_left_or_lost_frames_fail_and_show_in_the_table() -> None:
     assert "**FAIL**" in table
     assert "| acked frames lost | 3 | 0 | **FAIL** |" in table
     assert "| lag back to 0 after the load ended | never |" in table
+
+
+def test_a_run_that_broke_off_fails_with_its_reason() -> None:
+    checks = verdict.checks({"error": "TimeoutError: the replicas did not all come up"})
+    assert not verdict.passed(checks)
+    assert checks[0].value.startswith("TimeoutError")
