@@ -858,7 +858,7 @@ def _run(
             lag_samples: list[tuple[float, int | None, int | None]] = []
             while time.monotonic() - load_ended < 90:
                 lags = [await groups.lag(*run.group_of(s)) for s in ("alerts", "dispatch")]
-                lag_samples.append((round(time.monotonic() - load_ended, 1), *lags))
+                lag_samples.append((round(time.monotonic() - load_ended, 1), lags[0], lags[1]))
                 if None not in lags:
                     lag_end = sum(x for x in lags if x is not None)
                     if lag_end == 0:
