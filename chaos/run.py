@@ -713,7 +713,9 @@ def main(
         "started": stamp,
         "loggers": loggers,
         "alerts_static_membership": static_alerts,
+        "load_average_at_start": round(os.getloadavg()[0], 1),  # a shared 2-core machine
     }
+    began = time.monotonic()
     try:
         _log(console, "clearing .state/chaos (brokers and database of an earlier run)")
         for action in (lambda: kafka("down"), lambda: postgres("down")):
@@ -738,6 +740,8 @@ def main(
             for action in (lambda: kafka("down"), lambda: postgres("down")):
                 with contextlib.suppress(subprocess.CalledProcessError):
                     action()
+    result["duration_s"] = round(time.monotonic() - began)
+    result["load_average_at_end"] = round(os.getloadavg()[0], 1)
     all_checks = verdict.checks(result)
     result["checks"] = [c.__dict__ for c in all_checks]
     result["pass"] = verdict.passed(all_checks)

@@ -174,7 +174,11 @@ def markdown(result: Mapping[str, Any], all_checks: list[Check]) -> str:
         f"{result.get('records_distinct', '?')} distinct record ids on monitoring.records "
         f"({result.get('records_total', '?')} records), re-sends {result.get('resent', '?')}; "
         f"episodes {result.get('episodes', '?')}, tasks {result.get('tasks', '?')}, "
-        f"cases {result.get('cases', '?')}; **{'PASS' if passed(all_checks) else 'FAIL'}**"
+        f"cases {result.get('cases', '?')}; alerts static membership "
+        f"{'on' if result.get('alerts_static_membership') else 'off'}; "
+        f"{result.get('duration_s', '?')} s in all, load average "
+        f"{result.get('load_average_at_start', '?')} -> {result.get('load_average_at_end', '?')}; "
+        f"**{'PASS' if passed(all_checks) else 'FAIL'}**"
     )
     lines = [head, "", "| check | measured | target | |", "|---|---|---|---|"]
     for c in all_checks:
