@@ -13,7 +13,7 @@ export KAFKA_NODES ?= 1
 export LIANDONG_KAFKA_BOOTSTRAP ?= $(shell KAFKA_NODES=$(KAFKA_NODES) bash $(KAFKA) bootstrap)
 
 .PHONY: help install proto proto-check kafka-up kafka-down kafka-status topics registry \
-        up down demo test lint typecheck unit integration bench pg-up pg-down s3-up s3-down clean web browser \
+        up down demo test lint typecheck unit integration bench chaos pg-up pg-down s3-up s3-down clean web browser \
         oidc-provider
 
 help: ## list the targets
@@ -93,7 +93,7 @@ lint: $(STAMP) $(WEB_STAMP) ## ruff, import contracts (lint-imports), and tsc ov
 	cd web && npm run --silent typecheck
 
 typecheck: $(STAMP) ## mypy
-	$(VENV)/bin/mypy src services
+	$(VENV)/bin/mypy src services chaos
 
 unit: $(STAMP) ## pure tests, no broker
 	$(VENV)/bin/pytest -q -m "not integration"
@@ -118,6 +118,9 @@ bench: install ## benchmarks -> bench/results.json and a table (Kafka, PostgreSQ
 	$(S3) status >/dev/null 2>&1 || started_s3=1; \
 	trap 'if [ $$started = 1 ]; then $(KAFKA) down; fi; if [ $$started_pg = 1 ]; then $(PG) down; fi; if [ $$started_s3 = 1 ]; then $(S3) down; fi' EXIT; \
 	$(KAFKA) up && $(PG) up && $(S3) up && $(PY) -m bench.run
+
+chaos: install ## scripted fault run (3 brokers, 2 replicas each, SIGKILLs) -> chaos/results.json; not in make test
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 pg-up: ## start the local PostgreSQL server (Debian's), idempotent
 	@$(PG) up

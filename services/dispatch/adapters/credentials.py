@@ -17,6 +17,8 @@ from sqlalchemy import CursorResult, delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
+from dispatch.adapters.schema import create_tables
+
 REFRESH_TTL = timedelta(days=30)
 _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) defaults
 
@@ -106,7 +108,7 @@ def _aware(t: datetime) -> datetime:
 class CredentialStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=TABLES)
+        create_tables(engine, TABLES)
 
     def set_password(self, person_id: str, password: str, now: datetime | None = None) -> None:
         if len(password) < 8:

@@ -11,6 +11,8 @@ from sqlalchemy import Column, LargeBinary
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
+from dispatch.adapters.schema import create_tables
+
 
 class FieldFileRow(SQLModel, table=True):
     __tablename__ = "dispatch_field_files"
@@ -28,7 +30,7 @@ TABLES = [FieldFileRow.__table__]  # type: ignore[attr-defined]
 class FieldFiles:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=TABLES)
+        create_tables(engine, TABLES)
 
     def put(self, content: bytes, media_type: str, case_id: str) -> str:
         """Stores the bytes (once per content) and returns their SHA-256 hex."""

@@ -23,6 +23,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, selec
 
 from dispatch.adapters import state_codec as codec
 from dispatch.adapters.report_store import REPORT_TABLES, Alarm, TaskFactRow, put_alarm, put_fact
+from dispatch.adapters.schema import create_tables
 from dispatch.domain.casefile_calls import CallMethod, CallStatus, CasefileCall
 from dispatch.domain.dispatcher import DispatchState
 from dispatch.domain.report_facts import task_fact
@@ -262,7 +263,7 @@ def _call(r: CasefileCallRow) -> CasefileCall:
 class DispatchStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine, tables=TABLES + REPORT_TABLES)
+        create_tables(engine, TABLES + REPORT_TABLES)
         # several processes may share a PostgreSQL database (replicas); a SQLite file has one
         self.shared = engine.dialect.name == "postgresql"
 
