@@ -23,8 +23,8 @@ def chaos(
     static_membership: Annotated[
         bool,
         typer.Option(
-            help="alerts workers with a stable group.instance.id (rejoin at once after a "
-            "restart; the alerts target is then 15 s, else 60 s)"
+            help="alerts workers and dispatch replicas with a stable group.instance.id (rejoin "
+            "at once after a restart; the alerts target is then 15 s, else 60 s)"
         ),
     ] = True,
     keep_state: Annotated[

@@ -200,6 +200,10 @@ def make_replicas(
                     "LIANDONG_DISPATCH_PORT": str(port),
                     "LIANDONG_CASEFILE_GRPC": f"ipv4:{casefiles}",
                 }
+                if static_alerts:  # the same static membership for dispatch's consumer
+                    env["LIANDONG_DISPATCH_GROUP_INSTANCE_ID"] = (
+                        f"{settings.topic_prefix}dispatch-{n}"
+                    )
             else:
                 env |= {"LIANDONG_CASEFILE_GRPC": f"127.0.0.1:{port}"}
             replica = Replica(service, n, env, state / f"{service}-{n}.log", port)

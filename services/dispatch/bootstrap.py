@@ -78,7 +78,7 @@ async def serve(
         casefile=casefile,
     )
     group = config.consumer_group or f"{settings.topic_prefix}liandong-dispatch"
-    consumer = AlertConsumer(settings, service, group)
+    consumer = AlertConsumer(settings, service, group, config.group_instance_id)
     await consumer.start()
     uploads = UploadSpool(
         config.uploads_dir,

@@ -32,6 +32,12 @@ class DispatchConfig:
     consumer_group: str | None = field(
         default_factory=lambda: os.environ.get("LIANDONG_DISPATCH_GROUP") or None
     )
+    # static group membership (KIP-345): a stable name per replica (a StatefulSet pod's), so a
+    # restarted replica takes its partitions back at once instead of waiting out the dead
+    # one's session; two live replicas must never share it. None: dynamic membership.
+    group_instance_id: str | None = field(
+        default_factory=lambda: os.environ.get("LIANDONG_DISPATCH_GROUP_INSTANCE_ID") or None
+    )
     timezone: str = field(default_factory=lambda: _env("LIANDONG_TIMEZONE", "Asia/Shanghai"))
     # partial evidence uploads from phones (entrypoints/evidence_api), bounded
     uploads_dir: Path = field(

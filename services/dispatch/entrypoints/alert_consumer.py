@@ -33,12 +33,19 @@ skipped = metrics.get_meter("liandong.dispatch").create_counter(
 
 
 class AlertConsumer:
-    def __init__(self, settings: Settings, service: DispatchService, group_id: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: DispatchService,
+        group_id: str,
+        group_instance_id: str | None = None,
+    ) -> None:
         self.service = service
         self.consumer = AIOKafkaConsumer(
             settings.topic(ALERTS_EVENTS),
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=group_id,
+            group_instance_id=group_instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
