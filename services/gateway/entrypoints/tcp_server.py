@@ -55,6 +55,7 @@ from liandong.hj212.framing import FrameChunk
 from liandong.hj212.packets import DecodeResult, Packet
 from liandong.hj212.records import to_record
 from liandong.hj212.rejects import FrameError, RejectReason
+from liandong.telemetry import span_headers, unsampled_root_span
 
 log = logging.getLogger(__name__)
 reject_log = LogBudget(log)  # rejected frames are logged within a budget
@@ -170,6 +171,10 @@ class Gateway(CommandChannel, SplitUploads):
                 await writer.wait_closed()
 
     async def _drain(self, session: Session) -> bool:
+        if not session.writer.transport.get_write_buffer_size():
+            # Everything written went straight to the socket: nothing to wait for, so no timer
+            # per read (a connection error shows at the next read).
+            return True
         try:
             async with asyncio.timeout(self.config.write_timeout):
                 await session.writer.drain()
@@ -267,6 +272,11 @@ class Gateway(CommandChannel, SplitUploads):
 
     async def _on_frame(self, session: Session, frame: bytes) -> Reply | None:
         received_at = datetime.now(UTC)
+        quiet = unsampled_root_span()
+        if quiet is not None:
+            # Nothing would record this span: the SDK's span and the context around it are
+            # skipped; the record still carries this span's traceparent (span_headers).
+            return await self._decide(session, frame, received_at, quiet)
         span = tracer.start_span(
             "hj212 frame", kind=trace.SpanKind.SERVER, attributes={"net.peer": session.peer}
         )
@@ -411,7 +421,7 @@ class Gateway(CommandChannel, SplitUploads):
         )
         span.set_attribute("liandong.record_id", record.meta.event_id)
         try:
-            ack = await self.publisher.enqueue_record(record)
+            ack = await self.publisher.enqueue_record(record, span_headers(span))
         except Exception as err:
             log.warning("Kafka refused a record from %s: %r", result.packet.mn, err)
             return None
