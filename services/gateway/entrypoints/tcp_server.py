@@ -49,6 +49,7 @@ from gateway.entrypoints.instruments import (
 from gateway.entrypoints.log_budget import LogBudget
 from gateway.entrypoints.sessions import GarbageRun, GatewayConfig, KnownLogger, Reply, Session
 from gateway.entrypoints.split_uploads import HeldSubpacket, SplitUploads
+from gateway.entrypoints.timers import AckDeadlines, IdleWatch
 from liandong.hj212.crc import CrcVariant
 from liandong.hj212.decoding import decode
 from liandong.hj212.framing import FrameChunk
@@ -84,6 +85,7 @@ class Gateway(CommandChannel, SplitUploads):
         self._waiting: dict[str, list[CommandRequest]] = {}
         self._done_elsewhere: set[str] = set()
         self._qns = itertools.count()
+        self._ack_deadlines = AckDeadlines()
         self.port: int | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -138,15 +140,21 @@ class Gateway(CommandChannel, SplitUploads):
         sessions_counter.add(1, {"event": "opened"})
         active_sessions.add(1)
         loop = asyncio.get_running_loop()
+        # One timer per idle period rather than a timeout (and a timer) per read.
+        idle = IdleWatch(self.config.idle_timeout)
         try:
             while not session.closed:
+                idle.reading()
                 try:
-                    # asyncio.timeout, not wait_for: no extra task per read on the hot path.
-                    async with asyncio.timeout(self.config.idle_timeout):
-                        data = await reader.read(self.config.read_size)
-                except TimeoutError:
+                    data = await reader.read(self.config.read_size)
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    # Only our own cancellation is the idle timeout; any other is passed on.
+                    if not idle.expired or task is None or task.uncancel() > 0:
+                        raise
                     sessions_counter.add(1, {"event": "idle_timeout"})
                     break
+                idle.done_reading()
                 if not data:
                     break
                 chunks = session.frames.feed(data)
@@ -166,6 +174,7 @@ class Gateway(CommandChannel, SplitUploads):
         except (ConnectionError, asyncio.IncompleteReadError):
             sessions_counter.add(1, {"event": "reset"})
         finally:
+            idle.close()
             self._end(session)
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
@@ -439,9 +448,9 @@ class Gateway(CommandChannel, SplitUploads):
             if ack is None:
                 raise ConnectionError("not enqueued")
             if not ack.done():
-                # shield: giving up on the ack must not cancel the producer's own retries.
-                async with asyncio.timeout_at(deadline):
-                    await asyncio.shield(ack)
+                # Giving up at the deadline leaves the ack (and the producer's own retries)
+                # alone; one shared timer, not one per frame.
+                await self._ack_deadlines.wait(ack, deadline)
             ack.result()  # raises what the producer raised
             return True
         except Exception as err:
