@@ -10,6 +10,10 @@ Tests pass in-memory exporters instead.
 
 Trace context crosses Kafka in record headers (W3C `traceparent`, injected by the aiokafka
 instrumentation on send) and gRPC in metadata (the grpc instrumentation).
+
+With nothing exporting, root spans are sampled out; a hot path that opens one per message (the
+gateway's frame span) may take `unsampled_root_span()` instead, the same non-recording span
+without the SDK's per-span work, and put its context in the message with `span_headers()`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 ``enqueue_*`` hand a message to the producer and return the broker-acknowledgement future, so
 the server can pipeline several frames of one read and still answer each only once its own
 record is acknowledged; ``publish_*`` wait for that acknowledgement themselves.
+
+A record's trace context is given by the server (its frame's ``traceparent``, see
+``liandong.telemetry.span_headers``); the partitioner is aiokafka's default with each key's hash
+remembered (``KeyHashCache``), so a logger's records keep their partition and order.
 """
 
 from __future__ import annotations

@@ -13,6 +13,12 @@ read of ``read_size`` bytes at a time, a frame reader capped at ``max_frame``, e
 settled before the next read); a write timeout for peers that do not read their replies; a
 connection that sends more than ``garbage_limit`` bytes that are no frame, or
 ``max_auth_failures`` frames with an unknown MN or wrong password, is dropped.
+
+Per-frame cost (issue 17 item 4; ``bench/gateway_load.py``, docs/performance.md): when nothing
+exports spans the frame's span is ``unsampled_root_span()`` (no SDK span, the record still
+carries its traceparent); the ack deadline and the idle timeout are shared timers
+(``timers.py``), not a ``Timeout`` per read and per ack; ``drain`` is skipped while nothing is
+buffered; published frames are added to ``gateway.frames`` once per sweep.
 """
 
 from __future__ import annotations
