@@ -18,7 +18,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from gateway.adapters.kafka_out import KeyHashCache
-from gateway.entrypoints import tcp_server
 from gateway.entrypoints.sessions import GatewayConfig, KnownLogger, Session
 from gateway.entrypoints.tcp_server import Gateway
 from gateway.simulator.station import SimLogger, data_frame
@@ -176,34 +175,3 @@ def test_cached_partitioner_places_keys_as_the_default(keys: list[bytes], count:
     partitions = list(range(count))
     for key in keys + keys:  # the second pass answers from the cache
         assert cached(key, partitions, partitions) == default(key, partitions, partitions)
-
-
-async def test_published_frames_reach_the_metric_at_the_sweep(
-    quiet_tracing: TracerProvider, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    added: list[tuple[int, dict[str, str]]] = []
-
-    class Counter:
-        def add(self, amount: int, attributes: dict[str, str]) -> None:
-            added.append((amount, attributes))
-
-    monkeypatch.setattr(tcp_server, "frames_counter", Counter())
-    gateway, publisher = _gateway()
-    frames = [
-        data_frame(LOGGER, cn, datetime(2024, 5, 1, 10, m), {"a21026": 1.0})[1]
-        for m, cn in enumerate(["2051", "2051", "2011"])
-    ]
-    runs = [asyncio.ensure_future(gateway.on_frame(f, "10.0.0.1:5000")) for f in frames]
-    while len(publisher.acks) < 3:
-        await asyncio.sleep(0)
-    for ack in publisher.acks:
-        ack.set_result(None)
-    await asyncio.gather(*runs)
-    assert added == []  # counted, not yet added
-    gateway._count_published()  # what each sweep (and stop) does
-    assert sorted(added, key=str) == [
-        (1, {"outcome": "published", "cn": "2011"}),
-        (2, {"outcome": "published", "cn": "2051"}),
-    ]
-    gateway._count_published()
-    assert len(added) == 2  # nothing counted twice
