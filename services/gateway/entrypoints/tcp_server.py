@@ -18,7 +18,7 @@ Per-frame cost (issue 17 item 4; ``bench/gateway_load.py``, docs/performance.md)
 exports spans the frame's span is ``unsampled_root_span()`` (no SDK span, the record still
 carries its traceparent); the ack deadline and the idle timeout are shared timers
 (``timers.py``), not a ``Timeout`` per read and per ack; ``drain`` is skipped while nothing is
-buffered; published frames are added to ``gateway.frames`` once per sweep.
+buffered.
 """
 
 from __future__ import annotations
