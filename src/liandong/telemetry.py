@@ -10,6 +10,10 @@ Tests pass in-memory exporters instead.
 
 Trace context crosses Kafka in record headers (W3C `traceparent`, injected by the aiokafka
 instrumentation on send) and gRPC in metadata (the grpc instrumentation).
+
+With nothing exporting, root spans are sampled out; a hot path that opens one per message (the
+gateway's frame span) may take `unsampled_root_span()` instead, the same non-recording span
+without the SDK's per-span work, and put its context in the message with `span_headers()`.
 """
 
 from __future__ import annotations
@@ -40,9 +44,13 @@ from opentelemetry.sdk.trace.export import (
     SpanExportResult,
 )
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.trace import NonRecordingSpan
 
 _lock = threading.Lock()
 _configured: TracerProvider | None = None
+_unrecorded_roots: TracerProvider | None = None
+"""The global provider when ``setup_telemetry`` gave it ``ParentBased(ALWAYS_OFF)`` (nothing
+exports): its root spans are never recorded, so ``unsampled_root_span`` may skip the SDK."""
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -109,7 +117,7 @@ def setup_telemetry(
     instrument_grpc: bool = False,
 ) -> Telemetry:
     """Configures tracing and metrics for one process; the first call wins (OTel is global)."""
-    global _configured
+    global _configured, _unrecorded_roots
     resource = Resource.create(
         {"service.name": service, "service.namespace": "liandong", "service.version": "0.1.0"}
     )
@@ -150,6 +158,7 @@ def setup_telemetry(
             trace.set_tracer_provider(provider)
             metrics.set_meter_provider(meter_provider)
             _configured = provider
+            _unrecorded_roots = None if exporting else provider
         if instrument_kafka:
             from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 
@@ -186,6 +195,55 @@ def trace_headers() -> list[tuple[str, bytes]]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return [(k, v.encode()) for k, v in carrier.items()]
+
+
+class UnsampledRootSpan(NonRecordingSpan):
+    """A root span the sampler would not have recorded, made without the SDK (see
+    ``unsampled_root_span``)."""
+
+
+def unsampled_root_span() -> UnsampledRootSpan | None:
+    """A new root span, not recorded, when this process records no root spans anyway
+    (``setup_telemetry`` with nothing exporting: ``ParentBased(ALWAYS_OFF)``); else None, and
+    the caller starts a real span as usual.
+
+    Why: even a sampled-out SDK span costs the sampler, a ``SpanContext`` and the context
+    attach/detach around it; for a span per received frame that was ~10 % of the gateway's
+    CPU. This is the span the SDK would have returned (a ``NonRecordingSpan`` with fresh ids
+    from the provider's id generator, not sampled), so ``span_headers`` still gives each
+    record a valid W3C trace context: the same trace id a recorded span would have had, not
+    sampled, which consumers join or start their own trace from as before."""
+    provider = _unrecorded_roots
+    if provider is None or trace.get_tracer_provider() is not provider:
+        return None
+    ids = provider.id_generator
+    # As the SDK sets them for a sampled-out root: not SAMPLED; RANDOM_TRACE_ID (W3C level 2)
+    # when the id generator's trace ids are random, as the default generator's are.
+    flags = trace.TraceFlags.RANDOM_TRACE_ID if ids.is_trace_id_random() else 0
+    return UnsampledRootSpan(
+        trace.SpanContext(
+            ids.generate_trace_id(),
+            ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=trace.TraceFlags(flags),
+        )
+    )
+
+
+def span_headers(span: trace.Span) -> list[tuple[str, bytes]]:
+    """Kafka headers carrying ``span``'s context: for an ``UnsampledRootSpan`` (never made
+    current) its W3C ``traceparent`` written directly (no trace state, no baggage: a fresh
+    root has neither); for any other span ``trace_headers()``, which expects ``span`` to be
+    the current one (``trace.use_span``)."""
+    if isinstance(span, UnsampledRootSpan):
+        ctx = span.get_span_context()
+        return [
+            (
+                "traceparent",
+                f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}".encode(),
+            )
+        ]
+    return trace_headers()
 
 
 @contextmanager

@@ -13,6 +13,12 @@ read of ``read_size`` bytes at a time, a frame reader capped at ``max_frame``, e
 settled before the next read); a write timeout for peers that do not read their replies; a
 connection that sends more than ``garbage_limit`` bytes that are no frame, or
 ``max_auth_failures`` frames with an unknown MN or wrong password, is dropped.
+
+Per-frame cost (issue 17 item 4; ``bench/gateway_load.py``, docs/performance.md): when nothing
+exports spans the frame's span is ``unsampled_root_span()`` (no SDK span, the record still
+carries its traceparent); the ack deadline and the idle timeout are shared timers
+(``timers.py``), not a ``Timeout`` per read and per ack; ``drain`` is skipped while nothing is
+buffered.
 """
 
 from __future__ import annotations
@@ -49,12 +55,14 @@ from gateway.entrypoints.instruments import (
 from gateway.entrypoints.log_budget import LogBudget
 from gateway.entrypoints.sessions import GarbageRun, GatewayConfig, KnownLogger, Reply, Session
 from gateway.entrypoints.split_uploads import HeldSubpacket, SplitUploads
+from gateway.entrypoints.timers import AckDeadlines, IdleWatch
 from liandong.hj212.crc import CrcVariant
 from liandong.hj212.decoding import decode
 from liandong.hj212.framing import FrameChunk
 from liandong.hj212.packets import DecodeResult, Packet
 from liandong.hj212.records import to_record
 from liandong.hj212.rejects import FrameError, RejectReason
+from liandong.telemetry import span_headers, unsampled_root_span
 
 log = logging.getLogger(__name__)
 reject_log = LogBudget(log)  # rejected frames are logged within a budget
@@ -83,6 +91,7 @@ class Gateway(CommandChannel, SplitUploads):
         self._waiting: dict[str, list[CommandRequest]] = {}
         self._done_elsewhere: set[str] = set()
         self._qns = itertools.count()
+        self._ack_deadlines = AckDeadlines()
         self.port: int | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -137,15 +146,21 @@ class Gateway(CommandChannel, SplitUploads):
         sessions_counter.add(1, {"event": "opened"})
         active_sessions.add(1)
         loop = asyncio.get_running_loop()
+        # One timer per idle period rather than a timeout (and a timer) per read.
+        idle = IdleWatch(self.config.idle_timeout)
         try:
             while not session.closed:
+                idle.reading()
                 try:
-                    # asyncio.timeout, not wait_for: no extra task per read on the hot path.
-                    async with asyncio.timeout(self.config.idle_timeout):
-                        data = await reader.read(self.config.read_size)
-                except TimeoutError:
+                    data = await reader.read(self.config.read_size)
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    # Only our own cancellation is the idle timeout; any other is passed on.
+                    if not idle.expired or task is None or task.uncancel() > 0:
+                        raise
                     sessions_counter.add(1, {"event": "idle_timeout"})
                     break
+                idle.done_reading()
                 if not data:
                     break
                 chunks = session.frames.feed(data)
@@ -165,11 +180,16 @@ class Gateway(CommandChannel, SplitUploads):
         except (ConnectionError, asyncio.IncompleteReadError):
             sessions_counter.add(1, {"event": "reset"})
         finally:
+            idle.close()
             self._end(session)
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
     async def _drain(self, session: Session) -> bool:
+        if not session.writer.transport.get_write_buffer_size():
+            # Everything written went straight to the socket: nothing to wait for, so no timer
+            # per read (a connection error shows at the next read).
+            return True
         try:
             async with asyncio.timeout(self.config.write_timeout):
                 await session.writer.drain()
@@ -267,6 +287,11 @@ class Gateway(CommandChannel, SplitUploads):
 
     async def _on_frame(self, session: Session, frame: bytes) -> Reply | None:
         received_at = datetime.now(UTC)
+        quiet = unsampled_root_span()
+        if quiet is not None:
+            # Nothing would record this span: the SDK's span and the context around it are
+            # skipped; the record still carries this span's traceparent (span_headers).
+            return await self._decide(session, frame, received_at, quiet)
         span = tracer.start_span(
             "hj212 frame", kind=trace.SpanKind.SERVER, attributes={"net.peer": session.peer}
         )
@@ -411,7 +436,7 @@ class Gateway(CommandChannel, SplitUploads):
         )
         span.set_attribute("liandong.record_id", record.meta.event_id)
         try:
-            ack = await self.publisher.enqueue_record(record)
+            ack = await self.publisher.enqueue_record(record, span_headers(span))
         except Exception as err:
             log.warning("Kafka refused a record from %s: %r", result.packet.mn, err)
             return None
@@ -429,9 +454,9 @@ class Gateway(CommandChannel, SplitUploads):
             if ack is None:
                 raise ConnectionError("not enqueued")
             if not ack.done():
-                # shield: giving up on the ack must not cancel the producer's own retries.
-                async with asyncio.timeout_at(deadline):
-                    await asyncio.shield(ack)
+                # Giving up at the deadline leaves the ack (and the producer's own retries)
+                # alone; one shared timer, not one per frame.
+                await self._ack_deadlines.wait(ack, deadline)
             ack.result()  # raises what the producer raised
             return True
         except Exception as err:

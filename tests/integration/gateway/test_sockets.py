@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from gateway.bootstrap import Running
 from gateway.simulator.station import LoggerConnection, SimLogger, SimReport, data_frame
+from liandong import telemetry
 from liandong.hj212.decoding import decode
 from liandong.hj212.encoding import build_data_segment, build_frame
 from liandong.hj212.framing import FrameReader
@@ -321,3 +327,37 @@ async def test_a_hash_flood_is_one_dead_letter_with_a_count_and_valid_loggers_ar
     assert len(dead) == 1, [(d.reason, d.detail) for d in dead]
     assert dead[0].detail.startswith("32768 bytes outside a frame")
     assert len(dead[0].raw) <= 256 and set(bytes(dead[0].raw)) == {ord("#")}
+
+
+async def test_with_nothing_exporting_each_record_carries_its_own_traceparent(
+    isolated_settings: Settings, fleet: list[SimLogger], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process as setup_telemetry leaves it with no exporter: frame spans are not recorded,
+    # so the gateway takes unsampled_root_span() and writes the traceparent itself.
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    monkeypatch.setattr(telemetry, "_unrecorded_roots", provider)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    running = await start_gateway(isolated_settings)
+    try:
+        logger = fleet[0]
+        frames = [
+            data_frame(logger, "2051", T0 + timedelta(minutes=m), {"a21026": 10.0 + m})
+            for m in range(3)
+        ]
+        peer = await Peer.connect(running)
+        await peer.send(b"".join(f for _, f in frames))
+        packets = await peer.until(lambda ps: len(acked(ps)) == 3)
+        peer.close()
+        assert acked(packets) == {qn for qn, _ in frames}
+        messages = await read_topic(isolated_settings, MONITORING_RECORDS, 3)
+    finally:
+        await running.stop()
+    trace_ids = set()
+    for message in messages:
+        headers = dict(message.headers)
+        match = re.fullmatch(
+            r"00-([0-9a-f]{32})-([0-9a-f]{16})-02", headers["traceparent"].decode()
+        )
+        assert match and int(match.group(1), 16) and int(match.group(2), 16), headers
+        trace_ids.add(match.group(1))
+    assert len(trace_ids) == 3  # one trace per frame
