@@ -150,7 +150,7 @@ class LoadResult:
     sent_at: dict[str, float] = field(default_factory=dict)  # record event id -> send time
 
 
-class _Connection(asyncio.Protocol):
+class LoggerConnection(asyncio.Protocol):
     """A logger's socket: writes a frame, wakes the sender when the 9014 with its QN is read
     (only the QN is looked at: the loader must cost little next to the stack)."""
 
@@ -196,9 +196,9 @@ async def _one_logger(
     from liandong.hj212.records import record_event_id
 
     loop = asyncio.get_running_loop()
-    conn_holder: list[_Connection | None] = [None]
+    conn_holder: list[LoggerConnection | None] = [None]
     with contextlib.suppress(OSError):  # every logger connected from the start, as a fleet is
-        conn_holder[0] = (await loop.create_connection(_Connection, "127.0.0.1", port))[1]
+        conn_holder[0] = (await loop.create_connection(LoggerConnection, "127.0.0.1", port))[1]
     next_at = time.monotonic() + (random.random() * interval if interval else 0.0)
     for qn, frame in _frames(logger, scenario, start):
         if interval is not None:
@@ -229,7 +229,7 @@ async def _one_logger(
 
 
 async def _send(
-    conn_holder: list[_Connection | None],
+    conn_holder: list[LoggerConnection | None],
     loop: asyncio.AbstractEventLoop,
     port: int,
     qn: str,
@@ -242,7 +242,7 @@ async def _send(
         conn = conn_holder[0]
         if conn is None or conn.closed.done():
             try:
-                _, conn = await loop.create_connection(_Connection, "127.0.0.1", port)
+                _, conn = await loop.create_connection(LoggerConnection, "127.0.0.1", port)
             except OSError:
                 conn_holder[0] = None
                 await asyncio.sleep(1)

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.e2e_stack import LoggerConnection  # the e2e bench's logger socket, waits for its 9014
+
 ACK_TIMEOUT_S = 5.0
 STATION_UTC_OFFSET = timedelta(hours=8)
 
@@ -44,36 +46,6 @@ class Tally:
     resent: int = 0
     unacked: int = 0
     failovers: int = 0
-
-
-class _Connection(asyncio.Protocol):
-    """A logger's socket: wakes the sender when the 9014 carrying its QN is read."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = b""
-        self.waiting: tuple[bytes, asyncio.Future[None]] | None = None
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while b"\r\n" in self.buffer:
-            line, self.buffer = self.buffer.split(b"\r\n", 1)
-            if b"CN=9014" not in line or self.waiting is None:
-                continue
-            qn, done = self.waiting
-            if b"QN=" + qn in line and not done.done():
-                done.set_result(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-        if self.waiting is not None and not self.waiting[1].done():
-            self.waiting[1].set_exception(ConnectionError("closed"))
 
 
 async def _frames(logger: Any, scenario: str, start: datetime, stop: asyncio.Event) -> Any:
@@ -116,14 +88,14 @@ class _Logger:
         self.ports = ports
         self.port_index = int(spec["home"])
         self.tally = tally
-        self.conn: _Connection | None = None
+        self.conn: LoggerConnection | None = None
 
-    async def _connect(self) -> _Connection | None:
+    async def _connect(self) -> LoggerConnection | None:
         loop = asyncio.get_running_loop()
         for _ in range(len(self.ports)):
             port = self.ports[self.port_index]
             try:
-                _, conn = await loop.create_connection(_Connection, "127.0.0.1", port)
+                _, conn = await loop.create_connection(LoggerConnection, "127.0.0.1", port)
                 return conn
             except OSError:
                 # the replica is down: the other one, as a load balancer would send us there

@@ -45,8 +45,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.e2e_stack import LoggerConnection
 from chaos import verdict
-from chaos.loggers import ACK_TIMEOUT_S, _Connection, loader_main, station_now
+from chaos.loggers import ACK_TIMEOUT_S, loader_main, station_now
 from liandong.ports import free_port
 from liandong.settings import ROOT, Settings
 from liandong.stack import Stack
@@ -275,7 +276,7 @@ class Probe:
         loop = asyncio.get_running_loop()
         try:
             transport, conn = await asyncio.wait_for(
-                loop.create_connection(_Connection, "127.0.0.1", port), 2
+                loop.create_connection(LoggerConnection, "127.0.0.1", port), 2
             )
         except (OSError, TimeoutError):
             return False
