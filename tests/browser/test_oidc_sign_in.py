@@ -100,6 +100,8 @@ def test_an_officer_signs_in_through_the_provider_and_stays_signed_in(
         page.screenshot(path=str(Path(DOC_SHOTS) / "field-oidc-inbox.png"))
 
     # the access token runs out: the app spends its refresh token for a new pair on reload
+    # (a second on: a token is the same bytes when issued in the same second to the same claims)
+    page.wait_for_timeout(1100)
     page.evaluate(
         "const s = JSON.parse(localStorage.getItem('liandong.session'));"
         "s.expires_at = Date.now() - 1000;"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,9 @@ import httpx
 import pytest
 
 HERE = Path(__file__).resolve().parent
+
+
+START_S = 30
 
 
 def free_port() -> int:
@@ -45,19 +49,27 @@ def running_provider(
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is missing (the web build needs it too)")
-    port = free_port()
     config = json.dumps({"clients": clients, "users": users})
-    process = subprocess.Popen(
-        [node, str(HERE / "provider.mjs"), str(port), config],
-        cwd=HERE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    # node 20 with oidc-provider was seen to hang at start-up (its main thread on a lock,
+    # never listening): a start that says nothing in START_S is killed and tried again
+    for _attempt in range(3):
+        port = free_port()
+        process = subprocess.Popen(
+            [node, str(HERE / "provider.mjs"), str(port), config],
+            cwd=HERE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert process.stdout is not None
-        line = process.stdout.readline()  # "ready <issuer>", or "" if it died
-        if not line.startswith("ready "):
-            raise RuntimeError(f"the OpenID provider did not start: {line!r}")
+        said, _, _ = select.select([process.stdout], [], [], START_S)
+        line = process.stdout.readline() if said else ""  # "ready <issuer>", "" if it died
+        if line.startswith("ready "):
+            break
+        process.kill()
+        process.wait(10)
+    else:
+        raise RuntimeError(f"the OpenID provider did not start in 3 tries: {line!r}")
+    try:
         yield Provider(line.split()[1], process)
     finally:
         process.terminate()
