@@ -4,10 +4,15 @@ its wall clock (issue 13, item 4).
 Why: an hour is judged complete or missing on the wall clock. A worker that restarts, takes
 over partitions or waits out a broker outage has records of that hour still to read; closing
 the hour then opened HOUR_INCOMPLETE / HOUR_MISSING episodes for minutes that were on the
-topic and acked, amended later. So hours close only when every owned partition's unjudged
-records (its high-water mark less the next offset to judge) are few, and the high-water marks
-were just read from the broker: when the broker does not answer, the lag is unknown and
-nothing closes.
+topic and acked, amended later. So hours close only when the worker has judged every owned
+partition up to the end the broker gave for it at most `max_behind_s` ago: every record
+appended before then is judged, so a logger the judge thinks quiet was not heard from in the
+part of the log still unread for longer than that. When the broker does not answer, how far
+behind the worker is stays unknown and nothing closes.
+
+A count of unjudged records was used before and is not enough: a partition holding few
+outlets is under any count while its backlog still holds the rest of their hours (a fresh-
+clone CI run closed such an hour on 2026-12-07).
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 log = logging.getLogger(__name__)
 
-# Records a partition may have unjudged and still close hours: a live stream is always a
-# batch or so behind its end, a backlog is thousands.
-MAX_LAG = int(os.environ.get("LIANDONG_ALERTS_CLOSE_MAX_LAG", "2000"))
+# How far behind the log (in seconds since its end was read) a worker may be and still close
+# hours: well under the judge's 60-s quiet time, more than a few timer ticks.
+MAX_BEHIND_S = float(os.environ.get("LIANDONG_ALERTS_CLOSE_MAX_BEHIND_S", "30"))
 HIGHWATER_TIMEOUT_S = 5.0
 
 Highwaters = Callable[[list[int]], Awaitable[Mapping[int, int]]]  # partition -> end offset
@@ -29,11 +36,19 @@ Committed = Callable[[int], int | None]  # partition -> committed offset (next t
 
 
 class BacklogGate:
-    def __init__(self, highwaters: Highwaters, committed: Committed, max_lag: int = MAX_LAG):
+    def __init__(
+        self,
+        highwaters: Highwaters,
+        committed: Committed,
+        max_behind_s: float = MAX_BEHIND_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.highwaters = highwaters
         self.committed = committed
-        self.max_lag = max_lag
+        self.max_behind_s = max_behind_s
+        self.clock = clock
         self._next: dict[int, int] = {}  # partition -> next offset to judge
+        self._ends: deque[tuple[float, dict[int, int]]] = deque()  # (read at, partition -> end)
         self.last_lag: dict[int, int] = {}
 
     def judged(self, partition: int, offset: int) -> None:
@@ -50,21 +65,25 @@ class BacklogGate:
             return True
         try:
             async with asyncio.timeout(HIGHWATER_TIMEOUT_S):
-                ends = await self.highwaters(owned)
+                answer = await self.highwaters(owned)
         except Exception as err:  # broker unreachable: the backlog is unknown
             log.warning("hours not closed: high-water marks unavailable (%r)", err)
             return False
-        lag = {}
-        for p in owned:
-            end = ends.get(p)
-            if end is None:
-                log.warning("hours not closed: no high-water mark for partition %d", p)
-                return False
-            position = self._next.get(p, self.committed(p) or 0)
-            lag[p] = max(end - position, 0)
-        self.last_lag = lag
-        behind = {p: n for p, n in lag.items() if n > self.max_lag}
-        if behind:
-            log.info("hours not closed: behind on partitions %s", behind)
+        missing = [p for p in owned if answer.get(p) is None]
+        if missing:
+            log.warning("hours not closed: no high-water mark for partitions %s", missing)
             return False
-        return True
+        now = self.clock()
+        self._ends.append((now, {p: int(answer[p]) for p in owned}))
+        while self._ends and now - self._ends[0][0] > self.max_behind_s:
+            self._ends.popleft()
+        position = {p: self._next.get(p, self.committed(p) or 0) for p in owned}
+        self.last_lag = {p: max(answer[p] - position[p], 0) for p in owned}
+        # The oldest end still recent enough asks the least; a partition taken over since it
+        # was read is not in it, so only later reads can let that partition close hours.
+        for _, ends in self._ends:
+            if all(p in ends and position[p] >= ends[p] for p in owned):
+                return True
+        behind = {p: n for p, n in self.last_lag.items() if n}
+        log.info("hours not closed: behind on partitions %s", behind)
+        return False

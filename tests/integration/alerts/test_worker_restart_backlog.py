@@ -5,7 +5,13 @@ Why: hours long past their wall-clock timeout, from loggers quiet for more than 
 records were stamped on arrival while the worker was down), are closed by the timer as soon as
 it runs. A worker judging a backlog has the rest of such an hour still on the topic; closing it
 then opened HOUR_INCOMPLETE / HOUR_MISSING for minutes that are there. The backlog gate
-(alerts/entrypoints/backlog.py) holds the timer's hour closing until the lag is small.
+(alerts/entrypoints/backlog.py) holds the timer's hour closing until the worker has judged its
+partitions to the ends it read recently.
+
+The backlog starts with eight hours of other outlets, so the rest of the partial hour is still
+unread at the new worker's first ticks: with the gate off (`caught_up` always true) this test
+fails with HOUR_INCOMPLETE for that hour. Before, the partial hour's minutes were first in the
+backlog and usually judged before the first tick, so the test passed with the gate off too.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from .stations import start_worker as start
 from .test_worker_kafka import stop, wait_ready
 from .test_worker_offsets import wait_committed_to_end
 
-OUTLETS = 30
-HOURS = 8  # of complete minute data per outlet in the backlog: 14,400 records
+OUTLETS = 30  # with the partial hour in the state the first worker leaves
+BUSY = range(OUTLETS, 2 * OUTLETS)  # outlets whose hours fill the front of the backlog
+HOURS = 8  # of complete minute data per outlet in the backlog: 30,420 records in all
 HOUR_KINDS = {"HOUR_INCOMPLETE", "HOUR_MISSING"}
 
 
-def minutes(start: datetime, rng: range) -> list:
+def minutes(start: datetime, rng: range, outlets: range = range(OUTLETS)) -> list:
     per_outlet = [
         gas_minutes(
             start,
@@ -37,7 +44,7 @@ def minutes(start: datetime, rng: range) -> list:
             outlet_id=f"out-{i}" if i else "out-gas",
             mn=f"{i:022d}G1" if i else "3201150000000000000000G1",
         )
-        for i in range(OUTLETS)
+        for i in outlets
     ]
     records = [r for m in range(len(rng)) for r in (o[m] for o in per_outlet)]
     now = datetime.now(UTC)
@@ -50,7 +57,7 @@ async def test_a_restarted_worker_behind_its_backlog_closes_no_hour_early(
     isolated_settings: Settings, tmp_path: Path
 ) -> None:
     settings = isolated_settings
-    await publish_registry(settings, registry_doc(OUTLETS))
+    await publish_registry(settings, registry_doc(2 * OUTLETS))
     log = tmp_path / "alerts.log"
     # Long past: every hour's wall-clock timeout has passed when it is judged.
     start_hour = datetime.now(CST).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
@@ -62,7 +69,9 @@ async def test_a_restarted_worker_behind_its_backlog_closes_no_hour_early(
         await wait_committed_to_end(settings, proc, log)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        # While it is down: the following hours, complete, minute by minute for all outlets.
+        # While it is down: complete hours of other outlets, then the following hours, complete,
+        # minute by minute, of the first outlets.
+        await produce(settings, minutes(start_hour, range(60 * (HOURS + 1)), BUSY))
         await produce(settings, minutes(start_hour, range(66, 60 * (HOURS + 1))))
         proc = start(settings, log, tick_s=1)
         offsets = await wait_committed_to_end(settings, proc, log)

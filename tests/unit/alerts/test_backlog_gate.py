@@ -27,20 +27,68 @@ class Ends:
         return {p: self.ends[p] for p in partitions if p in self.ends}
 
 
-async def test_gate_is_closed_while_behind_or_unreachable() -> None:
-    ends = Ends()
-    gate = BacklogGate(ends, committed=lambda p: {0: 100}.get(p), max_lag=10)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_gate_opens_once_the_ends_read_recently_are_judged() -> None:
+    ends, clock = Ends(), Clock()
+    gate = BacklogGate(ends, committed=lambda p: {0: 100}.get(p), max_behind_s=30, clock=clock)
     ends.ends = {0: 5000}
     assert not await gate.caught_up([0])  # nothing judged yet: from the committed offset
     for offset in range(100, 4995):
         gate.judged(0, offset)
-    assert await gate.caught_up([0])  # 5 records left: live
+    assert not await gate.caught_up([0])  # 5 records of the end read now are unjudged
+    assert gate.last_lag == {0: 5}
+    # a live stream: the end moves on, the worker passes the end it read a tick ago
+    for offset in range(4995, 5003):
+        gate.judged(0, offset)
+    clock.now += 5
+    ends.ends = {0: 5010}
+    assert await gate.caught_up([0])
     ends.unreachable = True
     assert not await gate.caught_up([0])
     ends.unreachable = False
+    # a backlog: ends read within max_behind_s are all ahead of the worker
+    clock.now += 31
     ends.ends = {0: 9000}
     assert not await gate.caught_up([0])
-    assert gate.last_lag == {0: 4005}
+    assert gate.last_lag == {0: 3997}
+
+
+async def test_a_partition_with_a_small_backlog_holds_the_others_hours() -> None:
+    """Partition 1 has 1,896 unjudged records, fewer than any "live" count of old: its outlets'
+    hours must not close on the wall clock until they are judged."""
+    ends, clock = Ends(), Clock()
+    gate = BacklogGate(ends, committed=lambda p: 660, max_behind_s=30, clock=clock)
+    ends.ends = {0: 5400, 1: 660 + 1896, 2: 5000}
+    assert not await gate.caught_up([0, 1, 2])
+    for p, end in ends.ends.items():
+        if p != 1:
+            for offset in range(660, end):
+                gate.judged(p, offset)
+    clock.now += 5
+    assert not await gate.caught_up([0, 1, 2])
+    for offset in range(660, 660 + 1896):
+        gate.judged(1, offset)
+    clock.now += 5
+    assert await gate.caught_up([0, 1, 2])
+
+
+async def test_a_partition_taken_over_needs_an_end_read_since() -> None:
+    ends, clock = Ends(), Clock()
+    gate = BacklogGate(ends, committed=lambda p: 0, max_behind_s=30, clock=clock)
+    ends.ends = {0: 0, 1: 50}
+    assert await gate.caught_up([0])
+    clock.now += 5
+    assert not await gate.caught_up([0, 1])  # partition 1's end (50) read now, none judged
+    for offset in range(50):
+        gate.judged(1, offset)
+    assert await gate.caught_up([0, 1])
 
 
 async def test_a_worker_behind_its_partition_closes_no_hour(worker: Any) -> None:  # noqa: F811
