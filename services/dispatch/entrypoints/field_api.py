@@ -1,7 +1,7 @@
 """What the team records on site, passed on to casefile acting for the signed-in person.
 
 Each endpoint turns the phone's form into one casefile command (or, for the inspection
-record, its evidence and the record) and calls casefile with dispatch's service key and
+record, the record and then its evidence) and calls casefile with dispatch's service key and
 `act` naming the person and their role on the task; casefile decides whether that person may
 (team, role, the case's state) and keeps the audit chain. The phone's request id is
 casefile's request id, so a resent action (an outbox flushed twice, a lost answer) is
@@ -17,7 +17,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
 import grpc
@@ -369,13 +369,15 @@ def field_router(
             raise HTTPException(409, f"the case of task {task_id} is not open yet")
         return case_id, role
 
-    async def call(method: str, request: Any, p: Principal, role: str) -> dict[str, Any]:
+    async def send(method: str, request: Any, p: Principal, role: str) -> Any:
         try:
-            case = await client().field_call(method, request, person_id=p.person_id, role=role)
+            return await client().field_call(method, request, person_id=p.person_id, role=role)
         except grpc.aio.AioRpcError as e:
             status = _HTTP.get(e.code(), 503)
             raise HTTPException(status, f"casefile {method}: {e.details()}") from e
-        return case_view(case)
+
+    async def call(method: str, request: Any, p: Principal, role: str) -> dict[str, Any]:
+        return case_view(await send(method, request, p, role))
 
     @router.get(
         "/v1/tasks/{task_id}/case",
@@ -442,14 +444,15 @@ def field_router(
         summary="The on-site inspection record (现场检查笔录), signed by both officers and the "
         "enterprise's representative (or its refusal, with a witness)",
         description="The record's text (canonical JSON) and each signature image are kept by "
-        "dispatch by hash and added to the case as evidence (SURVEY_RECORD, DOCUMENT); then "
-        "RecordInspection names the record's hash and the officers' signatures.",
+        "dispatch by hash; RecordInspection names the record's hash and the officers' "
+        "signatures, and once casefile has accepted it the record and the signatures are added "
+        "to the case as evidence (SURVEY_RECORD, DOCUMENT). A refused record leaves nothing on "
+        "the case; sent again with the same request id, it is recorded once.",
         responses=ERRORS,
     )
     async def inspection(task_id: str, body: InspectionBody, p: Caller) -> dict[str, Any]:
         case_id, role = case_of(p, task_id)
         roster = service.dispatcher.roster
-        now = service.clock()
         task = service.task(task_id)
         images = [(pid, s, _png(s.image_png)) for pid, s in body.signatures.items()]
         party_png = _png(body.party_signature_png) if body.party_signature_png else None
@@ -470,47 +473,6 @@ def field_router(
         }
         content = json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
         record_sha = files.put(content, "application/json", case_id)
-        evidence: list[tuple[str, casefile_pb2.AddEvidenceRequest]] = [
-            (
-                "record",
-                casefile_pb2.AddEvidenceRequest(
-                    request_id=f"{body.request_id}:record",
-                    case_id=case_id,
-                    evidence_id=body.record_id,
-                    kind="SURVEY_RECORD",
-                    sha256=record_sha,
-                    captured_at=to_timestamp(now),
-                    captured_by=p.person_id,
-                    description=f"现场检查笔录 {body.record_id}",
-                    media_type="application/json",
-                ),
-            )
-        ]
-        signed: list[tuple[str, bytes, datetime]] = [
-            (pid, png, s.signed_at) for pid, s, png in images
-        ]
-        if party_png is not None:
-            signed.append((party, party_png, now))
-        for signer, png, at in signed:
-            digest = files.put(png, "image/png", case_id)
-            evidence.append(
-                (
-                    signer,
-                    casefile_pb2.AddEvidenceRequest(
-                        request_id=f"{body.request_id}:sig:{signer}",
-                        case_id=case_id,
-                        evidence_id=f"{body.record_id}:sig:{signer}",
-                        kind="DOCUMENT",
-                        sha256=digest,
-                        captured_at=to_timestamp(min(at, now)),
-                        captured_by=p.person_id,
-                        description=f"签名 {signer}（现场检查笔录 {body.record_id}）",
-                        media_type="image/png",
-                    ),
-                )
-            )
-        for _, request in evidence:
-            await call("AddEvidence", request, p, role)
         signatures = []
         for pid, s in body.signatures.items():
             person = roster.get(pid)
@@ -522,7 +484,10 @@ def field_router(
                     signed_at=to_timestamp(s.signed_at),
                 )
             )
-        return await call(
+        # The record first: casefile checks it (team, presence, state, signatures) without
+        # needing its evidence on the case, so a refusal leaves no orphaned evidence behind.
+        # Sent again with the same request id, casefile answers from its idempotency record.
+        case = await send(
             "RecordInspection",
             casefile_pb2.RecordInspectionRequest(
                 request_id=body.request_id,
@@ -536,6 +501,45 @@ def field_router(
             p,
             role,
         )
+        # casefile's time of the record, the same in every answer to this request: a resent
+        # request then sends the same evidence requests, which casefile also answers once
+        recorded_at = case.inspection.recorded_at.ToDatetime(tzinfo=UTC)
+        evidence = [
+            casefile_pb2.AddEvidenceRequest(
+                request_id=f"{body.request_id}:record",
+                case_id=case_id,
+                evidence_id=body.record_id,
+                kind="SURVEY_RECORD",
+                sha256=record_sha,
+                captured_at=to_timestamp(recorded_at),
+                captured_by=p.person_id,
+                description=f"现场检查笔录 {body.record_id}",
+                media_type="application/json",
+            )
+        ]
+        signed: list[tuple[str, bytes, datetime]] = [
+            (pid, png, s.signed_at) for pid, s, png in images
+        ]
+        if party_png is not None:
+            signed.append((party, party_png, recorded_at))
+        for signer, png, at in signed:
+            digest = files.put(png, "image/png", case_id)
+            evidence.append(
+                casefile_pb2.AddEvidenceRequest(
+                    request_id=f"{body.request_id}:sig:{signer}",
+                    case_id=case_id,
+                    evidence_id=f"{body.record_id}:sig:{signer}",
+                    kind="DOCUMENT",
+                    sha256=digest,
+                    captured_at=to_timestamp(min(at, recorded_at)),
+                    captured_by=p.person_id,
+                    description=f"签名 {signer}（现场检查笔录 {body.record_id}）",
+                    media_type="image/png",
+                )
+            )
+        for request in evidence:
+            case = await send("AddEvidence", request, p, role)
+        return case_view(case)
 
     @router.post(
         "/v1/tasks/{task_id}/evidence",

@@ -200,25 +200,27 @@ function Card(props: { label: string; value: number; id: string; warn?: boolean 
 function RankingTable({ rows, id }: { rows: Rank[]; id: string }) {
   if (!rows.length) return <p class="empty">{t().noData}</p>;
   return (
-    <table class="grid" data-table={id}>
-      <thead>
-        <tr>
-          <th>{t().rank}</th><th>{t().county}</th><th class="num">{t().tasks}</th><th class="num">{t().open}</th>
-          <th class="num">{t().responseP50}<br />({t().minutes})</th><th class="num">{t().responseP90}<br />({t().minutes})</th>
-          <th class="num">{t().totalP50}<br />({t().minutes})</th><th class="num">{t().breaches}</th><th class="num">{t().breachRate}</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((r) => (
-          <tr data-county={r.county}>
-            <td>{r.rank}</td><td>{countyName(r.county)}</td><td class="num">{r.tasks}</td><td class="num">{r.open_tasks}</td>
-            <td class="num">{minutes(r.response_p50_s)}</td><td class="num">{minutes(r.response_p90_s)}</td>
-            <td class="num">{minutes(r.total_p50_s)}</td><td class="num">{r.sla_breaches}</td>
-            <td class="num">{(r.breach_rate * 100).toFixed(0)}%</td>
+    <div class="scroll">
+      <table class="grid" data-table={id}>
+        <thead>
+          <tr>
+            <th>{t().rank}</th><th>{t().county}</th><th class="num">{t().tasks}</th><th class="num">{t().open}</th>
+            <th class="num">{t().responseP50}<br />({t().minutes})</th><th class="num">{t().responseP90}<br />({t().minutes})</th>
+            <th class="num">{t().totalP50}<br />({t().minutes})</th><th class="num">{t().breaches}</th><th class="num">{t().breachRate}</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr data-county={r.county}>
+              <td>{r.rank}</td><td>{countyName(r.county)}</td><td class="num">{r.tasks}</td><td class="num">{r.open_tasks}</td>
+              <td class="num">{minutes(r.response_p50_s)}</td><td class="num">{minutes(r.response_p90_s)}</td>
+              <td class="num">{minutes(r.total_p50_s)}</td><td class="num">{r.sla_breaches}</td>
+              <td class="num">{(r.breach_rate * 100).toFixed(0)}%</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -337,18 +339,20 @@ function StageTable({ groups, by }: { groups: Group[]; by: string }) {
 function OpenTable({ rows }: { rows: OpenTask[] }) {
   if (!rows.length) return <p class="empty">{t().noData}</p>;
   return (
-    <table class="grid" data-table="slowest-open">
-      <thead><tr><th>{t().raised}</th><th>{t().county}</th><th>{t().priority}</th><th>{t().state}</th><th class="num">{t().age} ({t().minutes})</th><th /></tr></thead>
-      <tbody>
-        {rows.map((r) => (
-          <tr>
-            <td>{when(r.raised_at)}</td><td>{countyName(r.county)}</td><td>{r.priority}</td><td>{stateName(r.state)}</td>
-            <td class="num">{minutes(r.age_s)}</td>
-            <td><a href={`#/task/${r.task_id}`} data-task={r.task_id}>{t().timeline}</a></td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <div class="scroll">
+      <table class="grid" data-table="slowest-open">
+        <thead><tr><th>{t().raised}</th><th>{t().county}</th><th>{t().priority}</th><th>{t().state}</th><th class="num">{t().age} ({t().minutes})</th><th /></tr></thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr>
+              <td>{when(r.raised_at)}</td><td>{countyName(r.county)}</td><td>{r.priority}</td><td>{stateName(r.state)}</td>
+              <td class="num">{minutes(r.age_s)}</td>
+              <td><a href={`#/task/${r.task_id}`} data-task={r.task_id}>{t().timeline}</a></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -461,22 +465,24 @@ function CasesPage() {
       </form>
       {error && <Problem error={error} />}
       {data && (data.cases.length ? (
-        <table class="grid" data-table="cases">
-          <thead><tr><th>{t().case}</th><th>{t().county}</th><th>{t().state}</th><th>{t().clock}</th><th>{t().dueAt}</th><th /></tr></thead>
-          <tbody>
-            {data.cases.map((c) => {
-              const next = c.clocks[0];
-              return (
-                <tr class={c.overdue ? "overdue" : ""} data-case={c.case_id}>
-                  <td><a href={`#/case/${c.case_id}`}>{c.case_id}</a></td><td>{countyName(c.county)}</td><td>{c.state}</td>
-                  <td>{next ? next.name : "–"}</td>
-                  <td>{c.overdue ? <b>{t().overdue}</b> : null} {next?.due_date ?? ""}</td>
-                  <td>{c.task_id && <a href={`#/task/${c.task_id}`}>{t().timeline}</a>}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
+        <div class="scroll">
+          <table class="grid" data-table="cases">
+            <thead><tr><th>{t().case}</th><th>{t().county}</th><th>{t().state}</th><th>{t().clock}</th><th>{t().dueAt}</th><th /></tr></thead>
+            <tbody>
+              {data.cases.map((c) => {
+                const next = c.clocks[0];
+                return (
+                  <tr class={c.overdue ? "overdue" : ""} data-case={c.case_id}>
+                    <td><a href={`#/case/${c.case_id}`}>{c.case_id}</a></td><td>{countyName(c.county)}</td><td>{c.state}</td>
+                    <td>{next ? next.name : "–"}</td>
+                    <td>{c.overdue ? <b>{t().overdue}</b> : null} {next?.due_date ?? ""}</td>
+                    <td>{c.task_id && <a href={`#/task/${c.task_id}`}>{t().timeline}</a>}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
       ) : <p class="empty">{t().noData}</p>)}
     </section>
   );

@@ -67,6 +67,10 @@ export const dict = {
   offered: { zh: "待答复", en: "waiting" },
   checkedIn: { zh: "已签到", en: "checked in" },
   sla: { zh: "时限", en: "Deadlines" },
+  // {t}: "1:04:09" under a day, else daysHours
+  timeLeft: { zh: "剩余 {t}", en: "{t} left" },
+  overdueBy: { zh: "已超时 {t}", en: "overdue {t}" },
+  daysHours: { zh: "{d} 天 {h} 小时", en: "{d} d {h} h" },
   history: { zh: "现场历史", en: "Site history" },
   noHistory: { zh: "该企业无其他记录", en: "No earlier records for this enterprise" },
   accept: { zh: "接受", en: "Accept" },
