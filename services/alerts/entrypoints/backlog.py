@@ -10,6 +10,10 @@ appended before then is judged, so a logger the judge thinks quiet was not heard
 part of the log still unread for longer than that. When the broker does not answer, how far
 behind the worker is stays unknown and nothing closes.
 
+The position on a partition is its first offset not judged: faust may lose the records of
+the first fetch after an assignment while later ones are judged (a hole, read again by the
+worker after a while), and the minutes in a hole are not yet judged either.
+
 A count of unjudged records was used before and is not enough: a partition holding few
 outlets is under any count while its backlog still holds the rest of their hours (a fresh-
 clone CI run closed such an hour on 2026-12-07).
@@ -30,6 +34,9 @@ log = logging.getLogger(__name__)
 # hours: well under the judge's 60-s quiet time, more than a few timer ticks.
 MAX_BEHIND_S = float(os.environ.get("LIANDONG_ALERTS_CLOSE_MAX_BEHIND_S", "30"))
 HIGHWATER_TIMEOUT_S = 5.0
+# A hole the worker has not read again after this long is given up on (logged as an error):
+# holding every hour and offline alarm for ever would be worse than one hour judged short.
+HOLE_GIVE_UP_S = float(os.environ.get("LIANDONG_ALERTS_HOLE_GIVE_UP_S", "300"))
 
 Highwaters = Callable[[list[int]], Awaitable[Mapping[int, int]]]  # partition -> end offset
 Committed = Callable[[int], int | None]  # partition -> committed offset (next to read)
@@ -47,17 +54,72 @@ class BacklogGate:
         self.committed = committed
         self.max_behind_s = max_behind_s
         self.clock = clock
-        self._next: dict[int, int] = {}  # partition -> next offset to judge
+        self._next: dict[int, int] = {}  # partition -> first offset not judged
+        self._ahead: dict[int, set[int]] = {}  # partition -> offsets judged beyond a hole
+        self._start: dict[int, int] = {}  # partition -> where reading starts again
+        self._hole_since: dict[int, float] = {}  # partition -> when records beyond a hole came
         self._ends: deque[tuple[float, dict[int, int]]] = deque()  # (read at, partition -> end)
         self.last_lag: dict[int, int] = {}
 
     def judged(self, partition: int, offset: int) -> None:
-        if offset + 1 > self._next.get(partition, -1):
-            self._next[partition] = offset + 1
+        """Note a judged record. The position is the first offset not judged, not the last
+        one judged plus one: faust loses records of the first fetch after an assignment (see
+        worker._PromptFetchConsumer), and hours closed while later records are judged would
+        miss the minutes in that hole until it is read again."""
+        nxt = self._next.get(partition)
+        if nxt is None:
+            start = self._start.pop(partition, None)
+            if start is None:
+                start = self.committed(partition)
+            nxt = start if start is not None and start <= offset else offset
+        if offset == nxt:
+            nxt += 1
+            ahead = self._ahead.get(partition)
+            while ahead and nxt in ahead:
+                ahead.remove(nxt)
+                nxt += 1
+        elif offset > nxt:
+            self._ahead.setdefault(partition, set()).add(offset)
+            self._hole_since.setdefault(partition, self.clock())
+        if not self._ahead.get(partition):
+            self._hole_since.pop(partition, None)
+        self._next[partition] = nxt
+
+    def reading_from(self, partition: int, offset: int) -> None:
+        """The partition is read again from `offset` (a hole repaired, or the log's start
+        when retention removed the records from the committed offset on)."""
+        self.forget([partition])
+        self._start[partition] = offset
 
     def forget(self, partitions: Iterable[int]) -> None:
         for p in partitions:
             self._next.pop(p, None)
+            self._ahead.pop(p, None)
+            self._start.pop(p, None)
+            self._hole_since.pop(p, None)
+
+    def _give_up_old_holes(self, now: float) -> None:
+        for p, since in list(self._hole_since.items()):
+            ahead = self._ahead.get(p)
+            if not ahead or now - since < HOLE_GIVE_UP_S:
+                continue
+            log.error(
+                "offsets %d-%d of partition %d were never judged in %.0f s; hours close "
+                "without them",
+                self._next[p],
+                min(ahead) - 1,
+                p,
+                now - since,
+            )
+            nxt = min(ahead)
+            while nxt in ahead:
+                ahead.remove(nxt)
+                nxt += 1
+            self._next[p] = nxt
+            if ahead:
+                self._hole_since[p] = now
+            else:
+                del self._hole_since[p]
 
     async def caught_up(self, partitions: Iterable[int]) -> bool:
         owned = sorted(partitions)
@@ -74,6 +136,7 @@ class BacklogGate:
             log.warning("hours not closed: no high-water mark for partitions %s", missing)
             return False
         now = self.clock()
+        self._give_up_old_holes(now)
         self._ends.append((now, {p: int(answer[p]) for p in owned}))
         while self._ends and now - self._ends[0][0] > self.max_behind_s:
             self._ends.popleft()

@@ -146,9 +146,9 @@ class _PromptFetchConsumer(AIOKafkaDriverConsumer):
             return None
         return int(committed)
 
-    async def reread_from(self, tp: TP, offset: int) -> None:
+    async def reread_from(self, tp: TP, offset: int) -> int:
         """Read `tp` again from `offset` (not below the log start: records removed by
-        retention cannot come back)."""
+        retention cannot come back); returns the offset reading starts from."""
         earliest = (await self.earliest_offsets(tp)).get(tp)
         if earliest is not None and earliest > offset:
             offset = int(earliest)
@@ -159,6 +159,7 @@ class _PromptFetchConsumer(AIOKafkaDriverConsumer):
         # the hole as acked once read again; the records of the hole must be acked for real.
         self._gap.pop(tp, None)
         await self.seek(tp, offset)  # also resets faust's read offset, so none is dropped
+        return offset
 
     # ---- delivery to the streams without a task per record ------------------------------
     # faust's drainer hands every record to the streams through
@@ -414,8 +415,7 @@ class AlertsRuntime:
                 tp.partition,
                 at,
             )
-            self.backlog.forget([tp.partition])
-            await consumer.reread_from(tp, at)
+            self.backlog.reading_from(tp.partition, await consumer.reread_from(tp, at))
         self._holes = holes
 
     def _forget_revoked(self) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from casefile import migrations
 from casefile.adapters.evidence_store import open_store
@@ -33,6 +31,7 @@ from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
 from tests.integration.casefile.evidence_files import jpeg, mp4, sha
 from tests.integration.casefile.test_evidence_upload import config
+from tests.integration.dispatch.phone_server import serving
 from tests.unit.dispatch.harness import T0, Harness, alert_event, build
 
 pytestmark = pytest.mark.integration
@@ -89,17 +88,10 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         await h.service.accept(TID, pid)
     uploads = UploadSpool(tmp_path / "uploads", max_bytes=8 * 2**20, quota_bytes=20 * 2**20)
     app = create_app(h.service, PHONE_KEY, uploads=uploads)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    http = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(http.serve(sockets=[sock]))
-    while not http.started:
-        await asyncio.sleep(0.01)
     try:
-        yield Stack(f"http://127.0.0.1:{sock.getsockname()[1]}", h, address, uploads)
+        async with serving(app) as url:
+            yield Stack(url, h, address, uploads)
     finally:
-        http.should_exit = True
-        await serving
         await client.close()
         stop.set()
         await casefile

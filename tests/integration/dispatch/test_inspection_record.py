@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +18,6 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-import uvicorn
 from PIL import Image
 
 from casefile import migrations
@@ -34,6 +32,7 @@ from liandong.tokens.keys import new_private_key
 from liandong.tokens.phone import issue as phone_token
 from liandong.tokens.verifying import AuthConfig
 from liandong.v1 import casefile_pb2, casefile_pb2_grpc
+from tests.integration.dispatch.phone_server import serving
 from tests.unit.dispatch.harness import OUTLET, T0, Harness, alert_event, build
 
 KEY = "dispatch-inspection-integration-key-0123456"
@@ -98,17 +97,10 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await h.service.update_status(TID, "e2", TaskState.ON_SITE, OUTLET)
     await h.service.call_casefile()
     app = create_app(h.service, PHONE_KEY)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    http = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(http.serve(sockets=[sock]))
-    while not http.started:
-        await asyncio.sleep(0.01)
     try:
-        yield Site(f"http://127.0.0.1:{sock.getsockname()[1]}", h, address, store)
+        async with serving(app) as url:
+            yield Site(url, h, address, store)
     finally:
-        http.should_exit = True
-        await serving
         await client.close()
         stop.set()
         await casefile

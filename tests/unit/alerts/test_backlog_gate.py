@@ -112,3 +112,50 @@ async def test_a_worker_behind_its_partition_closes_no_hour(worker: Any) -> None
     ends.unreachable, ends.ends = False, {0: judged}
     await rt.tick()
     assert HOUR_KINDS & {e.kind for e in worker.sent}
+
+
+async def test_records_lost_before_the_agent_hold_the_hours_until_read_again() -> None:
+    """faust lost the first fetch after the assignment (100-149); later records were judged.
+    Hours close once the hole is read again, not when the last record is judged."""
+    ends, clock = Ends(), Clock()
+    gate = BacklogGate(ends, committed=lambda p: 100, max_behind_s=30, clock=clock)
+    ends.ends = {0: 200}
+    for offset in range(150, 200):
+        gate.judged(0, offset)
+    assert not await gate.caught_up([0])
+    assert gate.last_lag == {0: 100}
+    gate.reading_from(0, 100)
+    for offset in [*range(100, 200)]:  # the hole, then the rest again (duplicates)
+        gate.judged(0, offset)
+    clock.now += 5
+    assert await gate.caught_up([0])
+
+
+async def test_reading_from_the_log_start_after_retention() -> None:
+    ends, clock = Ends(), Clock()
+    gate = BacklogGate(ends, committed=lambda p: 100, max_behind_s=30, clock=clock)
+    ends.ends = {0: 400}
+    for offset in range(300, 400):  # 100-299 removed by retention
+        gate.judged(0, offset)
+    assert not await gate.caught_up([0])
+    gate.reading_from(0, 300)
+    for offset in range(300, 400):
+        gate.judged(0, offset)
+    clock.now += 5
+    assert await gate.caught_up([0])
+
+
+async def test_a_hole_never_read_again_is_given_up_on(monkeypatch: Any) -> None:
+    """Hours and offline alarms are not held for ever by records that never come."""
+    import alerts.entrypoints.backlog as backlog
+
+    monkeypatch.setattr(backlog, "HOLE_GIVE_UP_S", 300.0)
+    ends, clock = Ends(), Clock()
+    gate = BacklogGate(ends, committed=lambda p: 100, max_behind_s=30, clock=clock)
+    ends.ends = {0: 200}
+    for offset in range(150, 200):
+        gate.judged(0, offset)
+    clock.now += 299
+    assert not await gate.caught_up([0])
+    clock.now += 2
+    assert await gate.caught_up([0])  # given up: the records after the hole are judged
