@@ -15,24 +15,17 @@ from typing import Any
 import httpx
 import pytest
 
-from casefile import migrations
 from casefile.adapters.evidence_store import open_store
-from casefile.adapters.store import CaseStore
-from casefile.adapters.store import make_engine as casefile_engine
-from casefile.entrypoints.grpc_server import serve
-from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.adapters.upload_spool import UploadSpool
 from dispatch.domain.tasks import task_id_for
 from dispatch.entrypoints.phone_api import create_app
-from liandong.tokens.issuing import issue
 from liandong.tokens.keys import new_private_key
 from liandong.tokens.phone import issue as phone_token
-from liandong.tokens.verifying import AuthConfig
-from liandong.v1 import casefile_pb2, casefile_pb2_grpc
+from liandong.v1 import casefile_pb2
 from tests.integration.casefile.evidence_files import jpeg, mp4, sha
 from tests.integration.casefile.test_evidence_upload import config
-from tests.integration.dispatch.phone_server import serving
-from tests.unit.dispatch.harness import T0, Harness, alert_event, build
+from tests.integration.dispatch.phone_server import AcceptedCase, accepted_case, serving
+from tests.unit.dispatch.harness import T0
 
 pytestmark = pytest.mark.integration
 KEY = "dispatch-evidence-integration-key-0123456789"
@@ -47,56 +40,22 @@ def auth(pid: str, role: str = "ENFORCEMENT") -> dict[str, str]:
 
 
 class Stack:
-    def __init__(self, url: str, h: Harness, casefile: str, uploads: UploadSpool) -> None:
-        self.url, self.h, self.casefile, self.uploads = url, h, casefile, uploads
+    def __init__(self, url: str, joint: AcceptedCase, uploads: UploadSpool) -> None:
+        self.url, self.joint, self.uploads = url, joint, uploads
 
     async def case(self) -> casefile_pb2.Case:
-        token = issue(KEY, sub="ops", roles=["admin"])
-        async with __import__("grpc").aio.insecure_channel(self.casefile) as ch:
-            return await casefile_pb2_grpc.CaseFileStub(ch).GetCase(
-                casefile_pb2.GetCaseRequest(case_id=self.h.service.metas[TID].case_id),
-                metadata=(("authorization", f"Bearer {token}"),),
-            )
+        return await self.joint.case()
 
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    engine = casefile_engine(f"sqlite:///{tmp_path / 'casefile.db'}")
-    migrations.upgrade(engine)
-    store = CaseStore(engine)
     evidence = str(tmp_path / "evidence")
-    stop = asyncio.Event()
-    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    casefile = asyncio.create_task(
-        serve(
-            store,
-            "127.0.0.1:0",
-            stop,
-            auth=AuthConfig(
-                required=True, hs_key=KEY, service_keys={"dispatch": DISPATCH_KEY.public_key()}
-            ),
-            ready=port.set_result,
-            evidence=(open_store(evidence, tmp_path), config(evidence)),
-        )
-    )
-    address = f"127.0.0.1:{await asyncio.wait_for(port, 10)}"
-    h = build(tmp_path)
-    client = CaseFileClient(address, CasefileTokens(DISPATCH_KEY), timeout_s=10)
-    h.service.casefile = client
-    await h.service.on_alert_event(alert_event("A1"))  # opens the case in casefile
-    for pid in ("e1", "e2", "m1"):
-        await h.service.accept(TID, pid)
-    uploads = UploadSpool(tmp_path / "uploads", max_bytes=8 * 2**20, quota_bytes=20 * 2**20)
-    app = create_app(h.service, PHONE_KEY, uploads=uploads)
-    try:
+    store = (open_store(evidence, tmp_path), config(evidence))
+    async with accepted_case(tmp_path, KEY, DISPATCH_KEY, evidence=store) as joint:
+        uploads = UploadSpool(tmp_path / "uploads", max_bytes=8 * 2**20, quota_bytes=20 * 2**20)
+        app = create_app(joint.h.service, PHONE_KEY, uploads=uploads)
         async with serving(app) as url:
-            yield Stack(url, h, address, uploads)
-    finally:
-        await client.close()
-        stop.set()
-        await casefile
-        h.close()
-        engine.dispose()
+            yield Stack(url, joint, uploads)
 
 
 def metadata(data: bytes, evidence_id: str = "V1", kind: str = "VIDEO") -> dict[str, Any]:

@@ -15,25 +15,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 from PIL import Image
 
-from casefile import migrations
 from casefile.adapters.store import CaseStore
-from casefile.adapters.store import make_engine as casefile_engine
-from casefile.entrypoints.grpc_server import serve
-from dispatch.adapters.casefile_client import CaseFileClient, CasefileTokens
 from dispatch.domain.tasks import TaskState, task_id_for
 from dispatch.entrypoints.phone_api import create_app
-from liandong.tokens.issuing import issue
 from liandong.tokens.keys import new_private_key
 from liandong.tokens.phone import issue as phone_token
-from liandong.tokens.verifying import AuthConfig
-from liandong.v1 import casefile_pb2, casefile_pb2_grpc
-from tests.integration.dispatch.phone_server import serving
-from tests.unit.dispatch.harness import OUTLET, T0, Harness, alert_event, build
+from liandong.v1 import casefile_pb2
+from tests.integration.dispatch.phone_server import AcceptedCase, accepted_case, serving
+from tests.unit.dispatch.harness import OUTLET, T0, Harness
 
 KEY = "dispatch-inspection-integration-key-0123456"
 PHONE_KEY = "phone-signing-key-of-at-least-32-bytes!!"
@@ -48,64 +41,36 @@ def auth(pid: str) -> dict[str, str]:
 @dataclass
 class Site:
     url: str
-    h: Harness
-    casefile: str
-    store: CaseStore
+    joint: AcceptedCase
+
+    @property
+    def h(self) -> Harness:
+        return self.joint.h
+
+    @property
+    def store(self) -> CaseStore:
+        return self.joint.store
 
     @property
     def case_id(self) -> str:
-        return self.h.service.metas[TID].case_id
+        return self.joint.case_id
 
     async def case(self) -> casefile_pb2.Case:
-        token = issue(KEY, sub="ops", roles=["admin"])
-        async with grpc.aio.insecure_channel(self.casefile) as channel:
-            return await casefile_pb2_grpc.CaseFileStub(channel).GetCase(
-                casefile_pb2.GetCaseRequest(case_id=self.case_id),
-                metadata=(("authorization", f"Bearer {token}"),),
-            )
+        return await self.joint.case()
 
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     """A case ON_SITE: e1 and e2 accepted and checked in, their arrival recorded by casefile."""
-    engine = casefile_engine(f"sqlite:///{tmp_path / 'casefile.db'}")
-    migrations.upgrade(engine)
-    store = CaseStore(engine)
-    stop = asyncio.Event()
-    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    casefile = asyncio.create_task(
-        serve(
-            store,
-            "127.0.0.1:0",
-            stop,
-            auth=AuthConfig(
-                required=True, hs_key=KEY, service_keys={"dispatch": DISPATCH_KEY.public_key()}
-            ),
-            ready=port.set_result,
-        )
-    )
-    address = f"127.0.0.1:{await asyncio.wait_for(port, 10)}"
-    h = build(tmp_path)
-    client = CaseFileClient(address, CasefileTokens(DISPATCH_KEY), timeout_s=10)
-    h.service.casefile = client
-    await h.service.on_alert_event(alert_event("A1"))  # opens the case in casefile
-    for pid in ("e1", "e2", "m1"):
-        await h.service.accept(TID, pid)
-    await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, None)
-    h.clock.advance(minutes=20)
-    await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
-    await h.service.update_status(TID, "e2", TaskState.ON_SITE, OUTLET)
-    await h.service.call_casefile()
-    app = create_app(h.service, PHONE_KEY)
-    try:
-        async with serving(app) as url:
-            yield Site(url, h, address, store)
-    finally:
-        await client.close()
-        stop.set()
-        await casefile
-        h.close()
-        engine.dispose()
+    async with accepted_case(tmp_path, KEY, DISPATCH_KEY) as joint:
+        h = joint.h
+        await h.service.update_status(TID, "e1", TaskState.EN_ROUTE, None)
+        h.clock.advance(minutes=20)
+        await h.service.update_status(TID, "e1", TaskState.ON_SITE, OUTLET)
+        await h.service.update_status(TID, "e2", TaskState.ON_SITE, OUTLET)
+        await h.service.call_casefile()
+        async with serving(create_app(h.service, PHONE_KEY)) as url:
+            yield Site(url, joint)
 
 
 def png(shade: int) -> str:
