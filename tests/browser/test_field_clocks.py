@@ -52,6 +52,9 @@ def test_deadlines_read_as_days_and_hours_beyond_a_day(
         expect(arrive).to_have_text("已超时 2 天 20 小时")
         expect(finish).to_have_text("已超时 1 天 4 小时")
         expect(page.locator("[data-clock=ACCEPT]")).to_have_class("late")
+        # in the order the team meets them, whatever order dispatch sends them in
+        order = page.locator("[data-clock]").evaluate_all("els => els.map(e => e.dataset.clock)")
+        assert order == ["ACCEPT", "ARRIVE", "FINISH"], order
         # within a day: hours, minutes and seconds, late or left
         page.clock.set_fixed_time(T0 + timedelta(hours=1, minutes=2, seconds=3))
         expect(accept).to_have_text("已超时 0:32:03")

@@ -86,11 +86,19 @@ function useNow(): number {
   return now;
 }
 
+// The clocks in the order the team meets them (dispatch sends them in no set order).
+const CLOCK_ORDER = ["ACCEPT", "ARRIVE", "FINISH"];
+const clockRank = (clock: string): number => {
+  const i = CLOCK_ORDER.indexOf(clock);
+  return i < 0 ? CLOCK_ORDER.length : i;
+};
+
 function Clocks({ task }: { task: TaskDetail }) {
   const now = useNow();
+  const clocks = [...task.sla].sort((a, b) => clockRank(a.clock) - clockRank(b.clock));
   return (
     <ul class="clocks">
-      {task.sla.map((c) => {
+      {clocks.map((c) => {
         const left = new Date(c.due_at).getTime() - (c.stopped_at ? new Date(c.stopped_at).getTime() : now);
         return (
           <li key={c.clock} class={left < 0 ? "late" : c.stopped_at ? "met" : ""} data-clock={c.clock}>
