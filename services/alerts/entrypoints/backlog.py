@@ -75,14 +75,15 @@ class BacklogGate:
         if offset == nxt:
             nxt += 1
             ahead = self._ahead.get(partition)
-            while ahead and nxt in ahead:
-                ahead.remove(nxt)
-                nxt += 1
+            if ahead:  # a hole being filled: only then is there more to move past
+                while nxt in ahead:
+                    ahead.remove(nxt)
+                    nxt += 1
+                if not ahead:
+                    self._hole_since.pop(partition, None)
         elif offset > nxt:
             self._ahead.setdefault(partition, set()).add(offset)
             self._hole_since.setdefault(partition, self.clock())
-        if not self._ahead.get(partition):
-            self._hole_since.pop(partition, None)
         self._next[partition] = nxt
 
     def reading_from(self, partition: int, offset: int) -> None:
