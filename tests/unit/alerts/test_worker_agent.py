@@ -47,9 +47,30 @@ async def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         return done
 
     rt.out.send = AsyncMock(side_effect=send)
-    rt.table.send_changelog = Mock()
+    # A changelog write's future resolves with the broker's ack: here at once.
+    rt.table.send_changelog = Mock(side_effect=lambda *a, **kw: _resolved())
     app.sent = sent
     yield app
+
+
+def events_judged(rt: Any) -> list[Any]:
+    """The events the agent hands to the runtime, as they come (their messages carry the
+    acked flag)."""
+    judged: list[Any] = []
+    process = rt.process
+
+    async def judging(stream: Any, events: list[Any]) -> None:
+        judged.extend(events)
+        await process(stream, events)
+
+    rt.process = judging
+    return judged
+
+
+def _resolved() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 def minute_records(minutes: range, nox: float) -> list[bytes]:
@@ -95,3 +116,61 @@ async def test_replayed_records_publish_nothing_new(worker: Any) -> None:
         for value in values[40:]:  # re-delivered after a rebalance (at-least-once)
             await test_agent.put(value, key=MN.encode(), partition=0)
     assert first > 0 and len(worker.sent) == first
+
+
+async def test_records_are_acked_only_after_the_broker_acks_the_state_they_changed(
+    worker: Any,
+) -> None:
+    # faust's commit flushes its producer buffer for at most 0.1 s; a record acked before its
+    # state's changelog write is acked could be committed past a state never written.
+    writes: list[asyncio.Future[None]] = []
+
+    def pending(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
+        writes.append(asyncio.get_running_loop().create_future())
+        return writes[-1]
+
+    rt = worker.liandong_runtime
+    rt.table.send_changelog = Mock(side_effect=pending)
+    judged = events_judged(rt)
+    agent = worker.agents["alerts.entrypoints.worker.judge"]
+    async with agent.test_context() as test_agent:
+        value = minute_records(range(1), 80.0)[0]
+        put = asyncio.ensure_future(test_agent.put(value, key=MN.encode(), partition=0))
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if writes:
+                break
+        assert len(writes) == 1, "the checkpoint wrote the outlet's state"
+        await asyncio.sleep(0.2)
+        assert len(judged) == 1
+        assert not judged[0].message.acked, "acked before the broker acked the state"
+        writes[0].set_result(None)
+        await asyncio.wait_for(put, 5)
+        assert judged[0].message.acked
+
+
+async def test_a_failed_state_write_leaves_its_records_unacked_and_is_written_again(
+    worker: Any,
+) -> None:
+    writes: list[asyncio.Future[None]] = []
+
+    def first_fails(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if writes:
+            fut.set_result(None)
+        else:
+            fut.set_exception(RuntimeError("NotLeaderForPartition"))
+        writes.append(fut)
+        return fut
+
+    rt = worker.liandong_runtime
+    rt.table.send_changelog = Mock(side_effect=first_fails)
+    judged = events_judged(rt)
+    agent = worker.agents["alerts.entrypoints.worker.judge"]
+    async with agent.test_context() as test_agent:
+        await test_agent.put(minute_records(range(1), 80.0)[0], key=MN.encode(), partition=0)
+        assert len(writes) == 1 and not judged[0].message.acked
+        assert len(rt.unacked) == 1 and "OUT-G1" in rt.pj.dirty
+        await rt.checkpoint()  # the next one (the idle timer's) writes the state again
+        assert judged[0].message.acked and len(writes) == 2 and writes[1].result() is None
+    assert [c.args[1] for c in rt.table.send_changelog.call_args_list] == ["OUT-G1", "OUT-G1"]
