@@ -146,6 +146,7 @@ async def test_records_are_acked_only_after_the_broker_acks_the_state_they_chang
         assert not judged[0].message.acked, "acked before the broker acked the state"
         writes[0].set_result(None)
         await asyncio.wait_for(put, 5)
+        await rt.acks_settled()
         assert judged[0].message.acked
 
 
@@ -169,8 +170,10 @@ async def test_a_failed_state_write_leaves_its_records_unacked_and_is_written_ag
     agent = worker.agents["alerts.entrypoints.worker.judge"]
     async with agent.test_context() as test_agent:
         await test_agent.put(minute_records(range(1), 80.0)[0], key=MN.encode(), partition=0)
+        await rt.acks_settled()
         assert len(writes) == 1 and not judged[0].message.acked
         assert len(rt.unacked) == 1 and "OUT-G1" in rt.pj.dirty
         await rt.checkpoint()  # the next one (the idle timer's) writes the state again
+        await rt.acks_settled()
         assert judged[0].message.acked and len(writes) == 2 and writes[1].result() is None
     assert [c.args[1] for c in rt.table.send_changelog.call_args_list] == ["OUT-G1", "OUT-G1"]
