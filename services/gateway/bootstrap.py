@@ -127,7 +127,9 @@ async def build(settings: Settings, config: GatewayConfig | None = None) -> Runn
     publisher = RecordPublisher(settings, request_timeout_ms=int(config.kafka_timeout * 1000))
     await publisher.start()
     gateway = Gateway(config, publisher, directory)
-    commands = CommandConsumer(settings, gateway, config.replica, config.command_lookback)
+    commands = CommandConsumer(
+        settings, gateway, config.replica, config.command_lookback, command_ttl=config.command_ttl
+    )
     await commands.start()
     log.info("gateway replica %s: %d loggers known", config.replica, len(directory))
     return Running(gateway, view, publisher, commands)

@@ -22,13 +22,13 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import trace
 
-from gateway.entrypoints.command_channel import CommandRequest
-from gateway.entrypoints.tcp_server import Gateway
+from gateway.domain.commands import CommandRequest
 from liandong.events import from_timestamp
 from liandong.settings import Settings
 from liandong.telemetry import consumed_span
@@ -53,11 +53,26 @@ def to_request(message: records_pb2.GatewayCommand, default_ttl: float) -> Comma
     )
 
 
+class CommandTaker(Protocol):
+    """What the consumer hands commands to (the TCP server's command channel)."""
+
+    async def submit(self, command: CommandRequest) -> None: ...
+
+    def delivered_elsewhere(self, command_id: str) -> None: ...
+
+
 class CommandConsumer:
     def __init__(
-        self, settings: Settings, gateway: Gateway, replica: str, lookback_s: float = 86_400.0
+        self,
+        settings: Settings,
+        gateway: CommandTaker,
+        replica: str,
+        lookback_s: float = 86_400.0,
+        *,
+        command_ttl: float,
     ) -> None:
         self._gateway = gateway
+        self._command_ttl = command_ttl
         self._replica = replica
         self._lookback_s = lookback_s
         self._bootstrap = settings.kafka_bootstrap
@@ -148,7 +163,7 @@ class CommandConsumer:
             if command_id in reported:
                 continue
             self.taken_up += 1
-            await self._gateway.submit(to_request(command, self._gateway.config.command_ttl))
+            await self._gateway.submit(to_request(command, self._command_ttl))
         if self.taken_up:
             log.info(
                 "took up %d unreported command(s) from the last %.0f s",
@@ -170,9 +185,7 @@ class CommandConsumer:
                 with consumed_span(
                     tracer, message.topic, message.headers, {"hj212.mn": command.mn}
                 ):
-                    await self._gateway.submit(
-                        to_request(command, self._gateway.config.command_ttl)
-                    )
+                    await self._gateway.submit(to_request(command, self._command_ttl))
             else:
                 result = records_pb2.CommandResult.FromString(message.value)
                 if result.meta.producer != f"gateway:{self._replica}":

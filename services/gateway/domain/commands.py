@@ -18,6 +18,17 @@ from liandong.hj212.packets import Packet
 __all__ = ["CommandState", "CommandTracker", "Outcome", "PendingCommand"]
 
 
+@dataclass(frozen=True)
+class CommandRequest:
+    """A GatewayCommand as the server needs it (decoded by the command consumer)."""
+
+    command_id: str
+    mn: str
+    cn: str
+    params: dict[str, str]
+    expires_at: datetime
+
+
 class CommandState(enum.StrEnum):
     """The ``state`` of a CommandResult (proto/liandong/v1/records.proto)."""
 

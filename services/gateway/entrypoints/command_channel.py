@@ -6,12 +6,17 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from gateway.adapters.kafka_out import RecordPublisher
-from gateway.domain.commands import CommandState, CommandTracker, Outcome, PendingCommand
+from gateway.domain.commands import (
+    CommandRequest,
+    CommandState,
+    CommandTracker,
+    Outcome,
+    PendingCommand,
+)
 from gateway.domain.replies import (
     command_request,
     format_time,
@@ -24,17 +29,6 @@ from gateway.entrypoints.sessions import GatewayConfig, KnownLogger, Session
 from liandong.hj212.packets import Packet
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CommandRequest:
-    """A GatewayCommand as the server needs it (decoded by the command consumer)."""
-
-    command_id: str
-    mn: str
-    cn: str
-    params: dict[str, str]
-    expires_at: datetime
 
 
 class CommandChannel:

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from opentelemetry import trace
 
 from gateway.adapters.kafka_out import RecordPublisher
-from gateway.domain.commands import CommandTracker
+from gateway.domain.commands import CommandRequest, CommandTracker
 from gateway.domain.reassembly import GroupKey, SubpacketAssembler
 from gateway.domain.replies import (
     QnRtn,
@@ -44,7 +44,7 @@ from gateway.domain.replies import (
     refusal,
 )
 from gateway.domain.throttle import TokenBucket
-from gateway.entrypoints.command_channel import CommandChannel, CommandRequest
+from gateway.entrypoints.command_channel import CommandChannel
 from gateway.entrypoints.instruments import (
     active_sessions,
     bytes_counter,
