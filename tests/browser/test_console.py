@@ -214,7 +214,12 @@ def test_the_overview_updates_live_when_an_alarm_arrives(
         expect(svg).to_be_visible()
         assert svg.locator("path").count() > 3
     assert "超标" in (page.locator("[data-chart=alarms-by-kind] svg").text_content() or "")
+    # the slowest list numbers from the slowest county (the full ranking from the fastest)
     assert cells(page, "slowest-counties", "320115")[4] == "116.0"
+    assert cells(page, "slowest-counties", "320115")[0] == "1"
+    assert cells(page, "slowest-counties", "320106")[0] == "2"
+    header = page.locator("[data-table=slowest-counties] th").first
+    expect(header).to_have_text("名次（最慢为1）")
     if DOC_SHOTS:
         page.screenshot(path=str(Path(DOC_SHOTS) / "console-overview.png"), full_page=True)
     # a new alarm reaches dispatch (on the server's own event loop, as the consumer would)

@@ -169,7 +169,7 @@ function OverviewPage() {
           <div class="two">
             <figure>
               <figcaption>{t().slowestCounties}</figcaption>
-              <RankingTable rows={view.slowest_counties} id="slowest-counties" />
+              <RankingTable rows={view.slowest_counties} id="slowest-counties" slowestFirst />
             </figure>
             <figure>
               <figcaption>{t().weekBreaches}</figcaption>
@@ -197,22 +197,24 @@ function Card(props: { label: string; value: number; id: string; warn?: boolean 
   );
 }
 
-function RankingTable({ rows, id }: { rows: Rank[]; id: string }) {
+// The full ranking numbers from the fastest county (rank 1); the overview's list of the slowest
+// numbers from the slowest, as it reads top to bottom.
+function RankingTable({ rows, id, slowestFirst = false }: { rows: Rank[]; id: string; slowestFirst?: boolean }) {
   if (!rows.length) return <p class="empty">{t().noData}</p>;
   return (
     <div class="scroll">
       <table class="grid" data-table={id}>
         <thead>
           <tr>
-            <th>{t().rank}</th><th>{t().county}</th><th class="num">{t().tasks}</th><th class="num">{t().open}</th>
+            <th>{slowestFirst ? t().rankSlowest : t().rank}</th><th>{t().county}</th><th class="num">{t().tasks}</th><th class="num">{t().open}</th>
             <th class="num">{t().responseP50}<br />({t().minutes})</th><th class="num">{t().responseP90}<br />({t().minutes})</th>
             <th class="num">{t().totalP50}<br />({t().minutes})</th><th class="num">{t().breaches}</th><th class="num">{t().breachRate}</th>
           </tr>
         </thead>
         <tbody>
-          {rows.map((r) => (
+          {rows.map((r, i) => (
             <tr data-county={r.county}>
-              <td>{r.rank}</td><td>{countyName(r.county)}</td><td class="num">{r.tasks}</td><td class="num">{r.open_tasks}</td>
+              <td>{slowestFirst ? i + 1 : r.rank}</td><td>{countyName(r.county)}</td><td class="num">{r.tasks}</td><td class="num">{r.open_tasks}</td>
               <td class="num">{minutes(r.response_p50_s)}</td><td class="num">{minutes(r.response_p90_s)}</td>
               <td class="num">{minutes(r.total_p50_s)}</td><td class="num">{r.sla_breaches}</td>
               <td class="num">{(r.breach_rate * 100).toFixed(0)}%</td>
