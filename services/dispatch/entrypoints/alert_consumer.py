@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError
 from google.protobuf.message import DecodeError
 from opentelemetry import metrics, trace
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from dispatch.entrypoints.dispatch_service import DispatchService
 from liandong.settings import Settings
@@ -41,6 +41,9 @@ class AlertConsumer:
         group_instance_id: str | None = None,
     ) -> None:
         self.service = service
+        self._stop = asyncio.Event()  # run's: no more holding a record once it is set
+        self.retry_first_s = 0.5
+        self.retry_max_s = 10.0
         self.consumer = AIOKafkaConsumer(
             settings.topic(ALERTS_EVENTS),
             bootstrap_servers=settings.kafka_bootstrap,
@@ -57,6 +60,7 @@ class AlertConsumer:
         await self.consumer.stop()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         while not stop.is_set():
             batch = await self.consumer.getmany(timeout_ms=500)
             for _tp, records in batch.items():
@@ -89,15 +93,32 @@ class AlertConsumer:
             log.exception("undecodable alert event skipped")
             skipped.add(1, {"reason": "undecodable"})
             return
-        try:
-            result = await self.service.on_alert_event(alert)
-        except (DataError, IntegrityError):
-            # the database refuses this record's content (it would refuse it on every
-            # redelivery): skip it rather than stop the stream. An unreachable database
-            # (OperationalError) still stops the consumer, so the record is not lost.
-            log.exception("alert event %s could not be stored; skipped", alert.meta.event_id)
-            skipped.add(1, {"reason": "refused by the database"})
-            return
+        delay = self.retry_first_s
+        while True:
+            try:
+                result = await self.service.on_alert_event(alert)
+                break
+            except (DataError, IntegrityError):
+                # the database refuses this record's content (it would refuse it on every
+                # redelivery): skip it rather than stop the stream.
+                log.exception("alert event %s could not be stored; skipped", alert.meta.event_id)
+                skipped.add(1, {"reason": "refused by the database"})
+                return
+            except OperationalError as err:
+                # The database is unreachable (restarting, failing over): hold this record
+                # and try it again until it answers. Its offset is not committed meanwhile,
+                # so it is not lost if the process stops; stopping the process instead
+                # needed a restart from outside (make chaos: PostgreSQL restarted).
+                if self._stop.is_set():
+                    raise
+                log.warning(
+                    "database unreachable, alert event %s held; again in %.1f s: %s",
+                    alert.meta.event_id,
+                    delay,
+                    str(err).splitlines()[0],
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
         if result is not None:
             created = [e.key for e in result.changes.events if e.kind == "TASK_CREATED"]
             if created:

@@ -157,6 +157,7 @@ class DispatchService:
         self.relay = None if sink is None else OutboxRelay(store, sink, clock)
         # read before the state: a step stored in between makes the first step reload
         self._version = store.version() if store.shared else 0
+        self._stale = False  # memory ahead of the store after a failed commit (ensure_loaded)
         state, self.metas = store.load()
         self.dispatcher = Dispatcher(policy, reference.roster(), state)
         self.dispatcher.set_marks(reference.marks())
@@ -202,9 +203,21 @@ class DispatchService:
         state.marks = self.dispatcher.state.marks
         self.dispatcher.state = state
 
+    async def ensure_loaded(self) -> None:
+        """After a commit that failed and a reload that failed too, load the stored state
+        before anything reads or changes it (raises while the database is unreachable)."""
+        if not self._stale:
+            return
+        async with self.lock:
+            if self._stale:
+                self._install(*await asyncio.to_thread(self.store.load))
+                self._stale = False
+                log.info("state reloaded from the database")
+
     async def refresh(self) -> None:
         """Reads (phone and console requests) see what the other replicas stored: one
         version query, and a reload when it moved (no-op on a SQLite file)."""
+        await self.ensure_loaded()
         if not self.store.shared:
             return
         version = await asyncio.to_thread(self.store.version)
@@ -252,6 +265,7 @@ class DispatchService:
         calls: Sequence[CasefileCall] = (),
         alarms: Sequence[Alarm] = (),
     ) -> StepResult:
+        await self.ensure_loaded()
         async with self.lock, self._in_turn() as version:
             self._sync_reference()
             now = self.clock()
@@ -285,8 +299,17 @@ class DispatchService:
                 _woken(changes),
             )
         except Exception:
-            self._reload()
             self._version = -1  # unknown: the next step reloads under the lock
+            try:
+                self._reload()
+            except Exception:
+                # The database is unreachable (the commit's failure, most likely): the
+                # memory holds this step's uncommitted effects, the alert among the events
+                # seen. Nothing may be decided on it until it is loaded again.
+                self._stale = True
+                log.warning("state not reloaded after a failed commit; reloading before use")
+            else:
+                self._stale = False
             raise
         if version is not None:
             self._version = version
@@ -300,6 +323,7 @@ class DispatchService:
         except UnusableAlert as e:
             log.warning("alert event %s skipped: %s", alert.meta.event_id, e)
             return None
+        await self.ensure_loaded()  # "seen" must come from stored state
         if signal.event_id in self.dispatcher.state.seen_events:
             return None
         origin = AlertOrigin(signal.event_id, signal.event_time, evidence_of(alert))
