@@ -39,6 +39,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -924,6 +925,13 @@ def _run(
             "duplicate_copies": sum(c - 1 for c in counts.values()),
             "excess_duplicates": verdict.excess_duplicates(counts, tally["sends"]),
             "episodes": len({a for a, _ in opened}),
+            "episodes_by_kind": dict(
+                sorted(
+                    Counter(
+                        a.kind for a in alerts if a.change == alerts_pb2.ALERT_CHANGE_OPENED
+                    ).items()
+                )
+            ),
             "episodes_opened_twice": verdict.opened_more_than_once(opened),
             "tasks": len({t for t, _ in created}),
             "tasks_in_db": db["tasks"],
