@@ -555,9 +555,7 @@ class AlertsRuntime:
             self.last_checkpoint = time.monotonic()
             self.persist_interval = next_persist_interval(self.last_checkpoint - started)
         # Chained: a later checkpoint's acks must not overtake an earlier one's writes.
-        self._acking = asyncio.ensure_future(
-            self._ack_when_written(self._acking, written, unacked)
-        )
+        self._acking = asyncio.ensure_future(self._ack_when_written(self._acking, written, unacked))
         self._acking.add_done_callback(_log_ack_failure)
 
     async def acks_settled(self) -> None:
