@@ -36,6 +36,7 @@ from faust.types import TP
 from opentelemetry import metrics, trace
 
 from alerts.adapters.codec import event_from_change
+from alerts.adapters.faust_topics import ensure_internal_topics, internal_topics
 from alerts.domain.episodes import AlertChange
 from alerts.domain.registry import Registry, RegistryError, registry_from_dict
 from alerts.entrypoints.backlog import BacklogGate
@@ -761,7 +762,14 @@ def run(settings: Settings) -> None:
         )
     finally:
         loop.close()
-    app = create_app(settings, for_cluster(settings).factor)
+    replication = for_cluster(settings)
+    app = create_app(settings, replication.factor)
+    # Before faust joins the group, so the first assignment has the changelog (faust_topics).
+    ensure_internal_topics(
+        settings.kafka_bootstrap,
+        internal_topics(app.conf.id, STATE_TABLE, settings.partitions),
+        replication,
+    )
     try:
         app.main()
     finally:

@@ -193,3 +193,24 @@ async def test_sigkill_and_restart_lose_no_alert_and_open_no_second_episode(
             opened_ids[e.alert_id].add(e.meta.event_id)
     # Re-published changes (at-least-once) carry the same event id: no second OPENED id.
     assert all(len(ids) == 1 for ids in opened_ids.values()), opened_ids
+
+
+def test_faust_s_topics_exist_and_are_led_before_the_worker_starts(
+    isolated_settings: Settings,
+) -> None:
+    from kafka import KafkaAdminClient
+
+    from alerts.adapters.faust_topics import ensure_internal_topics, internal_topics
+    from liandong.replication import Replication
+
+    topics = internal_topics(f"{isolated_settings.topic_prefix}liandong-alerts", "judge-state", 3)
+    ensure_internal_topics(isolated_settings.kafka_bootstrap, topics, Replication(1, 1))
+    ensure_internal_topics(isolated_settings.kafka_bootstrap, topics, Replication(1, 1))  # again
+    admin = KafkaAdminClient(bootstrap_servers=isolated_settings.kafka_bootstrap)
+    try:
+        described = {t["name"]: t for t in admin.describe_topics(list(topics))}
+    finally:
+        admin.close()
+    changelog = f"{isolated_settings.topic_prefix}liandong-alerts-judge-state-changelog"
+    assert len(described[changelog]["partitions"]) == 3
+    assert all(p["leader_id"] >= 0 for t in described.values() for p in t["partitions"])
