@@ -88,6 +88,29 @@ def recovery_ok(fault: Mapping[str, Any], static_alerts: bool = False) -> bool:
     return float(seconds) <= recovery_limit(fault["service"], static_alerts)
 
 
+def _judgement_checks(result: Mapping[str, Any]) -> list[Check]:
+    """Every minute of every logger reaches the topic, so no hour closes short, and each
+    over-limit logger opens one exceedance. A restart that loses the judge's state fails
+    both (a changelog left out of the assignment: 29 HOUR_INCOMPLETE, 7 of 12 exceedances)."""
+    kinds = result.get("episodes_by_kind")
+    if kinds is None:
+        return []  # a result written before kinds were counted
+    short = kinds.get("HOUR_INCOMPLETE", 0) + kinds.get("HOUR_MISSING", 0)
+    over = result.get("over_limit_loggers")
+    out = [Check("hours closed short (HOUR_INCOMPLETE, HOUR_MISSING)", short, "0", short == 0)]
+    if over is not None:
+        exceedances = kinds.get("EXCEEDANCE", 0)
+        out.append(
+            Check(
+                "exceedance episodes",
+                exceedances,
+                f"{over} (one per over-limit logger)",
+                exceedances == over,
+            )
+        )
+    return out
+
+
 def checks(result: Mapping[str, Any]) -> list[Check]:
     """Every target of the run, with the measured value."""
     if result.get("error"):
@@ -123,6 +146,7 @@ def checks(result: Mapping[str, Any]) -> list[Check]:
         Check(
             "casefile verify", result["casefile_verify"], "OK", result["casefile_verify"] == "OK"
         ),
+        *_judgement_checks(result),
         Check(
             "manual interventions (unplanned exits restarted by the runner)",
             result["unplanned_exits"],

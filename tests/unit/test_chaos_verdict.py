@@ -79,3 +79,15 @@ def test_a_run_that_broke_off_fails_with_its_reason() -> None:
     checks = verdict.checks({"error": "TimeoutError: the replicas did not all come up"})
     assert not verdict.passed(checks)
     assert checks[0].value.startswith("TimeoutError")
+
+
+def test_a_restart_that_lost_the_judge_s_state_fails_the_run() -> None:
+    # make chaos, 2026-12-07: the changelog was left out of the assignment
+    lost = _result(
+        episodes_by_kind={"EXCEEDANCE": 7, "HOUR_INCOMPLETE": 29, "PREWARNING": 24},
+        over_limit_loggers=12,
+    )
+    failed = {c.name for c in verdict.checks(lost) if not c.ok}
+    assert failed == {"hours closed short (HOUR_INCOMPLETE, HOUR_MISSING)", "exceedance episodes"}
+    kept = _result(episodes_by_kind={"EXCEEDANCE": 12, "PREWARNING": 12}, over_limit_loggers=12)
+    assert all(c.ok for c in verdict.checks(kept))
