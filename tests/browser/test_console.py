@@ -219,7 +219,7 @@ def test_the_overview_updates_live_when_an_alarm_arrives(
     assert cells(page, "slowest-counties", "320115")[0] == "1"
     assert cells(page, "slowest-counties", "320106")[0] == "2"
     header = page.locator("[data-table=slowest-counties] th").first
-    expect(header).to_have_text("名次（最慢为1）")
+    expect(header).to_have_text("名次(最慢为1)")
     if DOC_SHOTS:
         page.screenshot(path=str(Path(DOC_SHOTS) / "console-overview.png"), full_page=True)
     # a new alarm reaches dispatch (on the server's own event loop, as the consumer would)

@@ -206,7 +206,7 @@ function RankingTable({ rows, id, slowestFirst = false }: { rows: Rank[]; id: st
       <table class="grid" data-table={id}>
         <thead>
           <tr>
-            <th>{slowestFirst ? t().rankSlowest : t().rank}</th><th>{t().county}</th><th class="num">{t().tasks}</th><th class="num">{t().open}</th>
+            <th>{t().rank}<br />({slowestFirst ? t().slowestIsOne : t().fastestIsOne})</th><th>{t().county}</th><th class="num">{t().tasks}</th><th class="num">{t().open}</th>
             <th class="num">{t().responseP50}<br />({t().minutes})</th><th class="num">{t().responseP90}<br />({t().minutes})</th>
             <th class="num">{t().totalP50}<br />({t().minutes})</th><th class="num">{t().breaches}</th><th class="num">{t().breachRate}</th>
           </tr>
