@@ -94,6 +94,9 @@ class _PromptFetchThread(AIOKafkaConsumerThread):
 # records of the partition are acked, before they count as lost and are read again (see
 # _PromptFetchConsumer). Records are acked at a checkpoint, at most PERSIST_MAX_S apart.
 HOLE_REPAIR_S = float(os.environ.get("LIANDONG_ALERTS_HOLE_REPAIR_S", "30"))
+# A record that reaches the agent beyond a hole makes it seek back to the hole; the records
+# still on their way from before that seek would ask again, so it is asked once this often.
+RESEEK_S = float(os.environ.get("LIANDONG_ALERTS_RESEEK_S", "5"))
 
 
 class _PromptFetchConsumer(AIOKafkaDriverConsumer):
@@ -350,6 +353,8 @@ class AlertsRuntime:
         self._committing: asyncio.Future[bool] | None = None
         self._acking: asyncio.Future[None] | None = None  # the last checkpoint's acks
         self._holes: dict[int, tuple[int, float]] = {}  # partition -> (offset, since)
+        self._reread_asked: dict[int, tuple[int, float]] = {}  # partition -> (offset, when)
+        self.clock = time.monotonic
 
     # ---- registry --------------------------------------------------------------------
 
@@ -423,8 +428,11 @@ class AlertsRuntime:
         }
 
     async def on_revoked(self, revoked: Iterable[Any]) -> None:
-        self._revoked |= {tp.partition for tp in revoked if tp.topic == self.records_topic}
-        self.backlog.forget(tp.partition for tp in revoked if tp.topic == self.records_topic)
+        partitions = {tp.partition for tp in revoked if tp.topic == self.records_topic}
+        self._revoked |= partitions
+        self.backlog.forget(partitions)
+        for p in partitions:
+            self._reread_asked.pop(p, None)
 
     async def _highwaters(self, partitions: list[int]) -> dict[int, int]:
         tps = [TP(self.records_topic, p) for p in partitions]
@@ -517,11 +525,22 @@ class AlertsRuntime:
         await self.ready.wait()
         assert self.pj is not None
         now = datetime.now(UTC)
+        holes: dict[int, tuple[int, int]] = {}  # partition -> (expected offset, offset come)
         async with self.lock:
             self._forget_revoked()
             outgoing = self._events(self._sync_registry(now), "", None)
+            judged = []
             for event in events:
-                self.backlog.judged(event.message.partition, event.message.offset)
+                partition, offset = event.message.partition, event.message.offset
+                if not self.backlog.admits(partition, offset):
+                    # Beyond a hole: not judged, not acked; the partition is read again from
+                    # the hole (below), and this record comes again after it, in order.
+                    expected = self.backlog.expected(partition)
+                    assert expected is not None
+                    holes.setdefault(partition, (expected, offset))
+                    continue
+                judged.append(event)
+                self.backlog.judged(partition, offset)
                 try:
                     record = records_pb2.MonitoringRecord.FromString(event.value)
                     changes = self.pj.on_record(record, event.message.partition, now, self.stored)
@@ -539,7 +558,39 @@ class AlertsRuntime:
                 if changes:
                     outgoing += self._events(changes, record.meta.event_id, event.headers)
             await self.publish(outgoing)
-            self.unacked += [(stream, event) for event in events]
+            self.unacked += [(stream, event) for event in judged]
+        for partition, (expected, offset) in holes.items():
+            await self.read_again_from(partition, expected, offset)
+
+    async def read_again_from(self, partition: int, expected: int, offset: int) -> None:
+        """Seek `partition` back to the record the agent expected next, once per hole every
+        RESEEK_S: the records beyond it, still on their way to the agent, are skipped too."""
+        now = self.clock()
+        asked = self._reread_asked.get(partition)
+        if asked is not None and asked[0] == expected and now - asked[1] < RESEEK_S:
+            return
+        self._reread_asked[partition] = (expected, now)
+        log.warning(
+            "%s[%s]: offset %d came before %d-%d (lost between fetch and agent); "
+            "reading again from %d",
+            self.records_topic,
+            partition,
+            offset,
+            expected,
+            offset - 1,
+            expected,
+        )
+        consumer = self.app.consumer
+        if not isinstance(consumer, _PromptFetchConsumer):
+            return  # not on a broker (unit tests replace this method)
+        tp = TP(self.records_topic, partition)
+        try:
+            start = await consumer.reread_from(tp, expected)
+        except Exception as err:  # revoked meanwhile: its new owner reads it
+            log.info("%s not read again here: %r", tp, err)
+            return
+        if start != expected:  # removed by retention: reading starts at the log's start
+            self.backlog.reading_from(partition, start)
 
     async def checkpoint(self) -> None:
         """Write the state of every outlet judged since the last checkpoint; the records
