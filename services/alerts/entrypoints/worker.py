@@ -65,9 +65,9 @@ PERSIST_EVERY_S = float(os.environ.get("LIANDONG_ALERTS_PERSIST_S", "1.0"))
 # 0.5-0.8 ms each), so with thousands of outlets each sending every second a 1 s interval
 # spent most of the worker on checkpoints (bench/e2e_stack.py: ~1/3 of the alerts CPU at 600
 # loggers, all of it at 3,000). The interval stretches to PERSIST_COST_FACTOR times the last
-# checkpoint's duration, up to PERSIST_MAX_S: an outlet's frames within the interval share one
-# encode. Only the re-read after a crash grows (records since the last checkpoint); the order
-# of effects is unchanged.
+# checkpoint's duration (until its writes were acked), up to PERSIST_MAX_S: an outlet's frames
+# within the interval share one encode and one write. Only the re-read after a crash grows
+# (records since the last checkpoint); the order of effects is unchanged.
 PERSIST_MAX_S = float(os.environ.get("LIANDONG_ALERTS_PERSIST_MAX_S", "10.0"))
 PERSIST_COST_FACTOR = 5.0
 # Records judged but not yet acked (held until the checkpoint) force one beyond this count.
@@ -350,6 +350,7 @@ class AlertsRuntime:
         self.unacked: list[tuple[Any, Any]] = []  # (stream, event) judged, not yet acked
         self.last_checkpoint = time.monotonic()
         self.persist_interval = PERSIST_EVERY_S
+        self.last_write_s = 0.0  # the last checkpoint's time from its start to its writes acked
         self._committing: asyncio.Future[bool] | None = None
         self._acking: asyncio.Future[None] | None = None  # the last checkpoint's acks
         self._holes: dict[int, tuple[int, float]] = {}  # partition -> (offset, since)
@@ -605,9 +606,16 @@ class AlertsRuntime:
             unacked, self.unacked = self.unacked, []
             log.debug("checkpoint: %d outlet(s), %d record(s)", len(dirty), len(unacked))
             self.last_checkpoint = time.monotonic()
-            self.persist_interval = next_persist_interval(self.last_checkpoint - started)
+            # The writes' cost shows when they are acked (faust's producer buffer sends them
+            # one by one, and holds up delivery to the agent while it is over 100): the last
+            # checkpoint written counts with its whole time, this one with its encoding.
+            self.persist_interval = next_persist_interval(
+                max(self.last_checkpoint - started, self.last_write_s)
+            )
         # Chained: a later checkpoint's acks must not overtake an earlier one's writes.
-        self._acking = asyncio.ensure_future(self._ack_when_written(self._acking, written, unacked))
+        self._acking = asyncio.ensure_future(
+            self._ack_when_written(self._acking, written, unacked, started)
+        )
         self._acking.add_done_callback(_log_ack_failure)
 
     async def acks_settled(self) -> None:
@@ -620,6 +628,7 @@ class AlertsRuntime:
         previous: asyncio.Future[None] | None,
         written: list[tuple[str, Any]],
         unacked: list[tuple[Any, Any]],
+        started: float | None = None,
     ) -> None:
         # The records are acked only once the broker holds the state they changed. faust's
         # commit flushes the producer first, but its buffer's flush gives up after 0.1 s
@@ -631,6 +640,8 @@ class AlertsRuntime:
         if previous is not None:
             await asyncio.wait([previous])
         failed = await _failed_writes(written)
+        if started is not None and written:
+            self.last_write_s = time.monotonic() - started
         if failed:
             log.error(
                 "state of %d outlet(s) not written to the changelog (%s); "

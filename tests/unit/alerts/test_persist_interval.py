@@ -2,20 +2,60 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+from unittest.mock import AsyncMock, Mock
+
 import pytest
 
-from alerts.entrypoints import worker
+from alerts.entrypoints import worker as worker_module
+
+from .test_backlog_gate import _Event
+from .test_worker_agent import minute_records, worker  # noqa: F401  (fixture)
 
 
 def test_a_cheap_checkpoint_keeps_the_base_interval() -> None:
-    assert worker.next_persist_interval(0.001) == worker.PERSIST_EVERY_S
+    assert worker_module.next_persist_interval(0.001) == worker_module.PERSIST_EVERY_S
 
 
 def test_a_costly_checkpoint_stretches_the_interval_up_to_the_cap() -> None:
-    assert worker.next_persist_interval(0.6) == pytest.approx(0.6 * worker.PERSIST_COST_FACTOR)
-    assert worker.next_persist_interval(60.0) == worker.PERSIST_MAX_S
+    assert worker_module.next_persist_interval(0.6) == pytest.approx(
+        0.6 * worker_module.PERSIST_COST_FACTOR
+    )
+    assert worker_module.next_persist_interval(60.0) == worker_module.PERSIST_MAX_S
 
 
 def test_zero_means_every_batch_whatever_the_cost(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(worker, "PERSIST_EVERY_S", 0.0)
-    assert worker.next_persist_interval(5.0) == 0.0
+    monkeypatch.setattr(worker_module, "PERSIST_EVERY_S", 0.0)
+    assert worker_module.next_persist_interval(5.0) == 0.0
+
+
+async def test_writes_slow_to_be_acked_stretch_the_next_interval(
+    worker: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Encoding is quick; faust's producer buffer sending thousands of state writes is not
+    (bench/e2e_stack.py, 3,000 loggers: 'producer buffer full' at every checkpoint). The time
+    until the broker acked them counts."""
+    monkeypatch.setattr(worker_module, "PERSIST_EVERY_S", 0.01)
+    writes: list[asyncio.Future[None]] = []
+
+    def pending(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
+        writes.append(asyncio.get_running_loop().create_future())
+        return writes[-1]
+
+    rt = worker.liandong_runtime
+    rt.table.send_changelog = Mock(side_effect=pending)
+    stream = AsyncMock()
+    values = minute_records(range(4), 10.0)
+    await rt.process(stream, [_Event(v, 0, offset) for offset, v in enumerate(values[:3])])
+    await rt.checkpoint()
+    assert rt.persist_interval == pytest.approx(0.01)  # encoding alone: cheap
+    await asyncio.sleep(0.3)  # the broker acks the writes 0.3 s after the checkpoint began
+    for fut in writes:
+        fut.set_result(None)
+    await rt.acks_settled()
+    assert rt.last_write_s >= 0.3
+    await rt.process(stream, [_Event(values[3], 0, 3)])
+    await rt.checkpoint()
+    assert rt.persist_interval >= 0.3 * worker_module.PERSIST_COST_FACTOR
