@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from unittest.mock import AsyncMock, Mock
+from unittest.mock import AsyncMock
 
 import pytest
 
 from alerts.entrypoints import worker as worker_module
 
 from .test_backlog_gate import _Event
-from .test_worker_agent import minute_records, worker  # noqa: F401  (fixture)
+from .test_worker_agent import minute_records, worker, writes_held  # noqa: F401
 
 
 def test_a_cheap_checkpoint_keeps_the_base_interval() -> None:
@@ -38,14 +38,8 @@ async def test_writes_slow_to_be_acked_stretch_the_next_interval(
     (bench/e2e_stack.py, 3,000 loggers: 'producer buffer full' at every checkpoint). The time
     until the broker acked them counts."""
     monkeypatch.setattr(worker_module, "PERSIST_EVERY_S", 0.01)
-    writes: list[asyncio.Future[None]] = []
-
-    def pending(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
-        writes.append(asyncio.get_running_loop().create_future())
-        return writes[-1]
-
     rt = worker.liandong_runtime
-    rt.table.send_changelog = Mock(side_effect=pending)
+    writes = writes_held(rt)
     stream = AsyncMock()
     values = minute_records(range(4), 10.0)
     await rt.process(stream, [_Event(v, 0, offset) for offset, v in enumerate(values[:3])])

@@ -67,6 +67,18 @@ def events_judged(rt: Any) -> list[Any]:
     return judged
 
 
+def writes_held(rt: Any) -> list[asyncio.Future[None]]:
+    """Changelog writes whose broker ack the test gives (sets the futures) when it wants."""
+    writes: list[asyncio.Future[None]] = []
+
+    def pending(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
+        writes.append(asyncio.get_running_loop().create_future())
+        return writes[-1]
+
+    rt.table.send_changelog = Mock(side_effect=pending)
+    return writes
+
+
 def _resolved() -> asyncio.Future[None]:
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     done.set_result(None)
@@ -123,14 +135,8 @@ async def test_records_are_acked_only_after_the_broker_acks_the_state_they_chang
 ) -> None:
     # faust's commit flushes its producer buffer for at most 0.1 s; a record acked before its
     # state's changelog write is acked could be committed past a state never written.
-    writes: list[asyncio.Future[None]] = []
-
-    def pending(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
-        writes.append(asyncio.get_running_loop().create_future())
-        return writes[-1]
-
     rt = worker.liandong_runtime
-    rt.table.send_changelog = Mock(side_effect=pending)
+    writes = writes_held(rt)
     judged = events_judged(rt)
     agent = worker.agents["alerts.entrypoints.worker.judge"]
     async with agent.test_context() as test_agent:
