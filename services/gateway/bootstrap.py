@@ -7,7 +7,6 @@ shared ones (broker, topic prefix, host, port) from ``liandong.settings``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import socket
@@ -19,6 +18,7 @@ from gateway.adapters.kafka_out import RecordPublisher
 from gateway.entrypoints.sessions import GatewayConfig, KnownLogger
 from gateway.entrypoints.tcp_server import Gateway, serve_forever
 from liandong.broker_wait import needed_topics, wait_for_broker
+from liandong.heap import settle_heap
 from liandong.hj212.crc import CrcVariant
 from liandong.registry.topics_io import RegistryView
 from liandong.settings import Settings
@@ -133,26 +133,6 @@ async def build(settings: Settings, config: GatewayConfig | None = None) -> Runn
     await commands.start()
     log.info("gateway replica %s: %d loggers known", config.replica, len(directory))
     return Running(gateway, view, publisher, commands)
-
-
-YOUNG_GC_THRESHOLD = 10_000
-
-
-def settle_heap(young_threshold: int = YOUNG_GC_THRESHOLD) -> None:
-    """Garbage-collector settings for the frame path, once started (all imported, registry
-    loaded): what is alive now is frozen (``gc.freeze``: the full collections no longer walk
-    the start-up heap of modules, protobuf descriptors and the registry), and the youngest
-    generation is collected every ``young_threshold`` allocations instead of 700.
-
-    Why: in ``bench/gateway_load.py`` the collector took ~20 % of the gateway's CPU (~65 us per
-    frame, timed with ``gc.callbacks``): frames in flight keep a few thousand young objects
-    alive, so frequent young collections kept re-walking them, and each full collection
-    walked the whole start-up heap. Frozen and at 10,000 it is a few us per frame. Memory
-    costs: garbage in reference cycles lives up to 10,000 allocations longer (a few MB at most);
-    the frozen start-up objects are never freed (they live as long as the process anyway)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
 
 
 async def main(settings: Settings) -> None:

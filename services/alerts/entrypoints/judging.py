@@ -145,13 +145,15 @@ class PartitionedJudge:
         self.dirty.update(c.outlet_id for c in changes)
         return changes
 
-    def take_dirty(self) -> list[tuple[str, int, bytes]]:
-        """(outlet, partition, encoded state) of every outlet changed since the last call."""
+    def take_dirty(self, keep: set[str] | None = None) -> list[tuple[str, int, bytes]]:
+        """(outlet, partition, encoded state) of every outlet changed since the last call,
+        except those in `keep`, which stay marked for a later call."""
         out = []
-        for oid in sorted(self.dirty):
+        taken = self.dirty if not keep else self.dirty - keep
+        for oid in sorted(taken):
             doc = self.judge.export_outlet(oid)
             if doc is not None:
                 partition = self.partition_of[oid]
                 out.append((oid, partition, encode_state(partition, doc)))
-        self.dirty.clear()
+        self.dirty = self.dirty & keep if keep else set()
         return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from unittest.mock import AsyncMock
 
@@ -53,3 +54,54 @@ async def test_writes_slow_to_be_acked_stretch_the_next_interval(
     await rt.process(stream, [_Event(values[3], 0, 3)])
     await rt.checkpoint()
     assert rt.persist_interval >= 0.3 * worker_module.PERSIST_COST_FACTOR
+
+
+async def test_the_tick_writes_only_the_outlets_it_alone_changed(
+    worker: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An outlet with judged records pending is written by the checkpoint that acks them, not
+    also by the tick (a second encode of every busy outlet per interval); an outlet only the
+    tick changed is written by the tick."""
+    monkeypatch.setattr(worker_module, "PERSIST_EVERY_S", 60.0)
+    rt = worker.liandong_runtime
+    rt.persist_interval, rt.last_checkpoint = 60.0, time.monotonic()
+    rt.backlog.highwaters = _AllJudged(rt)
+    rt.owned_partitions = lambda: {0}
+    stream = AsyncMock()
+    values = minute_records(range(40), 10.0)
+    writes = rt.table.send_changelog
+
+    # records judged, not yet checkpointed: the tick's hour closing is left to the checkpoint
+    await rt.process(stream, [_Event(v, 0, offset) for offset, v in enumerate(values[:30])])
+    await rt.tick()
+    closed = {e.kind for e in worker.sent} & {"HOUR_INCOMPLETE", "HOUR_MISSING", "OFFLINE"}
+    assert closed, "the tick changed the outlet (it closed its hours)"
+    assert writes.call_count == 0
+    assert rt.pj.dirty == {"OUT-G1"} and not rt.checkpoint_due()  # interval not yet over
+    rt.last_checkpoint -= 61
+    assert rt.checkpoint_due()
+    await rt.checkpoint()
+    assert writes.call_count == 1 and not rt.pj.dirty
+
+    # nothing pending: what the tick changes (the late minutes re-opened the closed hour,
+    # re-judged once quiet) it writes itself
+    await rt.process(stream, [_Event(v, 0, 30 + i) for i, v in enumerate(values[30:])])
+    await rt.checkpoint()
+    assert writes.call_count == 2
+    sent_before = len(worker.sent)
+    for deadline in rt.pj.judge.states["OUT-G1"].reopened:
+        rt.pj.judge.states["OUT-G1"].reopened[deadline] = 0.0  # quiet long enough
+    await rt.tick()
+    assert len(worker.sent) > sent_before, "the tick re-judged the re-opened hour"
+    assert writes.call_count == 3 and not rt.pj.dirty
+
+
+class _AllJudged:
+    """The broker's high-water marks: exactly what the worker judged (it is caught up)."""
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+
+    async def __call__(self, partitions: list[int]) -> dict[int, int]:
+        return {p: self.rt.backlog.expected(p) or 0 for p in partitions}
