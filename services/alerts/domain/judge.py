@@ -259,13 +259,18 @@ class Judge:
         )
         return st.book.apply(finding, now) if finding is not None else []
 
-    def on_tick(self, now: datetime) -> list[AlertChange]:
-        """Wall-clock duties: offline loggers, hours past max_delay, re-opened hours."""
+    def on_tick(self, now: datetime, outlet_ids: Iterable[str] | None = None) -> list[AlertChange]:
+        """Wall-clock duties: offline loggers, hours past max_delay, re-opened hours; of every
+        outlet, or of those in `outlet_ids` (a caller spreading the work over several calls)."""
         now_ts = epoch(now)
         cfg = self.config
         target = int((now_ts - cfg.max_delay_s) // HOUR) - 1
         changes: list[AlertChange] = []
-        for st in self.states.values():
+        if outlet_ids is None:
+            states: Iterable[OutletState] = self.states.values()
+        else:
+            states = [st for oid in outlet_ids if (st := self.states.get(oid)) is not None]
+        for st in states:
             outlet = self.registry.outlets.get(st.outlet_id)
             if outlet is None:
                 continue

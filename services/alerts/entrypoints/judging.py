@@ -136,11 +136,15 @@ class PartitionedJudge:
                 self.dirty.add(oid)
         return changes
 
-    def tick(self, now: datetime) -> list[AlertChange]:
-        before = {oid: _signature(st) for oid, st in self.judge.states.items()}
-        changes = self.judge.on_tick(now)
-        for oid, st in self.judge.states.items():
-            if before.get(oid) != _signature(st):
+    def tick(self, now: datetime, outlet_ids: Iterable[str] | None = None) -> list[AlertChange]:
+        """The judge's wall-clock duties, of every outlet or of those in `outlet_ids`."""
+        states = self.judge.states
+        ids = list(states) if outlet_ids is None else [o for o in outlet_ids if o in states]
+        before = {oid: _signature(states[oid]) for oid in ids}
+        changes = self.judge.on_tick(now, ids)
+        for oid in ids:
+            st = states.get(oid)
+            if st is not None and before[oid] != _signature(st):
                 self.dirty.add(oid)
         self.dirty.update(c.outlet_id for c in changes)
         return changes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 from unittest.mock import AsyncMock
 
@@ -105,3 +106,59 @@ class _AllJudged:
 
     async def __call__(self, partitions: list[int]) -> dict[int, int]:
         return {p: self.rt.backlog.expected(p) or 0 for p in partitions}
+
+
+async def test_the_tick_closes_hours_in_slices_and_lets_judging_in_between(
+    worker: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands of outlets silent at once have their hours closed by one tick: in slices of
+    TICK_SLICE outlets, with the lock (and so the agent) free between them."""
+    monkeypatch.setattr(worker_module, "TICK_SLICE", 2)
+    rt = worker.liandong_runtime
+    rt.backlog.highwaters = _AllJudged(rt)
+    rt.owned_partitions = lambda: {0}
+    stream = AsyncMock()
+    await rt.process(stream, [_Event(v, 0, o) for o, v in enumerate(minute_records(range(5), 1))])
+    states = rt.pj.judge.states
+    for n in range(4):  # outlets whose duties the spy below only notes
+        states[f"OUT-X{n}"] = states["OUT-G1"]
+    order: list[Any] = []
+    real_tick = rt.pj.tick
+    others: list[asyncio.Task[None]] = []
+
+    async def judging_meanwhile() -> None:
+        async with rt.lock:
+            order.append("judged a batch")
+
+    def tick(now: Any, outlet_ids: Any = None) -> Any:
+        assert rt.lock.locked()
+        order.append(sorted(outlet_ids))
+        if not others:
+            others.append(asyncio.ensure_future(judging_meanwhile()))
+        return real_tick(now, [o for o in outlet_ids if o == "OUT-G1"])
+
+    rt.pj.tick = tick
+    await rt.tick()
+    await asyncio.gather(*others)
+    assert order == [
+        ["OUT-G1", "OUT-X0"],
+        "judged a batch",
+        ["OUT-X1", "OUT-X2"],
+        ["OUT-X3"],
+    ]
+    assert {"HOUR_INCOMPLETE", "HOUR_MISSING"} & {e.kind for e in worker.sent}
+
+
+def test_the_judge_ticks_only_the_outlets_named() -> None:
+    from alerts.domain.judge import Judge
+
+    from .scenario import T0, minute, registry
+
+    judge = Judge(registry())
+    judge.on_reading(minute("a21026", T0, 10.0), T0)
+    judge.on_reading(minute("w01018", T0, 10.0, outlet="OUT-W1", mn="MN-WATER-0001"), T0)
+    later = T0 + timedelta(hours=3)
+    assert judge.on_tick(later, ["OUT-W1"])
+    assert judge.states["OUT-G1"].closed_through < judge.states["OUT-W1"].closed_through
+    assert {c.outlet_id for c in judge.on_tick(later)} == {"OUT-G1"}
