@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
 
-YOUNG_GC_THRESHOLD = 10_000
+# LIANDONG_GC_YOUNG_THRESHOLD: allocations between collections of the youngest generation.
+YOUNG_GC_THRESHOLD = int(os.environ.get("LIANDONG_GC_YOUNG_THRESHOLD", "10000"))
 
 
 def settle_heap(young_threshold: int = YOUNG_GC_THRESHOLD) -> None:

@@ -14,6 +14,9 @@ from liandong.v1 import records_pb2
 
 _KINDS = {k.value: k for k in RecordKind}
 _NUMBERS = frozenset({"rtd", "avg", "min", "max", "cou", "zs_avg", "zs_rtd"})
+_NUMBER_NAMES = {
+    fd: fd.name for fd in records_pb2.FactorReading.DESCRIPTOR.fields if fd.name in _NUMBERS
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -38,21 +41,16 @@ def readings_from_record(record: records_pb2.MonitoringRecord, now: datetime) ->
         raise ValueError(f"record {record.meta.event_id} has no DataTime")
     data_time = _utc(record.data_time)
     received = _utc(record.received_at) if record.HasField("received_at") else now
+    # Read once per record, not per factor: every field read of a protobuf message makes a
+    # new Python object (the worker's hot path: ~26 -> ~13 us for a 5-factor record).
+    outlet_id, mn, ref = record.outlet_id, record.mn, record.meta.event_id
     out: list[Reading] = []
     for f in record.factors:
         # ListFields: only the fields present, in one call (absent numbers stay None).
-        numbers = {fd.name: v for fd, v in f.ListFields() if fd.name in _NUMBERS}
+        numbers = {_NUMBER_NAMES[fd]: v for fd, v in f.ListFields() if fd in _NUMBER_NAMES}
         out.append(
             Reading(
-                outlet_id=record.outlet_id,
-                mn=record.mn,
-                factor=f.code,
-                data_time=data_time,
-                kind=kind,
-                received_at=received,
-                record_ref=record.meta.event_id,
-                flag=f.flag or None,
-                **numbers,
+                outlet_id, mn, f.code, data_time, kind, received, ref, f.flag or None, **numbers
             )
         )
     return out
