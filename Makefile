@@ -112,7 +112,7 @@ test: install browser $(OIDC_STAMP) ## ruff, import contracts, mypy, unit, integ
 # two runs: Playwright's sync API keeps an event loop in the main thread for the session, which
 # the asyncio tests after it cannot share
 
-bench: install ## benchmarks -> bench/results.json and a table (Kafka, PostgreSQL, S3 started here)
+bench: install browser ## benchmarks -> bench/results.json and a table (Kafka, PostgreSQL, S3 started here)
 	@started=0; started_pg=0; started_s3=0; $(KAFKA) status >/dev/null 2>&1 || started=1; \
 	$(PG) status >/dev/null 2>&1 || started_pg=1; \
 	$(S3) status >/dev/null 2>&1 || started_s3=1; \

@@ -13,10 +13,10 @@ its 9014 (re-sent after 10 s, 3 times), as loggers do. Per simulated minute a lo
 real-time frames (2011, every 20 s), one minute frame (2051) and at each full hour an hourly
 frame (2061), values from the simulator's scenarios: a few percent of the gas outlets run the
 `exceedance` scenario (first limited factor at 1.6x its limit: PREWARNING on real-time data,
-hourly EXCEEDANCE when the hour closes, a joint inspection and a case). Simulated time starts at
-a full hour one to two hours back and runs faster than the clock, so no frame is in the future
-and none is two hours late (no backfill or timestamp anomalies); each configuration's loggers
-start afresh on a fresh prefix.
+hourly EXCEEDANCE when the hour closes, a joint inspection and a case). Simulated time starts
+at the previous full hour (one to two hours back) and runs faster than the clock, so no frame
+is in the future and none is two hours late (no backfill or timestamp anomalies); each
+configuration's loggers start afresh on a fresh prefix.
 
 Measured (configuration 1 gateway + 1 alerts worker, then 2 + 1 and 2 + 2; 3 partitions):
 * sustained rate: loggers send as fast as the acks come for LIANDONG_BENCH_E2E_SECONDS (120);
@@ -501,10 +501,19 @@ async def _read_all(settings: Settings, topic: str, limit: int | None = None) ->
     return out
 
 
-def _station_hour_back(hours: int) -> datetime:
-    """A full hour `hours` back on the stations' clock (naive, UTC+8)."""
+def _first_hour(closing: bool) -> datetime:
+    """Where the loggers' data starts (naive, the stations' clock, UTC+8): the previous full
+    hour, so no record is 2 h late (that would be a bulk back-fill). With `closing` (the
+    latency phase, whose hourly exceedances open the cases it times), in an hour's first 6
+    minutes it waits until the previous hour and the 5 minutes that close it are past: a
+    phase started at 01:04 from 00:00 ran out of data before its first hour closed."""
     now = datetime.utcnow() + STATION_UTC_OFFSET
-    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
+    if closing and now.minute < 6:
+        wait = (6 - now.minute) * 60 - now.second
+        print(f"e2e: waiting {wait} s for the previous hour's closing minutes to pass")
+        time.sleep(wait)
+        now = datetime.utcnow() + STATION_UTC_OFFSET
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
@@ -532,7 +541,7 @@ def _phase(
     spec = {
         "loggers": loggers,
         "over": over,
-        "start": _station_hour_back(1),
+        "start": _first_hour(record),
         "port": settings.gateway_port,
         "seconds": seconds + 3,
         "rate": rate,
