@@ -71,7 +71,7 @@ async def test_the_tick_writes_only_the_outlets_it_alone_changed(
     rt.owned_partitions = lambda: {0}
     stream = AsyncMock()
     values = minute_records(range(40), 10.0)
-    writes = rt.table.send_changelog
+    writes = rt.write_state
 
     # records judged, not yet checkpointed: the tick's hour closing is left to the checkpoint
     await rt.process(stream, [_Event(v, 0, offset) for offset, v in enumerate(values[:30])])

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from unittest.mock import AsyncMock, Mock
+from unittest.mock import AsyncMock
 
 import pytest
 
@@ -48,7 +48,7 @@ async def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
 
     rt.out.send = AsyncMock(side_effect=send)
     # A changelog write's future resolves with the broker's ack: here at once.
-    rt.table.send_changelog = Mock(side_effect=lambda *a, **kw: _resolved())
+    rt.write_state = AsyncMock(side_effect=lambda *a, **kw: _resolved())
     app.sent = sent
     yield app
 
@@ -75,7 +75,7 @@ def writes_held(rt: Any) -> list[asyncio.Future[None]]:
         writes.append(asyncio.get_running_loop().create_future())
         return writes[-1]
 
-    rt.table.send_changelog = Mock(side_effect=pending)
+    rt.write_state = AsyncMock(side_effect=pending)
     return writes
 
 
@@ -104,7 +104,7 @@ async def test_agent_opens_an_exceedance_and_persists_state_per_partition(worker
     partition, doc = decode_state(rt.table.data["OUT-G1"])
     assert partition == 1 and doc["outlet_id"] == "OUT-G1"
     # Every changelog write went to the partition the outlet's records came from.
-    assert {call.args[0] for call in rt.table.send_changelog.call_args_list} == {1}
+    assert {call.args[0] for call in rt.write_state.call_args_list} == {1}
 
 
 async def test_agent_skips_a_bad_record_and_keeps_judging(worker: Any) -> None:
@@ -171,7 +171,7 @@ async def test_a_failed_state_write_leaves_its_records_unacked_and_is_written_ag
         return fut
 
     rt = worker.liandong_runtime
-    rt.table.send_changelog = Mock(side_effect=first_fails)
+    rt.write_state = AsyncMock(side_effect=first_fails)
     judged = events_judged(rt)
     agent = worker.agents["alerts.entrypoints.worker.judge"]
     async with agent.test_context() as test_agent:
@@ -182,4 +182,4 @@ async def test_a_failed_state_write_leaves_its_records_unacked_and_is_written_ag
         await rt.checkpoint()  # the next one (the idle timer's) writes the state again
         await rt.acks_settled()
         assert judged[0].message.acked and len(writes) == 2 and writes[1].result() is None
-    assert [c.args[1] for c in rt.table.send_changelog.call_args_list] == ["OUT-G1", "OUT-G1"]
+    assert [c.args[1] for c in rt.write_state.call_args_list] == ["OUT-G1", "OUT-G1"]
