@@ -42,7 +42,8 @@ def readings_from_record(record: records_pb2.MonitoringRecord, now: datetime) ->
     data_time = _utc(record.data_time)
     received = _utc(record.received_at) if record.HasField("received_at") else now
     # Read once per record, not per factor: every field read of a protobuf message makes a
-    # new Python object (the worker's hot path: ~26 -> ~13 us for a 5-factor record).
+    # new Python object (the worker's hot path; with the descriptor names below ~26 -> ~23 us
+    # for a 5-factor record).
     outlet_id, mn, ref = record.outlet_id, record.mn, record.meta.event_id
     out: list[Reading] = []
     for f in record.factors:

@@ -420,7 +420,12 @@ class AlertsRuntime:
         written = []
         for oid, partition, raw in items:
             self.table.data[oid] = raw
-            written.append((oid, await self.write_state(partition, oid, raw)))
+            try:
+                fut = await self.write_state(partition, oid, raw)
+            except Exception as err:  # not even queued (producer closed, no metadata)
+                fut = asyncio.get_running_loop().create_future()
+                fut.set_exception(err)  # a failed write: its outlet is written again
+            written.append((oid, fut))
         return written
 
     async def write_state(self, partition: int, oid: str, raw: bytes) -> Any:
@@ -730,7 +735,23 @@ class AlertsRuntime:
         pending = set(self.pj.dirty)
         changes = step()
         await self.publish(self._events(changes, "", None))
-        await self.persist(self.pj.take_dirty(keep=pending))
+        written = await self.persist(self.pj.take_dirty(keep=pending))
+        if written:
+            check = asyncio.ensure_future(self._written_again_if_failed(written))
+            check.add_done_callback(_log_ack_failure)
+
+    async def _written_again_if_failed(self, written: list[tuple[str, Any]]) -> None:
+        """A tick's state write the broker did not take marks its outlet for the next
+        checkpoint (the tick acks no records, so nothing else would write it again)."""
+        failed = await _failed_writes(written)
+        if failed and self.pj is not None:
+            log.error(
+                "state of %d outlet(s) not written to the changelog (%s); written again at the "
+                "next checkpoint",
+                len(failed),
+                next(iter(failed.values())),
+            )
+            self.pj.dirty.update(o for o in failed if o in self.pj.judge.states)
 
 
 async def _failed_writes(written: list[tuple[str, Any]]) -> dict[str, BaseException]:
@@ -781,8 +802,8 @@ def create_app(settings: Settings, replication_factor: int = 0) -> faust.App:
         producer_acks=-1,
         # aiokafka keeps one produce request in flight per broker, with at most one batch per
         # partition in it: with faust's 16 KiB batches a checkpoint of thousands of outlet
-        # states (a few KiB each) took hundreds of round trips, while faust's producer
-        # buffer held up delivery to the agent. Within the broker's 1 MiB message.max.bytes.
+        # states (a few KiB each) took hundreds of round trips. Within the broker's 1 MiB
+        # message.max.bytes.
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
         consumer_auto_offset_reset="earliest",
     )

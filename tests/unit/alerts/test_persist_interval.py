@@ -162,3 +162,29 @@ def test_the_judge_ticks_only_the_outlets_named() -> None:
     assert judge.on_tick(later, ["OUT-W1"])
     assert judge.states["OUT-G1"].closed_through < judge.states["OUT-W1"].closed_through
     assert {c.outlet_id for c in judge.on_tick(later)} == {"OUT-G1"}
+
+
+async def test_a_tick_write_the_broker_refused_is_written_at_the_next_checkpoint(
+    worker: Any,  # noqa: F811
+) -> None:
+    rt = worker.liandong_runtime
+    rt.backlog.highwaters = _AllJudged(rt)
+    rt.owned_partitions = lambda: {0}
+    stream = AsyncMock()
+    values = minute_records(range(30), 10.0)
+    await rt.process(stream, [_Event(v, 0, offset) for offset, v in enumerate(values)])
+    await rt.checkpoint()
+    await rt.acks_settled()
+    assert not rt.pj.dirty
+
+    def refused(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_exception(RuntimeError("NotEnoughReplicas"))
+        return fut
+
+    rt.write_state = AsyncMock(side_effect=refused)
+    await rt.tick()  # closes the outlet's hours: the tick writes it, the broker refuses
+    assert rt.write_state.call_count == 1
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert rt.pj.dirty == {"OUT-G1"} and rt.checkpoint_due()

@@ -156,8 +156,9 @@ async def test_records_are_acked_only_after_the_broker_acks_the_state_they_chang
         assert judged[0].message.acked
 
 
+@pytest.mark.parametrize("refused", ["by the broker", "before it was queued"])
 async def test_a_failed_state_write_leaves_its_records_unacked_and_is_written_again(
-    worker: Any,
+    worker: Any, refused: str
 ) -> None:
     writes: list[asyncio.Future[None]] = []
 
@@ -165,8 +166,11 @@ async def test_a_failed_state_write_leaves_its_records_unacked_and_is_written_ag
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if writes:
             fut.set_result(None)
-        else:
+        elif refused == "by the broker":
             fut.set_exception(RuntimeError("NotLeaderForPartition"))
+        else:
+            writes.append(fut)
+            raise RuntimeError("ProducerClosed")  # the producer's send itself raised
         writes.append(fut)
         return fut
 
