@@ -45,7 +45,6 @@ to each.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import multiprocessing
@@ -60,7 +59,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -75,6 +74,7 @@ from bench.ceilings import (  # noqa: E402
     kafka_producer_perf,
     peak_rss_mib,
 )
+from gateway.entrypoints.timers import AckDeadlines  # noqa: E402
 from liandong.registry.document import RegistryDocument  # noqa: E402
 from liandong.registry.topics_io import publish  # noqa: E402
 from liandong.settings import Settings  # noqa: E402
@@ -260,33 +260,15 @@ async def _send(
         sent_at = time.time()
         result.sent += 1
         result.resent += 1 if attempt else 0
-        deadlines.add(done)
         try:
-            await done
+            # the gateway's shared deadline timer, not a timer per frame: the loader's CPU
+            # shares the machine with the stack
+            await deadlines.wait(cast("asyncio.Future[object]", done), loop.time() + ACK_WAIT_S)
+            done.result()  # ConnectionError if the connection dropped meanwhile
         except (TimeoutError, ConnectionError):
             continue
         return sent_at
     return None
-
-
-class AckDeadlines:
-    """Fails a frame's wait for its 9014 after ACK_WAIT_S: one sweeping task for all loggers
-    instead of a timer per frame (the loader's CPU shares the machine with the stack)."""
-
-    def __init__(self) -> None:
-        self.waiting: collections.deque[tuple[float, asyncio.Future[None]]] = collections.deque()
-
-    def add(self, done: asyncio.Future[None]) -> None:
-        self.waiting.append((time.monotonic() + ACK_WAIT_S, done))  # deadlines in order
-
-    async def sweep(self) -> None:
-        while True:
-            await asyncio.sleep(0.5)
-            now = time.monotonic()
-            while self.waiting and self.waiting[0][0] <= now:
-                _, done = self.waiting.popleft()
-                if not done.done():
-                    done.set_exception(TimeoutError())
 
 
 async def _load(spec: dict[str, Any], progress: Any, connected: Any) -> LoadResult:
@@ -299,7 +281,6 @@ async def _load(spec: dict[str, Any], progress: Any, connected: Any) -> LoadResu
     in_flight = None if interval else asyncio.Semaphore(IN_FLIGHT)
     stop_at = time.monotonic() + spec["seconds"]
     deadlines = AckDeadlines()
-    sweeping = asyncio.ensure_future(deadlines.sweep())
     connected.value = 1
     await asyncio.gather(
         *(
@@ -319,7 +300,6 @@ async def _load(spec: dict[str, Any], progress: Any, connected: Any) -> LoadResu
             for lg in loggers
         )
     )
-    sweeping.cancel()
     return result
 
 
